@@ -1,0 +1,321 @@
+"""Validate a Plan against its dataset and compile it to one DuckDB SELECT with sqlglot builders.
+
+Every column reference is resolved against the dataset schema first, so a compiled plan can
+never name a column that does not exist. Values become literals through sqlglot; nothing is
+concatenated into SQL text. The same plan always compiles to the same SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from analyst_service.errors import ValidationError
+from csv_analyst.v1 import dataset_pb2, plan_pb2, value_pb2
+
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 10_000
+
+_AGGREGATES: dict[int, type[exp.Func]] = {
+    plan_pb2.AGGREGATION_SUM: exp.Sum,
+    plan_pb2.AGGREGATION_AVG: exp.Avg,
+    plan_pb2.AGGREGATION_MIN: exp.Min,
+    plan_pb2.AGGREGATION_MAX: exp.Max,
+    plan_pb2.AGGREGATION_COUNT: exp.Count,
+}
+_NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG}
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
+_TEMPORAL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIME")
+_BUCKET_UNITS = {
+    plan_pb2.TIME_BUCKET_HOUR: "hour",
+    plan_pb2.TIME_BUCKET_DAY: "day",
+    plan_pb2.TIME_BUCKET_WEEK: "week",
+    plan_pb2.TIME_BUCKET_MONTH: "month",
+    plan_pb2.TIME_BUCKET_QUARTER: "quarter",
+    plan_pb2.TIME_BUCKET_YEAR: "year",
+}
+_COMPARISONS: dict[int, type[exp.Binary]] = {
+    plan_pb2.FILTER_OPERATOR_EQ: exp.EQ,
+    plan_pb2.FILTER_OPERATOR_NE: exp.NEQ,
+    plan_pb2.FILTER_OPERATOR_LT: exp.LT,
+    plan_pb2.FILTER_OPERATOR_LE: exp.LTE,
+    plan_pb2.FILTER_OPERATOR_GT: exp.GT,
+    plan_pb2.FILTER_OPERATOR_GE: exp.GTE,
+}
+_TEXT_MATCHES = {
+    plan_pb2.FILTER_OPERATOR_CONTAINS: "contains",
+    plan_pb2.FILTER_OPERATOR_STARTSWITH: "starts_with",
+    plan_pb2.FILTER_OPERATOR_ENDSWITH: "suffix",
+}
+
+
+@dataclass(frozen=True)
+class ResolvedColumn:
+    """A column reference resolved to its table, name and type."""
+
+    table: str
+    name: str
+    type: str
+
+    def expression(self) -> exp.Column:
+        """Return the fully qualified, quoted column expression."""
+        return exp.column(exp.to_identifier(self.name, quoted=True), table=exp.to_identifier(self.table, quoted=True))
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type.upper().startswith(_NUMERIC_TYPES)
+
+    @property
+    def is_temporal(self) -> bool:
+        return self.type.upper().startswith(_TEMPORAL_TYPES)
+
+
+@dataclass
+class _Scope:
+    """Tables in the plan's FROM clause and the violations found so far."""
+
+    dataset: dataset_pb2.Dataset
+    tables: list[str] = field(default_factory=list)
+    violations: list[tuple[str, str]] = field(default_factory=list)
+
+    def table(self, name: str) -> dataset_pb2.Table | None:
+        return next((t for t in self.dataset.tables if t.name == name), None)
+
+    def resolve(self, reference: str, path: str) -> ResolvedColumn | None:
+        """Resolve `column` or `table.column`; record a violation at `path` when impossible."""
+        matches = []
+        for table_name in self.tables:
+            table = self.table(table_name)
+            assert table is not None
+            for column in table.columns:
+                if column.name == reference or f"{table_name}.{column.name}" == reference:
+                    matches.append(ResolvedColumn(table_name, column.name, column.type))
+        exact = [m for m in matches if f"{m.table}.{m.name}" == reference]
+        if exact:
+            return exact[0]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            known = sorted({c.name for t in self.tables if (tb := self.table(t)) for c in tb.columns})
+            self.violations.append((path, f"unknown column {reference!r}; known columns: {', '.join(known)}"))
+        else:
+            self.violations.append((path, f"ambiguous column {reference!r}: qualify it as table.column"))
+        return None
+
+
+def compile_plan(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: int = MAX_LIMIT) -> str:
+    """Validate the plan against the dataset and compile it to DuckDB SQL.
+
+    Args:
+        plan: The plan to compile.
+        dataset: The dataset it reads.
+        max_limit: The largest allowed plan.limit.
+
+    Returns:
+        One SELECT statement in the DuckDB dialect.
+
+    Raises:
+        ValidationError: Listing every violation with its field path, such as `plan.select[1].column`.
+    """
+    return build_select(plan, dataset, max_limit).sql(dialect="duckdb")
+
+
+def build_select(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: int = MAX_LIMIT) -> exp.Select:
+    """Validate the plan and build its sqlglot SELECT expression (see compile_plan)."""
+    scope = _Scope(dataset)
+    if plan.dataset_id and plan.dataset_id != dataset.dataset_id:
+        scope.violations.append(("plan.dataset_id", f"plan is for dataset {plan.dataset_id!r}, not {dataset.dataset_id!r}"))
+    if scope.table(plan.base_table) is None:
+        scope.violations.append(("plan.base_table", f"unknown table {plan.base_table!r}; known tables: "
+                                 + ", ".join(t.name for t in dataset.tables)))
+        raise _validation_error(scope)
+    scope.tables.append(plan.base_table)
+    query = exp.select().from_(exp.to_table(exp.to_identifier(plan.base_table, quoted=True)))
+    for index, join in enumerate(plan.joins):
+        query = _add_join(query, join, scope, f"plan.joins[{index}]")
+
+    group_keys = [_group_key(g, scope, f"plan.group_by[{i}]") for i, g in enumerate(plan.group_by)]
+    aggregating = bool(plan.group_by) or any(s.aggregation for s in plan.select)
+    aliases: dict[str, exp.Expression] = {}
+    projections = []
+    for index, item in enumerate(plan.select):
+        projection = _select_item(item, scope, f"plan.select[{index}]", group_keys if aggregating else None)
+        if projection is not None:
+            if projection.alias in aliases:
+                scope.violations.append((f"plan.select[{index}].alias", f"duplicate output name {projection.alias!r}"))
+            aliases[projection.alias] = projection
+            projections.append(projection)
+    if not plan.select:
+        if aggregating:
+            scope.violations.append(("plan.select", "an aggregating plan must list its output columns"))
+        projections = [exp.Star()]
+    query = query.select(*projections)
+
+    conditions = [_filter(f, scope, f"plan.filters[{i}]") for i, f in enumerate(plan.filters)]
+    for condition in conditions:
+        if condition is not None:
+            query = query.where(condition)
+    if plan.group_by:
+        query = query.group_by(*[key for key in group_keys if key is not None])
+    for index, order in enumerate(plan.order_by):
+        key = _order_key(order, aliases, scope, f"plan.order_by[{index}]", group_keys if aggregating else None)
+        if key is not None:
+            query = query.order_by(exp.Ordered(this=key, desc=order.descending, nulls_first=False))
+    if plan.limit < 0 or plan.limit > max_limit:
+        scope.violations.append(("plan.limit", f"limit {plan.limit} is outside 0..{max_limit} (0 means {DEFAULT_LIMIT})"))
+    query = query.limit(plan.limit or DEFAULT_LIMIT)
+    if scope.violations:
+        raise _validation_error(scope)
+    return query
+
+
+def _validation_error(scope: _Scope) -> ValidationError:
+    first = scope.violations[0]
+    more = f" (and {len(scope.violations) - 1} more)" if len(scope.violations) > 1 else ""
+    return ValidationError(
+        message=f"invalid plan: {first[0]}: {first[1]}{more}",
+        violations=list(scope.violations),
+        metadata={"dataset_id": scope.dataset.dataset_id, "field": first[0]},
+    )
+
+
+def _add_join(query: exp.Select, join: plan_pb2.Join, scope: _Scope, path: str) -> exp.Select:
+    if scope.table(join.table) is None:
+        scope.violations.append((f"{path}.table", f"unknown table {join.table!r}"))
+        return query
+    if join.table in scope.tables:
+        scope.violations.append((f"{path}.table", f"table {join.table!r} is already in the plan"))
+        return query
+    for rel in scope.dataset.relationships:
+        for near, near_col, far, far_col in (
+            (rel.from_table, rel.from_column, rel.to_table, rel.to_column),
+            (rel.to_table, rel.to_column, rel.from_table, rel.from_column),
+        ):
+            if far == join.table and near in scope.tables:
+                scope.tables.append(join.table)
+                on = exp.EQ(
+                    this=ResolvedColumn(near, near_col, "").expression(),
+                    expression=ResolvedColumn(far, far_col, "").expression(),
+                )
+                kind = "LEFT" if join.type == plan_pb2.JOIN_TYPE_LEFT else "INNER"
+                return query.join(exp.to_table(exp.to_identifier(join.table, quoted=True)), on=on, join_type=kind)
+    scope.violations.append((f"{path}.table", f"no declared relationship links {join.table!r} to {', '.join(scope.tables)}"))
+    return query
+
+
+def _bucketed(column: ResolvedColumn, bucket: int, scope: _Scope, path: str) -> exp.Expression:
+    if not bucket:
+        return column.expression()
+    if not column.is_temporal:
+        scope.violations.append((path, f"column {column.name!r} of type {column.type} cannot be bucketed by time"))
+        return column.expression()
+    return exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(_BUCKET_UNITS[bucket]), column.expression()])
+
+
+def _group_key(group: plan_pb2.GroupBy, scope: _Scope, path: str) -> exp.Expression | None:
+    column = scope.resolve(group.column, f"{path}.column")
+    return None if column is None else _bucketed(column, group.bucket, scope, f"{path}.bucket")
+
+
+def default_alias(item: plan_pb2.SelectItem, base: str) -> str:
+    """Return the output name of a select item without an alias.
+
+    Args:
+        item: The select item.
+        base: The resolved column name (without table prefix).
+    """
+    if item.aggregation:
+        name = plan_pb2.Aggregation.Name(item.aggregation).removeprefix("AGGREGATION_").lower()
+        return name if item.column == "*" else f"{name}_{base}"
+    if item.bucket:
+        return f"{base}_{_BUCKET_UNITS[item.bucket]}"
+    return base
+
+
+def _select_item(
+    item: plan_pb2.SelectItem, scope: _Scope, path: str, group_keys: list[exp.Expression | None] | None
+) -> exp.Alias | None:
+    if item.column == "*":
+        alias = item.alias or default_alias(item, "*")
+        if item.aggregation != plan_pb2.AGGREGATION_COUNT:
+            scope.violations.append((f"{path}.column", "`*` is only allowed with AGGREGATION_COUNT"))
+            return None
+        return exp.alias_(exp.Count(this=exp.Star()), alias, quoted=True)
+    column = scope.resolve(item.column, f"{path}.column")
+    if column is None:
+        return None
+    alias = item.alias or default_alias(item, column.name)
+    value = _bucketed(column, item.bucket, scope, f"{path}.bucket")
+    if item.aggregation in _NUMERIC_ONLY and not column.is_numeric:
+        scope.violations.append((f"{path}.aggregation", f"cannot {plan_pb2.Aggregation.Name(item.aggregation)} "
+                                 f"non-numeric column {column.name!r} ({column.type})"))
+        return None
+    if item.aggregation == plan_pb2.AGGREGATION_COUNT_DISTINCT:
+        value = exp.Count(this=exp.Distinct(expressions=[value]))
+    elif item.aggregation:
+        value = _AGGREGATES[item.aggregation](this=value)
+    elif group_keys is not None and value not in group_keys:
+        scope.violations.append((f"{path}.column", f"column {item.column!r} must be aggregated or listed in group_by"))
+        return None
+    return exp.alias_(value, alias, quoted=True)
+
+
+def _literal(value: value_pb2.Value) -> exp.Expression:
+    kind = value.WhichOneof("kind")
+    if kind == "bool_value":
+        return exp.Boolean(this=value.bool_value)
+    if kind == "int_value":
+        return exp.Literal.number(value.int_value)
+    if kind == "double_value":
+        return exp.Literal.number(repr(value.double_value))
+    if kind == "string_value":
+        return exp.Literal.string(value.string_value)
+    return exp.Null()
+
+
+def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Expression | None:
+    column = scope.resolve(condition.column, f"{path}.column")
+    if column is None:
+        return None
+    target = column.expression()
+    op, values = condition.op, [_literal(v) for v in condition.values]
+    expected = {plan_pb2.FILTER_OPERATOR_IS_NULL: 0, plan_pb2.FILTER_OPERATOR_NOT_NULL: 0,
+                plan_pb2.FILTER_OPERATOR_BETWEEN: 2}.get(op, 1)
+    if op == plan_pb2.FILTER_OPERATOR_UNSPECIFIED:
+        scope.violations.append((f"{path}.op", "operator is required"))
+        return None
+    if op == plan_pb2.FILTER_OPERATOR_IN:
+        if not values:
+            scope.violations.append((f"{path}.values", "IN needs at least one value"))
+            return None
+        return exp.In(this=target, expressions=values)
+    if len(values) != expected:
+        scope.violations.append((f"{path}.values", f"{plan_pb2.FilterOperator.Name(op)} takes {expected} value(s), got {len(values)}"))
+        return None
+    if op in _COMPARISONS:
+        return _COMPARISONS[op](this=target, expression=values[0])
+    if op == plan_pb2.FILTER_OPERATOR_BETWEEN:
+        return exp.Between(this=target, low=values[0], high=values[1])
+    if op == plan_pb2.FILTER_OPERATOR_IS_NULL:
+        return exp.Is(this=target, expression=exp.Null())
+    if op == plan_pb2.FILTER_OPERATOR_NOT_NULL:
+        return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
+    text = exp.Lower(this=exp.Cast(this=target, to=exp.DataType.build("VARCHAR")))
+    return exp.Anonymous(this=_TEXT_MATCHES[op], expressions=[text, exp.Lower(this=values[0])])
+
+
+def _order_key(
+    order: plan_pb2.OrderBy, aliases: dict[str, exp.Expression], scope: _Scope, path: str,
+    group_keys: list[exp.Expression | None] | None,
+) -> exp.Expression | None:
+    if order.key in aliases:
+        return exp.column(exp.to_identifier(order.key, quoted=True))
+    column = scope.resolve(order.key, f"{path}.key")
+    if column is None:
+        return None
+    if group_keys is not None and column.expression() not in group_keys:
+        scope.violations.append((f"{path}.key", f"sort key {order.key!r} must be an output name or a grouped column"))
+        return None
+    return column.expression()

@@ -1,0 +1,49 @@
+"""The planner interface: a question and a dataset schema in, a Plan out.
+
+Planners propose; `analyst_service.validation` decides. A planner that cannot map a question
+with confidence raises `PlannerError` naming what it understood and the candidate columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from csv_analyst.v1 import dataset_pb2, plan_pb2
+
+
+@dataclass(frozen=True)
+class PlanningContext:
+    """What a planner knows besides the question.
+
+    Attributes:
+        previous_plan: The last successful plan of the same thread, for follow-up questions.
+        previous_question: The question that produced previous_plan.
+    """
+
+    previous_plan: plan_pb2.Plan | None = None
+    previous_question: str = ""
+
+
+class Planner(Protocol):
+    """Turns a question into a Plan for one dataset."""
+
+    name: str
+
+    async def plan(
+        self, question: str, dataset: dataset_pb2.Dataset, context: PlanningContext
+    ) -> plan_pb2.Plan:
+        """Propose a plan.
+
+        Args:
+            question: The user's question.
+            dataset: The dataset with its tables, columns, relationships and prompts.
+            context: Thread context for follow-ups.
+
+        Returns:
+            A Plan with dataset_id set and an explanation.
+
+        Raises:
+            PlannerError: When the question cannot be mapped with confidence.
+        """
+        ...

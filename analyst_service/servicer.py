@@ -1,0 +1,132 @@
+"""AnalystService: proto <-> domain translation only. Errors become rich statuses in one place."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from analyst_service.datasets import DatasetRegistry
+from analyst_service.errors import AnalystError, InvalidRequestError
+from analyst_service.runs import RunManager
+from analyst_service.status import to_status
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+MAX_QUESTION_CHARS = 2000
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
+    if isinstance(error, AnalystError):
+        await context.abort_with_status(to_status(error))
+    request_id = uuid.uuid4().hex[:12]
+    log.exception("internal error, request id %s", request_id)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error; request id {request_id}")
+
+
+def unary_errors(method: F) -> F:
+    """Turn AnalystErrors raised by a unary method into rich statuses; anything else into INTERNAL."""
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as error:  # noqa: BLE001 - the one place errors become statuses
+            await _abort(context, error)
+    return wrapper  # type: ignore[return-value]
+
+
+def stream_errors(method: F) -> F:
+    """The same as unary_errors for server-streaming methods."""
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as error:  # noqa: BLE001 - the one place errors become statuses
+            await _abort(context, error)
+    return wrapper  # type: ignore[return-value]
+
+
+def _page(page_size: int, page_token: str, total: int) -> tuple[int, int]:
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if page_size < 0:
+        raise InvalidRequestError(message="page_size must not be negative", violations=[("page_size", "negative")])
+    try:
+        start = int(page_token or "0")
+    except ValueError:
+        raise InvalidRequestError(message=f"invalid page token {page_token!r}",
+                                  violations=[("page_token", "not issued by this server")]) from None
+    if not 0 <= start <= total:
+        raise InvalidRequestError(message=f"invalid page token {page_token!r}",
+                                  violations=[("page_token", "out of range")])
+    return start, size
+
+
+class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
+    """Translates AnalystService requests to the RunManager and DatasetRegistry."""
+
+    def __init__(self, datasets: DatasetRegistry, runs: RunManager) -> None:
+        self._datasets = datasets
+        self._runs = runs
+
+    @unary_errors
+    async def ListDatasets(self, request: api.ListDatasetsRequest, context: grpc.aio.ServicerContext
+                           ) -> api.ListDatasetsResponse:
+        datasets = self._datasets.list()
+        start, size = _page(request.page_size, request.page_token, len(datasets))
+        end = start + size
+        return api.ListDatasetsResponse(datasets=datasets[start:end],
+                                        next_page_token=str(end) if end < len(datasets) else "")
+
+    @unary_errors
+    async def GetDataset(self, request: api.GetDatasetRequest, context: grpc.aio.ServicerContext
+                         ) -> api.GetDatasetResponse:
+        return api.GetDatasetResponse(dataset=self._datasets.get(request.name))
+
+    @stream_errors
+    async def Ask(self, request: api.AskRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[api.AskResponse]:
+        question = request.question.strip()
+        if not question or len(question) > MAX_QUESTION_CHARS:
+            raise InvalidRequestError(message=f"the question must be 1 to {MAX_QUESTION_CHARS} characters",
+                                      violations=[("question", "empty or too long")])
+        dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
+        async for event in self._runs.ask(dataset, question, request.thread_id):
+            yield api.AskResponse(event=event)
+
+    @unary_errors
+    async def SubmitRun(self, request: api.SubmitRunRequest, context: grpc.aio.ServicerContext
+                        ) -> api.SubmitRunResponse:
+        which = request.WhichOneof("query")
+        if which is None:
+            raise InvalidRequestError(message="give a plan or sql to run", violations=[("query", "plan or sql is required")])
+        dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
+        run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql)
+        return api.SubmitRunResponse(run=run)
+
+    @unary_errors
+    async def GetRun(self, request: api.GetRunRequest, context: grpc.aio.ServicerContext) -> api.GetRunResponse:
+        return api.GetRunResponse(run=self._runs.get_run(request.name))
+
+    @unary_errors
+    async def GetCapsule(self, request: api.GetCapsuleRequest, context: grpc.aio.ServicerContext
+                         ) -> api.GetCapsuleResponse:
+        return api.GetCapsuleResponse(capsule=self._runs.get_capsule(request.name))
+
+    @unary_errors
+    async def ListCapsules(self, request: api.ListCapsulesRequest, context: grpc.aio.ServicerContext
+                           ) -> api.ListCapsulesResponse:
+        if request.page_size < 0:
+            raise InvalidRequestError(message="page_size must not be negative", violations=[("page_size", "negative")])
+        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        try:
+            page = self._runs.list_capsules(size, request.page_token, request.dataset_id)
+        except ValueError as error:
+            raise InvalidRequestError(message=str(error), violations=[("page_token", "not issued by this server")]) from None
+        return api.ListCapsulesResponse(capsules=page.capsules, next_page_token=page.next_page_token)

@@ -1,0 +1,53 @@
+"""Start the runner service and the analyst service together (for `serve` and the embedded CLI).
+
+The analyst service always reaches the runner over a real gRPC channel, even in one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from analyst_service.config import AnalystSettings
+from analyst_service.planning.base import Planner
+from analyst_service.server import AnalystServer, make_planner, start_analyst_server
+from runner_service.config import RunnerSettings
+from runner_service.executors.base import Executor
+from runner_service.server import start_runner_server
+
+
+@dataclass
+class LocalStack:
+    """Both services running in this process."""
+
+    analyst: AnalystServer
+    runner_server: object
+    runner_port: int
+    executor: Executor
+
+    @property
+    def analyst_target(self) -> str:
+        """host:port of the analyst service."""
+        return f"127.0.0.1:{self.analyst.port}"
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop the analyst service, then the runner service, then kill leftover sandboxes."""
+        await self.analyst.stop(grace)
+        await self.runner_server.stop(grace)  # type: ignore[attr-defined]
+        await self.executor.close()
+
+
+async def start_local_stack(analyst: AnalystSettings, runner: RunnerSettings, planner: Planner | None = None,
+                            executor: Executor | None = None) -> LocalStack:
+    """Start the runner service, then the analyst service pointed at it."""
+    planner = planner or make_planner(analyst.planner)
+    runner_server, runner_port, executor = await start_runner_server(runner, executor)
+    runner_host = "127.0.0.1" if runner.host in ("0.0.0.0", "::", "") else runner.host
+    analyst = dataclasses.replace(analyst, runner_target=f"{runner_host}:{runner_port}")
+    try:
+        analyst_server = await start_analyst_server(analyst, planner)
+    except BaseException:
+        await runner_server.stop(None)
+        await executor.close()
+        raise
+    return LocalStack(analyst_server, runner_server, runner_port, executor)

@@ -1,0 +1,119 @@
+"""The read-only SQL policy, checked on the sqlglot AST (DuckDB dialect).
+
+An allowlist, not a keyword denylist: exactly one statement; the root is a SELECT or a set
+operation (a WITH clause hangs off it); every table reference is a dataset table or a CTE of the
+query; table functions are refused; scalar and aggregate functions pass only when they are on
+the allowlist of pure functions below. Anything that fails to parse, or raises while parsing
+(sqlglot raises RecursionError on deep nesting), is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlglot
+from sqlglot import exp
+
+from analyst_service.errors import SqlPolicyError
+
+MAX_SQL_CHARS = 20_000
+
+_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+
+# Typed sqlglot function classes that are pure (no I/O, no settings, no sleeping).
+ALLOWED_FUNCTION_CLASSES = frozenset("""
+Abs AnyValue ApproxDistinct ArgMax ArgMin ArrayAgg Avg BitwiseAnd Case Cast Ceil Coalesce Concat ConcatWs
+Contains Corr Count CountIf CovarPop CovarSamp CurrentDate CurrentTimestamp Date DateAdd DateDiff DateSub
+DateTrunc Day DayOfMonth DayOfWeek DayOfWeekIso DayOfYear Exp Extract First FirstValue Floor Greatest
+GroupConcat Hour If Initcap Lag Last LastValue Lead Least Left Length Levenshtein Ln Log Log10 Log2
+LogicalAnd LogicalOr Lower Max Md5 Median Min Minute Mod Mode Month NthValue Nullif Nvl2 PercentRank
+PercentileCont PercentileDisc Pow Quantile Quarter Rank DenseRank RegexpExtract RegexpLike
+RegexpReplace Repeat Replace Reverse Right Round RowNumber Second Sign SplitPart Sqrt StartsWith EndsWith
+Stddev StddevPop StddevSamp StrPosition StrToDate StrToTime Substring Sum TimeToStr TimeToUnix
+TimestampTrunc ToChar Trim TryCast Trunc UnixToTime Upper Variance VariancePop Week WeekOfYear Year
+CumeDist Ntile Struct Array Explode Unnest DateFromParts Epoch TsOrDsToDate TimeStrToTime
+""".split())
+
+# Function names that sqlglot leaves as Anonymous and that are pure DuckDB functions.
+ALLOWED_FUNCTION_NAMES = frozenset("""
+date_part datepart now today like_escape ilike_escape suffix prefix strip_accents nfc_normalize lpad rpad
+ltrim rtrim instr position ascii chr bit_length list_value array_length len regexp_split_to_array
+string_split str_split list_aggregate list_sort list_distinct cardinality isnan isinf isfinite
+even gcd lcm factorial radians degrees pi sin cos tan asin acos atan atan2 cot cbrt ceiling
+make_date make_timestamp make_time dayname monthname last_day yearweek isodow isoyear era decade
+century millennium microsecond millisecond epoch_ms epoch_us julian age date_diff datediff date_sub
+date_add time_bucket strftime strptime try_strptime to_days to_hours to_minutes to_seconds to_months
+to_years to_weeks hash arg_max arg_min argmax argmin max_by min_by favg fsum sumkahan kahan_sum product
+bool_and bool_or entropy kurtosis skewness quantile quantile_cont quantile_disc mad histogram
+regr_slope regr_intercept regr_r2 regr_count var_samp var_pop stddev_samp stddev_pop covar_pop covar_samp
+approx_quantile reservoir_quantile bit_and bit_or bit_xor string_agg listagg list array_agg
+formatreadablesize format_bytes format printf to_base bar row_number rank dense_rank ntile lag lead
+first_value last_value nth_value percent_rank cume_dist round_even roundbankers trunc signbit
+""".split())
+
+
+def check_sql(sql: str, tables: Iterable[str]) -> exp.Expression:
+    """Check that `sql` is one read-only query over `tables`.
+
+    Args:
+        sql: The SQL text.
+        tables: Names of the dataset's tables.
+
+    Returns:
+        The parsed statement.
+
+    Raises:
+        SqlPolicyError: Naming the first rule the statement breaks.
+    """
+    if not sql.strip():
+        raise _refuse("the SQL is empty", "empty")
+    if len(sql) > MAX_SQL_CHARS:
+        raise _refuse(f"the SQL is {len(sql)} characters; the limit is {MAX_SQL_CHARS}", "too_long")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError, ValueError, TypeError) as error:
+        raise _refuse(f"the SQL could not be parsed safely: {type(error).__name__}", "unparsable") from error
+    if len(statements) != 1:
+        raise _refuse(f"exactly one statement is allowed, found {len(statements)}", "statement_count")
+    statement = statements[0]
+    if not isinstance(statement, _ROOTS):
+        raise _refuse(f"only SELECT queries are allowed, not {type(statement).__name__.upper()}", "statement_type")
+    try:
+        _check_tree(statement, {t.lower() for t in tables})
+    except RecursionError as error:
+        raise _refuse("the SQL is nested too deeply", "too_deep") from error
+    return statement
+
+
+def _check_tree(statement: exp.Expression, tables: set[str]) -> None:
+    cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    for node in statement.walk():
+        if isinstance(node, (exp.DML, exp.DDL, exp.Command, exp.Pragma, exp.Set, exp.Placeholder,
+                             exp.Parameter, exp.Into, exp.Use, exp.Transaction)):
+            raise _refuse(f"{type(node).__name__.upper()} is not allowed in a read-only query", "statement_type")
+        if isinstance(node, exp.Table):
+            _check_table(node, tables | cte_names)
+        elif isinstance(node, exp.Anonymous):
+            if node.name.lower() not in ALLOWED_FUNCTION_NAMES:
+                raise _refuse(f"function {node.name.lower()}() is not on the allowlist", "function", node.name.lower())
+        elif isinstance(node, exp.Func) and type(node).__name__ not in ALLOWED_FUNCTION_CLASSES:
+            name = type(node).sql_name().lower()
+            raise _refuse(f"function {name}() is not on the allowlist", "function", name)
+
+
+def _check_table(table: exp.Table, allowed: set[str]) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        this = table.this
+        name = this.name.lower() if isinstance(this, exp.Anonymous) else type(this).sql_name().lower() if isinstance(this, exp.Func) else type(this).__name__
+        raise _refuse(f"table functions such as {name}() are not allowed; query the dataset's tables", "table_function", name)
+    if table.args.get("db") or table.args.get("catalog"):
+        raise _refuse(f"qualified table {table.sql('duckdb')} is not allowed; use the dataset's table names", "table", table.sql("duckdb"))
+    if table.name.lower() not in allowed:
+        raise _refuse(f"unknown table {table.name!r}; allowed tables: {', '.join(sorted(allowed))}", "table", table.name)
+
+
+def _refuse(message: str, rule: str, subject: str = "") -> SqlPolicyError:
+    metadata = {"rule": rule}
+    if subject:
+        metadata["subject"] = subject
+    return SqlPolicyError(message=message, violations=[("sql", message)], metadata=metadata)

@@ -1,0 +1,117 @@
+from csv_analyst.v1 import capsule_pb2 as _capsule_pb2
+from csv_analyst.v1 import dataset_pb2 as _dataset_pb2
+from csv_analyst.v1 import plan_pb2 as _plan_pb2
+from csv_analyst.v1 import run_pb2 as _run_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ListDatasetsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDatasetsResponse(_message.Message):
+    __slots__ = ("datasets", "next_page_token")
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[_dataset_pb2.Dataset]
+    next_page_token: str
+    def __init__(self, datasets: _Optional[_Iterable[_Union[_dataset_pb2.Dataset, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetDatasetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class AskRequest(_message.Message):
+    __slots__ = ("dataset_id", "question", "csv_paths", "thread_id")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    CSV_PATHS_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    question: str
+    csv_paths: _containers.RepeatedScalarFieldContainer[str]
+    thread_id: str
+    def __init__(self, dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ..., thread_id: _Optional[str] = ...) -> None: ...
+
+class AskResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: _run_pb2.RunEvent
+    def __init__(self, event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ...) -> None: ...
+
+class SubmitRunRequest(_message.Message):
+    __slots__ = ("dataset_id", "plan", "sql", "csv_paths")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    SQL_FIELD_NUMBER: _ClassVar[int]
+    CSV_PATHS_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    plan: _plan_pb2.Plan
+    sql: str
+    csv_paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, dataset_id: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SubmitRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _run_pb2.Run
+    def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: _run_pb2.Run
+    def __init__(self, run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
+
+class GetCapsuleRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetCapsuleResponse(_message.Message):
+    __slots__ = ("capsule",)
+    CAPSULE_FIELD_NUMBER: _ClassVar[int]
+    capsule: _capsule_pb2.Capsule
+    def __init__(self, capsule: _Optional[_Union[_capsule_pb2.Capsule, _Mapping]] = ...) -> None: ...
+
+class ListCapsulesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "dataset_id")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    dataset_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., dataset_id: _Optional[str] = ...) -> None: ...
+
+class ListCapsulesResponse(_message.Message):
+    __slots__ = ("capsules", "next_page_token")
+    CAPSULES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    capsules: _containers.RepeatedCompositeFieldContainer[_capsule_pb2.Capsule]
+    next_page_token: str
+    def __init__(self, capsules: _Optional[_Iterable[_Union[_capsule_pb2.Capsule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,153 @@
+from csv_analyst.v1 import value_pb2 as _value_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Aggregation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGGREGATION_UNSPECIFIED: _ClassVar[Aggregation]
+    AGGREGATION_SUM: _ClassVar[Aggregation]
+    AGGREGATION_AVG: _ClassVar[Aggregation]
+    AGGREGATION_MIN: _ClassVar[Aggregation]
+    AGGREGATION_MAX: _ClassVar[Aggregation]
+    AGGREGATION_COUNT: _ClassVar[Aggregation]
+    AGGREGATION_COUNT_DISTINCT: _ClassVar[Aggregation]
+
+class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIME_BUCKET_UNSPECIFIED: _ClassVar[TimeBucket]
+    TIME_BUCKET_HOUR: _ClassVar[TimeBucket]
+    TIME_BUCKET_DAY: _ClassVar[TimeBucket]
+    TIME_BUCKET_WEEK: _ClassVar[TimeBucket]
+    TIME_BUCKET_MONTH: _ClassVar[TimeBucket]
+    TIME_BUCKET_QUARTER: _ClassVar[TimeBucket]
+    TIME_BUCKET_YEAR: _ClassVar[TimeBucket]
+
+class JoinType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOIN_TYPE_UNSPECIFIED: _ClassVar[JoinType]
+    JOIN_TYPE_INNER: _ClassVar[JoinType]
+    JOIN_TYPE_LEFT: _ClassVar[JoinType]
+
+class FilterOperator(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FILTER_OPERATOR_UNSPECIFIED: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_EQ: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_NE: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_LT: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_LE: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_GT: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_GE: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_IN: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_BETWEEN: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_CONTAINS: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_STARTSWITH: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_ENDSWITH: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_IS_NULL: _ClassVar[FilterOperator]
+    FILTER_OPERATOR_NOT_NULL: _ClassVar[FilterOperator]
+AGGREGATION_UNSPECIFIED: Aggregation
+AGGREGATION_SUM: Aggregation
+AGGREGATION_AVG: Aggregation
+AGGREGATION_MIN: Aggregation
+AGGREGATION_MAX: Aggregation
+AGGREGATION_COUNT: Aggregation
+AGGREGATION_COUNT_DISTINCT: Aggregation
+TIME_BUCKET_UNSPECIFIED: TimeBucket
+TIME_BUCKET_HOUR: TimeBucket
+TIME_BUCKET_DAY: TimeBucket
+TIME_BUCKET_WEEK: TimeBucket
+TIME_BUCKET_MONTH: TimeBucket
+TIME_BUCKET_QUARTER: TimeBucket
+TIME_BUCKET_YEAR: TimeBucket
+JOIN_TYPE_UNSPECIFIED: JoinType
+JOIN_TYPE_INNER: JoinType
+JOIN_TYPE_LEFT: JoinType
+FILTER_OPERATOR_UNSPECIFIED: FilterOperator
+FILTER_OPERATOR_EQ: FilterOperator
+FILTER_OPERATOR_NE: FilterOperator
+FILTER_OPERATOR_LT: FilterOperator
+FILTER_OPERATOR_LE: FilterOperator
+FILTER_OPERATOR_GT: FilterOperator
+FILTER_OPERATOR_GE: FilterOperator
+FILTER_OPERATOR_IN: FilterOperator
+FILTER_OPERATOR_BETWEEN: FilterOperator
+FILTER_OPERATOR_CONTAINS: FilterOperator
+FILTER_OPERATOR_STARTSWITH: FilterOperator
+FILTER_OPERATOR_ENDSWITH: FilterOperator
+FILTER_OPERATOR_IS_NULL: FilterOperator
+FILTER_OPERATOR_NOT_NULL: FilterOperator
+
+class Plan(_message.Message):
+    __slots__ = ("dataset_id", "base_table", "joins", "select", "filters", "group_by", "order_by", "limit", "notes", "explanation")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    BASE_TABLE_FIELD_NUMBER: _ClassVar[int]
+    JOINS_FIELD_NUMBER: _ClassVar[int]
+    SELECT_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    base_table: str
+    joins: _containers.RepeatedCompositeFieldContainer[Join]
+    select: _containers.RepeatedCompositeFieldContainer[SelectItem]
+    filters: _containers.RepeatedCompositeFieldContainer[Filter]
+    group_by: _containers.RepeatedCompositeFieldContainer[GroupBy]
+    order_by: _containers.RepeatedCompositeFieldContainer[OrderBy]
+    limit: int
+    notes: str
+    explanation: str
+    def __init__(self, dataset_id: _Optional[str] = ..., base_table: _Optional[str] = ..., joins: _Optional[_Iterable[_Union[Join, _Mapping]]] = ..., select: _Optional[_Iterable[_Union[SelectItem, _Mapping]]] = ..., filters: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., group_by: _Optional[_Iterable[_Union[GroupBy, _Mapping]]] = ..., order_by: _Optional[_Iterable[_Union[OrderBy, _Mapping]]] = ..., limit: _Optional[int] = ..., notes: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
+
+class Join(_message.Message):
+    __slots__ = ("table", "type")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    type: JoinType
+    def __init__(self, table: _Optional[str] = ..., type: _Optional[_Union[JoinType, str]] = ...) -> None: ...
+
+class SelectItem(_message.Message):
+    __slots__ = ("column", "aggregation", "alias", "bucket")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATION_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    aggregation: Aggregation
+    alias: str
+    bucket: TimeBucket
+    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ...) -> None: ...
+
+class Filter(_message.Message):
+    __slots__ = ("column", "op", "values")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    op: FilterOperator
+    values: _containers.RepeatedCompositeFieldContainer[_value_pb2.Value]
+    def __init__(self, column: _Optional[str] = ..., op: _Optional[_Union[FilterOperator, str]] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ...) -> None: ...
+
+class GroupBy(_message.Message):
+    __slots__ = ("column", "bucket")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    bucket: TimeBucket
+    def __init__(self, column: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ...) -> None: ...
+
+class OrderBy(_message.Message):
+    __slots__ = ("key", "descending")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    descending: bool
+    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...

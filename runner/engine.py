@@ -1,0 +1,162 @@
+"""DuckDB inside the sandbox: locked down, capped, one query.
+
+The lock-down order matters (measured with DuckDB 2.0): allowed_directories and temp settings
+must be set before enable_external_access=false, and lock_configuration=true comes last.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+import duckdb
+
+from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
+
+TEMP_DIR = "/tmp/duckdb-spill"
+MAX_TEMP_BYTES = 512 * 1024 * 1024
+
+
+class QueryTimeoutError(Exception):
+    """DuckDB interrupted the query at max_execution_time."""
+
+
+def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
+    """Open an in-memory DuckDB restricted to the task's data directory, with views per table.
+
+    Args:
+        task: The sandbox task (tables with sandbox paths, limits, data_dir).
+
+    Returns:
+        A connection whose configuration is locked.
+    """
+    connection = duckdb.connect(":memory:", config={
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    })
+    limits = task.limits
+    data_dir = task.data_dir.rstrip("/") + "/"
+    timeout_ms = max(1, int(limits.timeout.ToMilliseconds())) if limits.HasField("timeout") else 0
+    statements = [
+        ("SET allowed_directories = ?", [[data_dir]]),
+        ("SET temp_directory = ?", [TEMP_DIR]),
+        ("SET max_temp_directory_size = ?", [f"{MAX_TEMP_BYTES}B"]),
+        ("SET memory_limit = ?", [f"{limits.memory_bytes}B" if limits.memory_bytes else "256MB"]),
+        ("SET threads = ?", [limits.threads or 1]),
+        ("SET max_execution_time = ?", [timeout_ms]),
+        ("SET enable_external_access = false", []),
+    ]
+    for statement, parameters in statements:
+        connection.execute(statement, parameters)
+    for table in task.tables:
+        if not table.path.startswith(data_dir):
+            raise ValueError(f"table {table.name!r} is outside the data directory")
+        # Table names and paths come from the service's own registry, not from the user, and
+        # are quoted as an identifier and a literal here.
+        name = '"' + table.name.replace('"', '""') + '"'
+        path = "'" + table.path.replace("'", "''") + "'"
+        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv({path}, header = true)")
+    connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def run_query(connection: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> tuple[result_pb2.ResultTable, int]:
+    """Run one statement and return up to max_rows rows and the count produced (max_rows + 1 at most).
+
+    Args:
+        connection: A connection from open_connection.
+        sql: The validated SQL.
+        max_rows: Row cap; one more row is fetched to detect truncation honestly.
+
+    Returns:
+        The result table and the number of rows fetched.
+
+    Raises:
+        QueryTimeoutError: When DuckDB interrupted the query at its time limit.
+        duckdb.Error: For any other query failure.
+    """
+    try:
+        cursor = connection.execute(sql)
+        rows = cursor.fetchmany(max_rows + 1)
+    except duckdb.InterruptException as error:
+        raise QueryTimeoutError(str(error)) from error
+    description = cursor.description or []
+    table = result_pb2.ResultTable(
+        columns=[result_pb2.ResultColumn(name=d[0], type=str(d[1])) for d in description],
+        truncated=len(rows) > max_rows,
+    )
+    for row in rows[:max_rows]:
+        table.rows.append(result_pb2.ResultRow(values=[to_value(cell) for cell in row]))
+    table.row_count = len(table.rows)
+    return table, len(rows)
+
+
+def to_value(cell: Any) -> value_pb2.Value:
+    """Convert one DuckDB Python value to a typed Value."""
+    if cell is None:
+        return value_pb2.Value(null_value=0)
+    if isinstance(cell, bool):
+        return value_pb2.Value(bool_value=cell)
+    if isinstance(cell, int):
+        if -(2**63) <= cell < 2**63:
+            return value_pb2.Value(int_value=cell)
+        return value_pb2.Value(string_value=str(cell))
+    if isinstance(cell, float):
+        if math.isnan(cell) or math.isinf(cell):
+            return value_pb2.Value(string_value=str(cell))
+        return value_pb2.Value(double_value=cell)
+    if isinstance(cell, decimal.Decimal):
+        return value_pb2.Value(double_value=float(cell))
+    if isinstance(cell, (datetime.datetime, datetime.date, datetime.time)):
+        return value_pb2.Value(string_value=cell.isoformat())
+    if isinstance(cell, (datetime.timedelta, uuid.UUID)):
+        return value_pb2.Value(string_value=str(cell))
+    if isinstance(cell, (bytes, bytearray, memoryview)):
+        return value_pb2.Value(string_value=bytes(cell).hex())
+    if isinstance(cell, (list, tuple, dict)):
+        return value_pb2.Value(string_value=json.dumps(cell, default=str))
+    return value_pb2.Value(string_value=str(cell))
+
+
+def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
+    """Run a whole task and report the outcome as data (never raises for query errors)."""
+    result = sandbox_pb2.SandboxResult()
+    started = time.perf_counter()
+    try:
+        connection = open_connection(task)
+    except (duckdb.Error, ValueError) as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13, f"sandbox setup failed: {error}"))
+        return result
+    result.setup_seconds = time.perf_counter() - started
+    query_started = time.perf_counter()
+    try:
+        table, produced = run_query(connection, task.sql, task.limits.max_rows or 200)
+        result.result.CopyFrom(table)
+        result.rows_produced = produced
+    except QueryTimeoutError:
+        limit_s = task.limits.timeout.ToMilliseconds() / 1000
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4,
+                                     f"the query exceeded the {limit_s:g} s limit set by run_timeout"))
+    except duckdb.OutOfMemoryException as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+                                     f"the query exceeded the memory limit set by run_memory: {_first_line(error)}"))
+    except duckdb.Error as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_QUERY_ERROR, 3, f"DuckDB rejected the query: {_first_line(error)}"))
+    finally:
+        result.query_seconds = time.perf_counter() - query_started
+        connection.close()
+    return result
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0][:500] if str(error).strip() else type(error).__name__
+
+
+def _error(code: int, status_code: int, message: str) -> run_pb2.RunError:
+    return run_pb2.RunError(code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"),
+                            message=message, status_code=status_code)

@@ -1,0 +1,42 @@
+"""Runner service settings: one frozen dataclass, built once by the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Settings of the runner-dispatch service.
+
+    Attributes:
+        host: Interface to bind.
+        port: TCP port; 0 picks a free one.
+        executor: Sandbox kind: `bwrap` (default).
+        max_concurrency: Sandboxes running at once.
+        max_queue: Runs waiting for a slot before RESOURCE_EXHAUSTED.
+        default_timeout_seconds: Wall-clock limit when a request sets none.
+        max_timeout_seconds: Cap on requested wall-clock limits.
+        default_memory_bytes: DuckDB memory_limit when a request sets none (the OS cap is 2x).
+        max_memory_bytes: Cap on requested memory.
+        default_max_rows: Row cap when a request sets none.
+        max_rows_cap: Cap on requested row caps.
+        threads: DuckDB threads per sandbox.
+        max_processes: Processes per sandbox (cgroup pids limit).
+        max_output_bytes: Captured stdout/stderr bytes per stream.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 50052
+    executor: str = "bwrap"
+    max_concurrency: int = 2
+    max_queue: int = 32
+    default_timeout_seconds: float = 30.0
+    max_timeout_seconds: float = 300.0
+    default_memory_bytes: int = 512 << 20
+    max_memory_bytes: int = 4 << 30
+    default_max_rows: int = 1000
+    max_rows_cap: int = 10_000
+    threads: int = 1
+    max_processes: int = 64
+    max_output_bytes: int = 64 * 1024

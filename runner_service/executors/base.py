@@ -1,0 +1,85 @@
+"""The executor interface: run one sandbox task in a fresh sandbox and report the outcome.
+
+Run failures (query errors, timeouts, limits) are data in the outcome; an executor raises
+`SandboxStartError` only when the sandbox could not start at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from csv_analyst.v1 import run_pb2, sandbox_pb2
+
+
+class SandboxStartError(Exception):
+    """The sandbox could not be started (missing binary, bad configuration)."""
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """A table and the host path of its CSV file."""
+
+    name: str
+    host_path: str
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """Everything an executor needs for one run."""
+
+    run_id: str
+    sql: str
+    tables: tuple[TableFile, ...]
+    limits: run_pb2.ResourceLimits
+
+
+@dataclass
+class SandboxOutcome:
+    """What came back from one sandbox."""
+
+    result: sandbox_pb2.SandboxResult
+    stdout: str
+    stderr: str
+    wall_seconds: float
+    exit_code: int | None
+
+
+class Executor(Protocol):
+    """Runs each request in its own sandbox; one sandbox serves exactly one run."""
+
+    name: str
+
+    async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
+        """Run the request and return its outcome; call on_started once the sandbox is up.
+
+        Raises:
+            SandboxStartError: When no sandbox could be started.
+        """
+        ...
+
+    async def cancel(self, run_id: str) -> bool:
+        """Kill the sandbox of a running run; return whether one was running."""
+        ...
+
+    async def close(self) -> None:
+        """Kill every sandbox still running and release resources."""
+        ...
+
+
+def sandbox_task(request: SandboxRequest, data_dir: str, sandbox_paths: list[str]) -> sandbox_pb2.SandboxTask:
+    """Build the task the runner reads, with table paths as seen inside the sandbox."""
+    return sandbox_pb2.SandboxTask(
+        run_id=request.run_id,
+        sql=request.sql,
+        tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(request.tables, sandbox_paths, strict=True)],
+        limits=request.limits,
+        data_dir=data_dir,
+    )
+
+
+def runner_error(code: int, status_code: int, message: str) -> run_pb2.RunError:
+    """Build a RunError for failures the executor itself detects (timeout, memory, crash)."""
+    return run_pb2.RunError(code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"),
+                            message=message, status_code=status_code)

@@ -1,0 +1,261 @@
+"""The bubblewrap executor: one fresh `bwrap` sandbox per run (the local default).
+
+Each sandbox gets: no network and every other namespace unshared, a cleared environment, a
+non-root uid, read-only binds of the Python runtime, the runner code and each table's CSV file,
+a size-capped private /tmp, die-with-parent, RLIMIT_AS/CPU/FSIZE caps, per-run cgroup memory and
+pids limits when cgroups are writable, and a wall-clock kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import csv_analyst
+import runner
+from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service.executors.base import (
+    SandboxOutcome,
+    SandboxRequest,
+    SandboxStartError,
+    runner_error,
+    sandbox_task,
+)
+from runner_service.executors.cgroups import RunCgroup
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = "/data"
+SANDBOX_UID = 65534
+# The runtime is mapped at its host paths; DuckDB's own reservations need headroom above the
+# DuckDB memory_limit, so RLIMIT_AS is a multiple of it (cgroups give the exact cap).
+ADDRESS_SPACE_FACTOR = 4
+MIN_ADDRESS_SPACE = 1 << 30
+
+
+@dataclass(frozen=True)
+class BwrapRuntime:
+    """Host paths the sandbox needs, read-only."""
+
+    bwrap: str
+    python: str
+    python_prefix: str
+    venv: str
+    site_packages: tuple[str, ...]
+    runner_dir: str
+    proto_dir: str
+
+    @staticmethod
+    def discover() -> BwrapRuntime:
+        """Find bwrap and the current interpreter's runtime.
+
+        Raises:
+            SandboxStartError: When bwrap is not installed.
+        """
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxStartError("bubblewrap is not installed: apt-get install bubblewrap")
+        import site
+
+        return BwrapRuntime(
+            bwrap=bwrap,
+            python=os.path.realpath(sys.executable),
+            python_prefix=sys.base_prefix,
+            venv=sys.prefix,
+            site_packages=tuple(p for p in site.getsitepackages() if os.path.isdir(p)),
+            runner_dir=str(Path(runner.__file__).resolve().parent),
+            proto_dir=str(Path(csv_analyst.__file__).resolve().parent),
+        )
+
+
+def sandbox_table_paths(request: SandboxRequest) -> list[str]:
+    """Paths of the table files inside the sandbox (index-based, so no host name leaks)."""
+    return [f"{DATA_DIR}/t{index}.csv" for index in range(len(request.tables))]
+
+
+def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest) -> list[str]:
+    """Build the bwrap command line for one run (pure; unit-tested)."""
+    limits = request.limits
+    tmp_bytes = max(64 << 20, limits.memory_bytes)
+    argv = [
+        runtime.bwrap,
+        "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+        "--ro-bind", runtime.python_prefix, runtime.python_prefix,
+    ]
+    if runtime.venv != runtime.python_prefix:
+        argv += ["--ro-bind", runtime.venv, runtime.venv]
+    argv += [
+        "--ro-bind", runtime.runner_dir, "/app/runner",
+        "--ro-bind", runtime.proto_dir, "/app/csv_analyst",
+    ]
+    for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True):
+        argv += ["--ro-bind", table.host_path, inside]
+    argv += [
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        "--proc", "/proc", "--dev", "/dev",
+        "--remount-ro", "/",
+        "--setenv", "PYTHONPATH", ":".join(["/app", *runtime.site_packages]),
+        "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
+        "--chdir", "/tmp",
+        "--", runtime.python, "-S", "-B", "-m", "runner",
+    ]
+    return argv
+
+
+def limit_script(request: SandboxRequest, cgroup_procs: list[Path]) -> str:
+    """Shell prologue that joins the run's cgroups and sets rlimits, then execs bwrap."""
+    limits = request.limits
+    address_space_kb = max(MIN_ADDRESS_SPACE, limits.memory_bytes * ADDRESS_SPACE_FACTOR) // 1024
+    cpu_seconds = int(limits.timeout.ToSeconds()) + 2
+    lines = [f"echo $$ > {shlex.quote(str(p))} || exit 97" for p in cgroup_procs]
+    lines += [f"ulimit -v {address_space_kb}", f"ulimit -t {cpu_seconds}", "ulimit -f 1048576", "ulimit -c 0",
+              'exec "$@"']
+    return "; ".join(lines)
+
+
+@dataclass
+class _Active:
+    process: subprocess.Popen[bytes]
+    cancelled: bool = False
+    cgroup: RunCgroup | None = None
+
+
+@dataclass
+class BwrapExecutor:
+    """Runs every request in a fresh bubblewrap sandbox."""
+
+    runtime: BwrapRuntime = field(default_factory=BwrapRuntime.discover)
+    use_cgroups: bool = field(default_factory=RunCgroup.available)
+    name: str = "bwrap"
+
+    def __post_init__(self) -> None:
+        # --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
+        # exits: spawn from one long-lived thread, never from short-lived pool threads.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
+        self._active: dict[str, _Active] = {}
+
+    async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
+        """Run one request in a new sandbox (see Executor.execute)."""
+        loop = asyncio.get_running_loop()
+        task = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
+        cgroup = None
+        cgroup_procs: list[Path] = []
+        if self.use_cgroups:
+            cgroup = RunCgroup(request.run_id, request.limits.memory_bytes * 2, request.limits.max_processes or 64)
+            cgroup_procs = cgroup.create()
+        argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits", *build_bwrap_argv(self.runtime, request)]
+        started = time.perf_counter()
+        try:
+            process = await loop.run_in_executor(self._spawner, _spawn, argv)
+        except OSError as error:
+            if cgroup:
+                cgroup.remove()
+            raise SandboxStartError(f"could not start bubblewrap: {error}") from error
+        active = _Active(process, cgroup=cgroup)
+        self._active[request.run_id] = active
+        on_started()
+        timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
+        timed_out = False
+        try:
+            stdout, stderr = await loop.run_in_executor(None, _communicate, process, task.SerializeToString(), timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill(process, cgroup)
+            stdout, stderr = await loop.run_in_executor(None, _communicate, process, None, 5.0)
+        finally:
+            self._active.pop(request.run_id, None)
+        wall = time.perf_counter() - started
+        outcome = _interpret(request, process.returncode, stdout, stderr, wall, timed_out, active)
+        if cgroup:
+            cgroup.remove()
+        return outcome
+
+    async def cancel(self, run_id: str) -> bool:
+        """Kill the sandbox of run_id if it is running."""
+        active = self._active.get(run_id)
+        if active is None:
+            return False
+        active.cancelled = True
+        _kill(active.process, active.cgroup)
+        return True
+
+    async def close(self) -> None:
+        """Kill all running sandboxes and stop the spawner thread."""
+        for active in list(self._active.values()):
+            _kill(active.process, active.cgroup)
+        self._spawner.shutdown(wait=False)
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env={"PATH": "/usr/bin:/bin"}, close_fds=True)
+
+
+def _communicate(process: subprocess.Popen[bytes], data: bytes | None, timeout: float) -> tuple[bytes, bytes]:
+    return process.communicate(data, timeout=timeout)
+
+
+def _kill(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if cgroup:
+        cgroup.kill_all()
+
+
+MAX_CAPTURE = 64 * 1024
+
+
+def _capped(data: bytes, limit: int) -> str:
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + (f"\n[truncated {len(data) - limit} bytes]" if len(data) > limit else "")
+
+
+def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr: bytes, wall: float,
+               timed_out: bool, active: _Active) -> SandboxOutcome:
+    cap = request.limits.max_output_bytes or MAX_CAPTURE
+    err_text = _capped(stderr, cap)
+    outcome = SandboxOutcome(sandbox_pb2.SandboxResult(), "", err_text, wall, code)
+    limit_s = request.limits.timeout.ToMilliseconds() / 1000
+    if active.cancelled:
+        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_CANCELLED, 1, "the run was cancelled"))
+    elif timed_out or code == -signal.SIGXCPU:
+        outcome.result.error.CopyFrom(runner_error(
+            run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4, f"the run exceeded the {limit_s:g} s limit set by run_timeout; "
+            "the sandbox was killed"))
+    elif code == 0:
+        try:
+            outcome.result = sandbox_pb2.SandboxResult.FromString(stdout)
+        except Exception:  # noqa: BLE001 - any undecodable output is a runner fault
+            outcome.stdout = _capped(stdout, cap)
+            outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                                                       "the runner wrote an unreadable result"))
+    elif (active.cgroup and active.cgroup.hit_memory_limit()) or _looks_out_of_memory(stderr):
+        outcome.result.error.CopyFrom(runner_error(
+            run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+            f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
+    else:
+        outcome.stdout = _capped(stdout, cap)
+        tail = err_text.strip().splitlines()[-1:] or [f"exit code {code}"]
+        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                                                   f"the sandbox failed: {tail[0][:300]}"))
+    return outcome
+
+
+def _looks_out_of_memory(stderr: bytes) -> bool:
+    return any(marker in stderr for marker in (b"MemoryError", b"std::bad_alloc", b"Out of Memory", b"out of memory"))

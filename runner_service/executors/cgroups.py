@@ -1,0 +1,66 @@
+"""Per-run cgroup v1 limits (memory and pids), used when /sys/fs/cgroup is writable.
+
+RLIMIT_NPROC does not cap processes inside bubblewrap's user namespace and DuckDB cannot see a
+cgroup memory limit, so the OS caps come from cgroups when available and RLIMIT_AS otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+GROUP = "csv-analyst"
+
+
+class RunCgroup:
+    """A memory + pids cgroup pair for one run."""
+
+    def __init__(self, run_id: str, memory_bytes: int, max_processes: int) -> None:
+        self.memory = CGROUP_ROOT / "memory" / GROUP / run_id
+        self.pids = CGROUP_ROOT / "pids" / GROUP / run_id
+        self.memory_bytes = memory_bytes
+        self.max_processes = max_processes
+
+    @staticmethod
+    def available() -> bool:
+        """Whether cgroup v1 memory and pids controllers are writable here."""
+        return all(os.access(CGROUP_ROOT / c, os.W_OK) and (CGROUP_ROOT / c / "tasks").exists()
+                   for c in ("memory", "pids"))
+
+    def create(self) -> list[Path]:
+        """Create both cgroups with their limits; return the cgroup.procs files to join."""
+        self.memory.mkdir(parents=True, exist_ok=True)
+        self.pids.mkdir(parents=True, exist_ok=True)
+        (self.memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+        swap = self.memory / "memory.memsw.limit_in_bytes"
+        if swap.exists():
+            with contextlib.suppress(OSError):
+                swap.write_text(str(self.memory_bytes))
+        (self.pids / "pids.max").write_text(str(self.max_processes))
+        return [self.memory / "cgroup.procs", self.pids / "cgroup.procs"]
+
+    def hit_memory_limit(self) -> bool:
+        """Whether the OOM killer or the limit fired for this run."""
+        with contextlib.suppress(OSError, ValueError):
+            if int((self.memory / "memory.failcnt").read_text()) > 0:
+                return True
+            return "oom_kill 1" in (self.memory / "memory.oom_control").read_text()
+        return False
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the run's cgroups."""
+        for group in (self.pids, self.memory):
+            with contextlib.suppress(OSError):
+                for pid in (group / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+
+    def remove(self) -> None:
+        """Kill leftovers and remove both cgroups."""
+        self.kill_all()
+        for group in (self.memory, self.pids):
+            with contextlib.suppress(OSError):
+                group.rmdir()

@@ -1,0 +1,42 @@
+"""Build and start the runner service's grpc.aio server with health and reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from csv_analyst.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
+from runner_service.config import RunnerSettings
+from runner_service.executors.base import Executor
+from runner_service.servicer import RunnerServicer
+
+SERVICE_NAME = runner_dispatch_service_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name
+
+
+def make_executor(settings: RunnerSettings) -> Executor:
+    """Create the executor named by settings.executor.
+
+    Raises:
+        ValueError: For an unknown executor name.
+    """
+    if settings.executor == "bwrap":
+        from runner_service.executors.bwrap import BwrapExecutor
+
+        return BwrapExecutor()
+    raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap")
+
+
+async def start_runner_server(settings: RunnerSettings, executor: Executor | None = None) -> tuple[grpc.aio.Server, int, Executor]:
+    """Start the runner service and return (server, bound port, executor)."""
+    executor = executor or make_executor(settings)
+    server = grpc.aio.server()
+    runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(settings, executor), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, executor

@@ -1,0 +1,129 @@
+"""RunnerService: admission, one sandbox per run, streamed events."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
+from runner_service.admission import Admission, QueueFullError
+from runner_service.config import RunnerSettings
+from runner_service.executors.base import Executor, SandboxRequest, SandboxStartError, TableFile
+from runner_service.status import rich_status
+
+log = logging.getLogger(__name__)
+RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def effective_limits(requested: run_pb2.ResourceLimits, settings: RunnerSettings) -> run_pb2.ResourceLimits:
+    """Fill unset limits with defaults and cap the rest at the service maximums."""
+    timeout = requested.timeout.ToMilliseconds() / 1000 if requested.HasField("timeout") else 0
+    timeout = min(timeout or settings.default_timeout_seconds, settings.max_timeout_seconds)
+    return run_pb2.ResourceLimits(
+        timeout=duration_pb2.Duration(seconds=int(timeout), nanos=int((timeout % 1) * 1e9)),
+        memory_bytes=min(requested.memory_bytes or settings.default_memory_bytes, settings.max_memory_bytes),
+        max_rows=min(requested.max_rows or settings.default_max_rows, settings.max_rows_cap),
+        threads=settings.threads,
+        max_processes=settings.max_processes,
+        max_output_bytes=settings.max_output_bytes,
+    )
+
+
+class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
+    """Queues runs and executes each one in a fresh sandbox."""
+
+    def __init__(self, settings: RunnerSettings, executor: Executor) -> None:
+        self._settings = settings
+        self._executor = executor
+        self._admission = Admission(settings.max_concurrency, settings.max_queue)
+        self._queued: set[str] = set()
+        self._cancelled: set[str] = set()
+
+    async def Execute(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+                      ) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
+        await self._check_request(request, context)
+        try:
+            position = self._admission.admit()
+        except QueueFullError as error:
+            await context.abort_with_status(rich_status(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL", str(error), {"max_queue": str(error.max_queue)}, 1.0))
+        sequence = 0
+
+        def event(kind: int, **fields: object) -> dispatch_pb2.ExecuteResponse:
+            nonlocal sequence
+            sequence += 1
+            now = timestamp_pb2.Timestamp()
+            now.GetCurrentTime()
+            return dispatch_pb2.ExecuteResponse(run_id=request.run_id, kind=kind, sequence=sequence, event_time=now,
+                                                runner_mode=self._executor.name, **fields)
+
+        limits = effective_limits(request.limits, self._settings)
+        self._queued.add(request.run_id)
+        yield event(dispatch_pb2.RUNNER_EVENT_KIND_QUEUED, queue_position=position)
+        async with self._admission.slot():
+            self._queued.discard(request.run_id)
+            if request.run_id in self._cancelled:
+                self._cancelled.discard(request.run_id)
+                yield event(dispatch_pb2.RUNNER_EVENT_KIND_FINISHED, limits=limits, error=run_pb2.RunError(
+                    code=run_pb2.ERROR_CODE_CANCELLED, reason="CANCELLED", message="the run was cancelled", status_code=1))
+                return
+            sandbox_request = SandboxRequest(
+                run_id=request.run_id, sql=request.sql, limits=limits,
+                tables=tuple(TableFile(t.name, t.path) for t in request.tables))
+            started_events: list[dispatch_pb2.ExecuteResponse] = []
+            try:
+                outcome = await self._executor.execute(
+                    sandbox_request, lambda: started_events.append(event(dispatch_pb2.RUNNER_EVENT_KIND_STARTED)))
+            except SandboxStartError as error:
+                log.error("run %s: sandbox did not start: %s", request.run_id, error)
+                await context.abort_with_status(rich_status(
+                    grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED", str(error), {"executor": self._executor.name}))
+            for started in started_events:
+                yield started
+            stats = run_pb2.RunStats(
+                sandbox_duration=_duration(outcome.wall_seconds),
+                query_duration=_duration(outcome.result.query_seconds),
+                rows_produced=outcome.result.rows_produced,
+                stdout=outcome.stdout, stderr=outcome.stderr)
+            finished = event(dispatch_pb2.RUNNER_EVENT_KIND_FINISHED, limits=limits, stats=stats)
+            if outcome.result.HasField("error"):
+                finished.error.CopyFrom(outcome.result.error)
+            else:
+                finished.result.CopyFrom(outcome.result.result)
+            yield finished
+
+    async def CancelRun(self, request: dispatch_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
+                        ) -> dispatch_pb2.CancelRunResponse:
+        if request.run_id in self._queued:
+            self._cancelled.add(request.run_id)
+            return dispatch_pb2.CancelRunResponse(cancelled=True)
+        if await self._executor.cancel(request.run_id):
+            return dispatch_pb2.CancelRunResponse(cancelled=True)
+        await context.abort_with_status(rich_status(
+            grpc.StatusCode.NOT_FOUND, "RUN_NOT_FOUND", f"no queued or running run {request.run_id!r}",
+            {"run_id": request.run_id}))
+        raise AssertionError("unreachable")
+
+    async def _check_request(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext) -> None:
+        problems = []
+        if not RUN_ID.match(request.run_id):
+            problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
+        if not request.sql.strip():
+            problems.append(("sql", "is required"))
+        for index, table in enumerate(request.tables):
+            if not Path(table.path).is_absolute() or not Path(table.path).is_file():
+                problems.append((f"tables[{index}].path", f"{table.path!r} is not an existing absolute file path"))
+        if problems:
+            await context.abort_with_status(rich_status(
+                grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", f"{problems[0][0]}: {problems[0][1]}",
+                {"field": problems[0][0]}))
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    whole = int(seconds)
+    return duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))

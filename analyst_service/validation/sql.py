@@ -22,6 +22,7 @@ _ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
 
 # Typed sqlglot function classes that are pure (no I/O, no settings, no sleeping).
 ALLOWED_FUNCTION_CLASSES = frozenset("""
+And Or Xor Collate RegexpILike RegexpFullMatch JSONExtract JSONExtractScalar
 Abs AnyValue ApproxDistinct ArgMax ArgMin ArrayAgg Avg BitwiseAnd Case Cast Ceil Coalesce Concat ConcatWs
 Contains Corr Count CountIf CovarPop CovarSamp CurrentDate CurrentTimestamp Date DateAdd DateDiff DateSub
 DateTrunc Day DayOfMonth DayOfWeek DayOfWeekIso DayOfYear Exp Extract First FirstValue Floor Greatest

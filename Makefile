@@ -1,0 +1,61 @@
+# Two commands do all set-up on a fresh Debian/Ubuntu machine:
+#   make run   - set up, then start the runner service, the analyst service and the web UI
+#   make test  - set up, then run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SCALE ?= 1
+ROOT := $(shell id -u)
+
+.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps clean
+
+setup: system-packages $(VENV)/.installed datasets/registry.json
+
+# bubblewrap is the sandbox of every run; install it when root, otherwise say what to install.
+system-packages:
+	@if ! command -v bwrap >/dev/null; then \
+	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else echo "bubblewrap is missing: run 'sudo apt-get install bubblewrap' (every run executes in a bwrap sandbox)"; exit 1; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+datasets/registry.json: $(VENV)/.installed datasets/generator.py
+	$(VENV)/bin/csv-analyst datasets generate --scale $(SCALE) --out datasets
+
+run: setup
+	@echo "Open http://127.0.0.1:7860 once the three servers are listed below (Ctrl-C stops them)."
+	$(VENV)/bin/csv-analyst serve
+
+# Browser and Node pieces the UI and client tests need.
+test-packages:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' for the UI tests"; fi; \
+	fi
+	@if ! command -v npm >/dev/null; then \
+	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else echo "node/npm are missing: run 'sudo apt-get install nodejs npm' for the Node client test"; fi; \
+	fi
+
+node-deps:
+	@if command -v npm >/dev/null && [ ! -d tests/integration/node/node_modules ]; then \
+	  cd tests/integration/node && npm ci --no-audit --no-fund --silent; fi
+
+test: setup test-packages node-deps
+	$(PY) -m pytest
+
+protos: $(VENV)/.installed
+	$(PY) protos/generate.py
+
+check-protos: $(VENV)/.installed
+	$(PY) protos/generate.py --check
+	$(VENV)/bin/buf lint
+
+clean:
+	rm -rf $(VENV) datasets/*/ datasets/registry.json

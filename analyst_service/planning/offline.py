@@ -1,0 +1,107 @@
+"""The offline planner: deterministic, no network, no key.
+
+It links question words to the dataset schema (`schema_linking`), parses cue words into a `Spec`
+(`question`), and builds a Plan from it (`builder`). Follow-up questions ("now by month", "only
+completed ones", "top 10 instead") refine the previous plan of the thread.
+"""
+
+from __future__ import annotations
+
+from analyst_service.errors import PlannerError
+from analyst_service.planning.base import PlanningContext
+from analyst_service.planning.builder import build_plan, spec_from_plan
+from analyst_service.planning.question import parse_question
+from analyst_service.planning.schema_linking import SchemaIndex, tokenize
+from analyst_service.planning.spec import Spec
+from csv_analyst.v1 import dataset_pb2, plan_pb2
+
+FOLLOW_UP_OPENERS = {"now", "only", "just", "instead", "also", "and", "but", "same", "then", "what", "how", "ok", "okay"}
+
+
+class OfflinePlanner:
+    """Deterministic rule-based planner over the dataset schema and column descriptions."""
+
+    name = "offline"
+
+    async def plan(
+        self, question: str, dataset: dataset_pb2.Dataset, context: PlanningContext
+    ) -> plan_pb2.Plan:
+        """Propose a plan for the question.
+
+        Args:
+            question: The user's question.
+            dataset: The dataset schema (tables, columns with descriptions, relationships).
+            context: Thread context; a previous plan makes refinements possible.
+
+        Returns:
+            A Plan with an explanation.
+
+        Raises:
+            PlannerError: When the question cannot be mapped to the dataset with confidence.
+        """
+        return plan_question(question, dataset, context)
+
+
+def plan_question(question: str, dataset: dataset_pb2.Dataset, context: PlanningContext | None = None) -> plan_pb2.Plan:
+    """Synchronous core of OfflinePlanner.plan (see there)."""
+    if not question.strip():
+        raise PlannerError(message="the question is empty")
+    index = SchemaIndex.build(dataset)
+    spec, unlinked = parse_question(question, index)
+    previous = context.previous_plan if context else None
+    if previous is not None and previous.base_table and _is_follow_up(question, spec):
+        merged = _merge(spec_from_plan(previous, index), spec)
+        plan = build_plan(merged, index)
+        plan.notes = f"Refined the previous plan with: {'; '.join(spec.understood) or 'no change'}."
+        return plan
+    if spec.is_empty() or (not spec.conditions and not spec.groups and unlinked and _only_bare_count(spec)):
+        raise _clarification(spec, unlinked, index)
+    plan = build_plan(spec, index)
+    if unlinked:
+        plan.notes = f"Ignored words: {', '.join(unlinked)}."
+    return plan
+
+
+def _only_bare_count(spec: Spec) -> bool:
+    return all(m.ref is None and not m.count_table for m in spec.measures) and not spec.tables
+
+
+def _is_follow_up(question: str, spec: Spec) -> bool:
+    tokens = tokenize(question)
+    if not tokens:
+        return False
+    if tokens[0] in FOLLOW_UP_OPENERS and (tokens[0] not in ("what", "how") or tokens[:2] in (["what", "about"], ["how", "about"])):
+        return True
+    if "instead" in tokens:
+        return True
+    return not spec.explicit_measure and not spec.tables
+
+
+def _merge(previous: Spec, new: Spec) -> Spec:
+    """Apply the parts a follow-up names on top of the previous spec."""
+    merged = Spec(
+        measures=new.measures if new.explicit_measure and new.measures else previous.measures,
+        groups=new.groups or previous.groups,
+        conditions=list(previous.conditions),
+        descending=new.descending if new.descending is not None else previous.descending,
+        limit=new.limit or previous.limit,
+        order_ref=new.order_ref or previous.order_ref,
+        tables=previous.tables,
+        understood=previous.understood + new.understood,
+        explicit_measure=True,
+    )
+    renamed = {c.ref for condition in new.conditions for c in condition.ref}
+    merged.conditions = [c for c in merged.conditions if not renamed & {x.ref for x in c.ref}] + new.conditions
+    return merged
+
+
+def _clarification(spec: Spec, unlinked: list[str], index: SchemaIndex) -> PlannerError:
+    understood = "; ".join(spec.understood) or "nothing I can map to this dataset"
+    candidates = ", ".join(f"{c.table}.{c.name}" for c in index.columns)
+    unmatched = f" The words {', '.join(repr(w) for w in unlinked)} match no column." if unlinked else ""
+    return PlannerError(
+        message=f"I could not map the question to the dataset {index.dataset.dataset_id!r}. "
+                f"Understood: {understood}.{unmatched} Candidate columns: {candidates}.",
+        metadata={"dataset_id": index.dataset.dataset_id, "understood": understood,
+                  "unmatched": ", ".join(unlinked), "candidates": candidates},
+    )

@@ -1,0 +1,257 @@
+"""Schema linking for the offline planner: question words to tables, columns and known values.
+
+Column names are split into words (snake case, camel case, dots) and compared with question words
+after a light singularisation, through a small general vocabulary of synonyms and through
+prefix abbreviations (`temp` for `temperature`). Column descriptions contribute enumerated values
+("one of a, b, c"), words that make a column empty ("empty while the ticket is still open"), and
+weak context words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from csv_analyst.v1 import dataset_pb2
+
+STOPWORDS = frozenset(
+    "a an the of in on at to for from by per with and or is are was were be been being what which who "
+    "whom how many much do does did has have had there their our my your me i we you it its this that "
+    "these those show list give get find tell please all any each every than as still currently "
+    "so far ever only just also some one ones value values".split()
+)
+
+# General vocabulary: a question word -> column-name words it may stand for.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "revenue": ("revenue", "sales", "amount", "total", "turnover"),
+    "sale": ("sales", "revenue", "amount", "total"),
+    "turnover": ("revenue", "sales", "amount", "total"),
+    "spend": ("amount", "total", "cost", "spend"),
+    "money": ("amount", "total", "revenue"),
+    "sold": ("quantity", "qty", "units"),
+    "unit": ("quantity", "qty", "units"),
+    "qty": ("quantity",),
+    "quantity": ("qty", "units"),
+    "temperature": ("temp", "temperature"),
+    "temp": ("temperature",),
+    "humid": ("humidity",),
+    "rating": ("csat", "score", "rating"),
+    "satisfaction": ("csat", "satisfaction"),
+    "csat": ("csat",),
+    "city": ("location", "city"),
+    "place": ("location", "city"),
+    "where": ("location", "city"),
+    "client": ("customer",),
+    "buyer": ("customer",),
+    "cost": ("price", "cost"),
+    "anomalous": ("anomaly",),
+    "state": ("status",),
+    "type": ("category", "type", "kind"),
+    "kind": ("category", "type"),
+    "topic": ("category",),
+    "inventory": ("stock",),
+    "urgency": ("priority",),
+    "when": ("date", "time", "timestamp", "at"),
+    "time": ("timestamp", "date", "time"),
+    "date": ("date", "day", "timestamp"),
+}
+_NO_SINGULAR = {"series", "species", "news", "status", "analysis", "bus", "gas", "sales"}
+NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                    "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP")
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:\.\d+)?|q[1-4]\b|[a-z]+")
+
+
+def singular(word: str) -> str:
+    """Return a light singular form of a lower-case English word ("categories" -> "category")."""
+    if len(word) <= 3 or word in _NO_SINGULAR or not word.endswith("s"):
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if word.endswith(("ss", "us", "is")):
+        return word
+    return word[:-1]
+
+
+def name_words(name: str) -> list[str]:
+    """Split an identifier into lower-case singular words (snake case, camel case, dots, spaces)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return [singular(w) for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
+
+
+def tokenize(question: str) -> list[str]:
+    """Lower-case word and number tokens; thousands separators and currency signs are removed."""
+    text = question.lower().replace("’", "'")
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = re.sub(r"[$€£]", "", text)
+    return _TOKEN.findall(text)
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column of the dataset with what the planner derives from its name and description."""
+
+    table: str
+    name: str
+    type: str
+    words: tuple[str, ...]
+    description_words: frozenset[str]
+    values: tuple[str, ...]
+    null_states: frozenset[str]
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        """The (table, column) pair."""
+        return (self.table, self.name)
+
+    @property
+    def is_numeric(self) -> bool:
+        """True for integer and floating types."""
+        return self.type.upper().startswith(NUMERIC_PREFIXES)
+
+    @property
+    def is_temporal(self) -> bool:
+        """True for DATE and TIMESTAMP columns."""
+        return self.type.upper().startswith(TEMPORAL_PREFIXES)
+
+    @property
+    def is_boolean(self) -> bool:
+        """True for BOOLEAN columns."""
+        return self.type.upper() == "BOOLEAN"
+
+    @property
+    def is_id(self) -> bool:
+        """True for identifier columns (`id`, `*_id`, `*Id`)."""
+        return bool(self.words) and self.words[-1] in ("id", "key", "code")
+
+    @property
+    def is_measure(self) -> bool:
+        """True for numeric columns that are not identifiers."""
+        return self.is_numeric and not self.is_id
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A span of question tokens linked to columns (candidates in several tables) or a table."""
+
+    start: int
+    end: int
+    columns: tuple[ColumnInfo, ...] = ()
+    table: str = ""
+
+    @property
+    def column(self) -> ColumnInfo | None:
+        """The first candidate column, or None for a table mention."""
+        return self.columns[0] if self.columns else None
+
+
+@dataclass
+class SchemaIndex:
+    """Columns, tables and values of one dataset, ready for linking."""
+
+    dataset: dataset_pb2.Dataset
+    columns: list[ColumnInfo] = field(default_factory=list)
+    table_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, dataset: dataset_pb2.Dataset) -> SchemaIndex:
+        """Index every table and column of the dataset."""
+        index = cls(dataset)
+        for table in dataset.tables:
+            index.table_words[table.name] = tuple(name_words(table.name))
+            for column in table.columns:
+                index.columns.append(ColumnInfo(
+                    table=table.name, name=column.name, type=column.type.upper(),
+                    words=tuple(name_words(column.name)),
+                    description_words=frozenset(singular(w) for w in tokenize(column.description)) - STOPWORDS,
+                    values=_enumerated_values(column.description),
+                    null_states=_null_states(column.description),
+                ))
+        return index
+
+    def table_columns(self, table: str) -> list[ColumnInfo]:
+        """Columns of one table in file order."""
+        return [c for c in self.columns if c.table == table]
+
+    def id_column(self, table: str) -> ColumnInfo | None:
+        """The identifier column of a table: `<table>_id`, `id`, or the first id-like column."""
+        columns = self.table_columns(table)
+        own = [c for c in columns if c.is_id and c.words[:-1] == self.table_words[table]]
+        return (own or [c for c in columns if c.is_id] or columns[:1] or [None])[0]
+
+    def table_for_word(self, word: str) -> str:
+        """The table whose (singular) name is this single word, or ""."""
+        for table, words in self.table_words.items():
+            if (singular(word),) == words or word == "".join(words):
+                return table
+        return ""
+
+    def link_span(self, words: list[str]) -> tuple[ColumnInfo, ...]:
+        """Columns that the whole word span names, best first (ties kept: same name in two tables)."""
+        scored: list[tuple[float, int, ColumnInfo]] = []
+        for position, column in enumerate(self.columns):
+            score = _span_score(words, column, self.table_words[column.table])
+            if score > 0:
+                scored.append((score, position, column))
+        if not scored:
+            return ()
+        best = max(s for s, _, _ in scored)
+        return tuple(c for s, _, c in sorted(scored, key=lambda t: (-t[0], t[1])) if s >= best - 1e-9)
+
+
+def word_match(word: str, column_word: str) -> float:
+    """How well a singular question word matches one column-name word (0 when not at all)."""
+    if word == column_word:
+        return 1.0
+    if column_word in SYNONYMS.get(word, ()):
+        return 0.8
+    if len(column_word) >= 3 and len(word) > len(column_word) and word.startswith(column_word):
+        return 0.7
+    if len(word) >= 4 and column_word.startswith(word):
+        return 0.7
+    return 0.0
+
+
+def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ...]) -> float:
+    total, strong, covered = 0.0, False, set()
+    for word in words:
+        best = 0.0
+        for column_word in column.words:
+            score = word_match(word, column_word)
+            if score > best:
+                best = score
+            if score >= 0.7:
+                covered.add(column_word)
+        if best >= 0.7:
+            strong = True
+        elif word in table_words:
+            best = 0.3
+        elif word in column.description_words:
+            best = 0.25
+        else:
+            return 0.0
+        total += best
+    if not strong:
+        return 0.0
+    return total + 0.5 * len(covered) / len(column.words)
+
+
+def _enumerated_values(description: str) -> tuple[str, ...]:
+    """Values listed as `one of a, b, c` (or `a, b or c`) in a column description."""
+    match = re.search(r"\bone of:?\s+([^.;()]+)", description, flags=re.IGNORECASE)
+    if not match:
+        return ()
+    parts = re.split(r",\s*|\s+or\s+", match.group(1).strip())
+    return tuple(p.strip().strip("'\"`") for p in parts if p.strip())
+
+
+def _null_states(description: str) -> frozenset[str]:
+    """The state word that makes a column empty: "empty while the ticket is still open" -> open."""
+    match = re.search(r"\b(?:empty|null|blank|missing)\b[^.;]*?\b(?:while|when|if|until|for)\b([^.;]*)",
+                      description, flags=re.IGNORECASE)
+    if not match:
+        return frozenset()
+    words = [singular(w) for w in tokenize(match.group(1)) if w not in STOPWORDS]
+    return frozenset(words[-1:])

@@ -1,0 +1,79 @@
+"""The offline planner's intermediate query description, before tables are chosen.
+
+A `Spec` names columns by candidate lists (the same word may match `category` in two tables);
+`builder.build_plan` picks the base table and joins, then resolves every candidate list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from analyst_service.planning.schema_linking import ColumnInfo
+
+Scalar = bool | int | float | str
+Ref = tuple[ColumnInfo, ...]
+
+
+@dataclass
+class Measure:
+    """An aggregated output: `aggregation` over `ref`, or COUNT(*) of `count_table` when ref is None."""
+
+    aggregation: int
+    ref: Ref | None = None
+    count_table: str = ""
+
+
+@dataclass
+class Group:
+    """A grouping key, optionally bucketed by time."""
+
+    ref: Ref
+    bucket: int = 0
+
+
+@dataclass
+class Condition:
+    """A row filter on one column."""
+
+    ref: Ref
+    op: int
+    values: list[Scalar] = field(default_factory=list)
+
+
+@dataclass
+class Spec:
+    """What a question asks for.
+
+    Attributes:
+        measures: Aggregated outputs; empty for a row listing.
+        groups: Grouping keys.
+        conditions: Row filters (AND).
+        descending: Sort direction asked for by a superlative or top-N; None when none was asked.
+        limit: Row limit asked for; 0 for the default.
+        order_ref: Sort column of a row listing.
+        tables: Tables the question names (such as the counted entity), preferred as base table.
+        understood: Human-readable pieces of what was understood, for clarification messages.
+        explicit_measure: True when the question itself asked for an aggregation.
+    """
+
+    measures: list[Measure] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    descending: bool | None = None
+    limit: int = 0
+    order_ref: Ref | None = None
+    tables: list[str] = field(default_factory=list)
+    understood: list[str] = field(default_factory=list)
+    explicit_measure: bool = False
+
+    def refs(self) -> list[Ref]:
+        """Every column candidate list the spec uses."""
+        refs: list[Ref] = [m.ref for m in self.measures if m.ref]
+        refs += [g.ref for g in self.groups] + [c.ref for c in self.conditions]
+        if self.order_ref:
+            refs.append(self.order_ref)
+        return refs
+
+    def is_empty(self) -> bool:
+        """True when nothing at all was understood."""
+        return not (self.measures or self.groups or self.conditions or self.order_ref)

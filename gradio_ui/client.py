@@ -1,0 +1,176 @@
+"""A small synchronous gRPC client of the analyst service, the only UI module touching stubs.
+
+Every RPC error becomes an `AnalystClientError` carrying a short user-facing message and the
+`ErrorInfo.reason` read from the `google.rpc.Status` in the trailing metadata; the app shows it
+through `gr.Error` and never displays raw trailers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from csv_analyst.v1 import (
+    analyst_service_pb2,
+    analyst_service_pb2_grpc,
+    capsule_pb2,
+    dataset_pb2,
+    run_pb2,
+)
+
+T = TypeVar("T")
+
+# Unary calls are catalog look-ups that answer in milliseconds; a hung server should not hang
+# the UI. An Ask covers planning, queueing and a sandboxed run, each capped server-side.
+UNARY_TIMEOUT_SECONDS = 10.0
+ASK_TIMEOUT_SECONDS = 300.0
+
+# Messages for failures that happen before the server can attach a status of its own.
+_TRANSPORT_MESSAGES = {
+    grpc.StatusCode.UNAVAILABLE: "the analyst service at {target} is unreachable; is `csv-analyst serve` running?",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the analyst service at {target} did not answer in time; try again",
+}
+
+
+class AnalystClientError(Exception):
+    """A failed call to the analyst service, ready to show to a user.
+
+    Attributes:
+        message: Short actionable English from the server (or the client for transport errors).
+        reason: The `ErrorInfo.reason` (UPPER_SNAKE), or the status code name when the server sent none.
+        code: The gRPC status code.
+        metadata: The `ErrorInfo.metadata` values named in the message.
+    """
+
+    def __init__(self, message: str, reason: str, code: grpc.StatusCode,
+                 metadata: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.code = code
+        self.metadata = dict(metadata or {})
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.reason})"
+
+
+def error_from_rpc(error: grpc.RpcError, target: str) -> AnalystClientError:
+    """Turn an RPC error into an `AnalystClientError`.
+
+    Args:
+        error: The error raised by a stub call or while iterating a stream (a `grpc.Call`).
+        target: The server address, named in transport-error messages.
+
+    Returns:
+        The user-facing error, with the ErrorInfo reason when the server attached one.
+    """
+    code: grpc.StatusCode = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+    details = (error.details() if isinstance(error, grpc.Call) else None) or ""
+    reason, metadata = code.name, {}
+    status = None
+    if isinstance(error, grpc.Call):
+        try:
+            status = rpc_status.from_call(error)
+        except ValueError:  # trailers disagree with the call's code/message: keep the call's own
+            status = None
+    if status is not None:
+        details = status.message or details
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, metadata = info.reason or reason, dict(info.metadata)
+                break
+    elif code in _TRANSPORT_MESSAGES:
+        details = _TRANSPORT_MESSAGES[code].format(target=target)
+    return AnalystClientError(details or f"the analyst service failed with {code.name}", reason, code, metadata)
+
+
+class AnalystClient:
+    """Synchronous client of `csv_analyst.v1.AnalystService` over an insecure channel.
+
+    Safe to share between threads (gRPC channels are). Close it when done.
+
+    Args:
+        target: `host:port` of the analyst service.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._channel = grpc.insecure_channel(target)
+        self._stub = analyst_service_pb2_grpc.AnalystServiceStub(self._channel)
+
+    def _unary(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, self.target) from None
+
+    def list_datasets(self) -> list[dataset_pb2.Dataset]:
+        """List every registered dataset, following pagination.
+
+        Raises:
+            AnalystClientError: When the service fails or is unreachable.
+        """
+        datasets: list[dataset_pb2.Dataset] = []
+        token = ""
+        while True:
+            request = analyst_service_pb2.ListDatasetsRequest(page_size=500, page_token=token)
+            page = self._unary(lambda: self._stub.ListDatasets(request, timeout=UNARY_TIMEOUT_SECONDS))
+            datasets.extend(page.datasets)
+            token = page.next_page_token
+            if not token:
+                return datasets
+
+    def get_dataset(self, dataset_id: str) -> dataset_pb2.Dataset:
+        """Get one dataset with its schema and suggested prompts.
+
+        Raises:
+            AnalystClientError: NOT_FOUND for an unknown dataset, or any other failure.
+        """
+        request = analyst_service_pb2.GetDatasetRequest(name=dataset_id)
+        return self._unary(lambda: self._stub.GetDataset(request, timeout=UNARY_TIMEOUT_SECONDS)).dataset
+
+    def ask(self, dataset_id: str, question: str, thread_id: str = "") -> Iterator[run_pb2.RunEvent]:
+        """Ask a question and yield the run's events as they arrive.
+
+        A rejected or failed run is not an error here: it arrives in the final STAGE_DONE event.
+
+        Args:
+            dataset_id: The dataset to ask about.
+            question: The question, 1 to 2,000 characters.
+            thread_id: `Run.thread_id` of the previous answer for a follow-up; empty starts a thread.
+
+        Yields:
+            RunEvents in sequence order, ending with the STAGE_DONE event.
+
+        Raises:
+            AnalystClientError: When the request cannot start (unknown dataset, empty question)
+                or the stream breaks.
+        """
+        request = analyst_service_pb2.AskRequest(dataset_id=dataset_id, question=question, thread_id=thread_id)
+        stream = self._stub.Ask(request, timeout=ASK_TIMEOUT_SECONDS)
+        try:
+            for response in stream:
+                yield response.event
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, self.target) from None
+        finally:
+            stream.cancel()  # no-op after a normal end; stops the call if the consumer gives up
+
+    def get_capsule(self, run_id: str) -> capsule_pb2.Capsule:
+        """Get the capsule (full record) of a finished run.
+
+        Raises:
+            AnalystClientError: NOT_FOUND for an unknown run, or any other failure.
+        """
+        request = analyst_service_pb2.GetCapsuleRequest(name=run_id)
+        return self._unary(lambda: self._stub.GetCapsule(request, timeout=UNARY_TIMEOUT_SECONDS)).capsule
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()

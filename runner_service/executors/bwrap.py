@@ -2,8 +2,9 @@
 
 Each sandbox gets: no network and every other namespace unshared, a cleared environment, a
 non-root uid, read-only binds of the Python runtime, the runner code and each table's CSV file,
-a size-capped private /tmp, die-with-parent, RLIMIT_AS/CPU/FSIZE caps, per-run cgroup memory and
-pids limits when cgroups are writable, and a wall-clock kill.
+a size-capped private /tmp, die-with-parent, a seccomp filter (no non-unix sockets, no new
+namespaces, no mounts or ptrace), RLIMIT_AS/CPU/FSIZE caps, per-run cgroup memory and pids
+limits when cgroups are writable, and a wall-clock kill.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from runner_service.executors.base import (
     sandbox_task,
 )
 from runner_service.executors.cgroups import RunCgroup
+from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,14 @@ def sandbox_table_paths(request: SandboxRequest) -> list[str]:
     return [f"{DATA_DIR}/t{index}.csv" for index in range(len(request.tables))]
 
 
-def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest) -> list[str]:
-    """Build the bwrap command line for one run (pure; unit-tested)."""
+def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd: int | None = None) -> list[str]:
+    """Build the bwrap command line for one run (pure; unit-tested).
+
+    Args:
+        runtime: Host paths of bwrap and the Python runtime.
+        request: The run.
+        seccomp_fd: An fd holding a compiled seccomp BPF program, or None for no filter.
+    """
     limits = request.limits
     tmp_bytes = max(64 << 20, limits.memory_bytes)
     argv = [
@@ -108,6 +116,7 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest) -> list[str
         "--size", str(tmp_bytes), "--tmpfs", "/tmp",
         "--proc", "/proc", "--dev", "/dev",
         "--remount-ro", "/",
+        *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--setenv", "PYTHONPATH", ":".join(["/app", *runtime.site_packages]),
         "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
         "--chdir", "/tmp",
@@ -140,6 +149,7 @@ class BwrapExecutor:
 
     runtime: BwrapRuntime = field(default_factory=BwrapRuntime.discover)
     use_cgroups: bool = field(default_factory=RunCgroup.available)
+    use_seccomp: bool = field(default_factory=seccomp_available)
     name: str = "bwrap"
 
     def __post_init__(self) -> None:
@@ -157,14 +167,19 @@ class BwrapExecutor:
         if self.use_cgroups:
             cgroup = RunCgroup(request.run_id, request.limits.memory_bytes * 2, request.limits.max_processes or 64)
             cgroup_procs = cgroup.create()
-        argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits", *build_bwrap_argv(self.runtime, request)]
+        seccomp_fd = build_filter_fd() if self.use_seccomp else None
+        argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits",
+                *build_bwrap_argv(self.runtime, request, seccomp_fd)]
         started = time.perf_counter()
         try:
-            process = await loop.run_in_executor(self._spawner, _spawn, argv)
+            process = await loop.run_in_executor(self._spawner, _spawn, argv, seccomp_fd)
         except OSError as error:
             if cgroup:
                 cgroup.remove()
             raise SandboxStartError(f"could not start bubblewrap: {error}") from error
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         active = _Active(process, cgroup=cgroup)
         self._active[request.run_id] = active
         on_started()
@@ -200,9 +215,10 @@ class BwrapExecutor:
         self._spawner.shutdown(wait=False)
 
 
-def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(argv: list[str], seccomp_fd: int | None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, env={"PATH": "/usr/bin:/bin"}, close_fds=True)
+                            start_new_session=True, env={"PATH": "/usr/bin:/bin"}, close_fds=True,
+                            pass_fds=(seccomp_fd,) if seccomp_fd is not None else ())
 
 
 def _communicate(process: subprocess.Popen[bytes], data: bytes | None, timeout: float) -> tuple[bytes, bytes]:

@@ -7,6 +7,7 @@ concatenated into SQL text. The same plan always compiles to the same SQL.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -27,6 +28,7 @@ _AGGREGATES: dict[int, type[exp.Func]] = {
 _NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG}
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
+_BOOLEAN_TYPES = ("BOOLEAN", "BOOL")
 _TEMPORAL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIME")
 _BUCKET_UNITS = {
     plan_pb2.TIME_BUCKET_HOUR: "hour",
@@ -66,6 +68,10 @@ class ResolvedColumn:
     @property
     def is_numeric(self) -> bool:
         return self.type.upper().startswith(_NUMERIC_TYPES)
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.type.upper() in _BOOLEAN_TYPES
 
     @property
     def is_temporal(self) -> bool:
@@ -252,6 +258,10 @@ def _select_item(
         scope.violations.append((f"{path}.aggregation", f"cannot {plan_pb2.Aggregation.Name(item.aggregation)} "
                                  f"non-numeric column {column.name!r} ({column.type})"))
         return None
+    if item.aggregation in _NUMERIC_ONLY and column.is_boolean:
+        # SUM of a flag counts the true rows and AVG gives the true share (a rate); DuckDB has
+        # no avg(BOOLEAN), so count true as 1.
+        value = exp.Cast(this=value, to=exp.DataType.build("INTEGER"))
     if item.aggregation == plan_pb2.AGGREGATION_COUNT_DISTINCT:
         value = exp.Count(this=exp.Distinct(expressions=[value]))
     elif item.aggregation:
@@ -262,8 +272,11 @@ def _select_item(
     return exp.alias_(value, alias, quoted=True)
 
 
-def _literal(value: value_pb2.Value) -> exp.Expression:
+def _literal(value: value_pb2.Value, scope: _Scope, path: str) -> exp.Expression:
     kind = value.WhichOneof("kind")
+    if kind == "double_value" and not math.isfinite(value.double_value):
+        scope.violations.append((path, f"number {value.double_value!r} is not finite"))
+        return exp.Null()
     if kind == "bool_value":
         return exp.Boolean(this=value.bool_value)
     if kind == "int_value":
@@ -280,7 +293,8 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
     if column is None:
         return None
     target = column.expression()
-    op, values = condition.op, [_literal(v) for v in condition.values]
+    op = condition.op
+    values = [_literal(v, scope, f"{path}.values[{i}]") for i, v in enumerate(condition.values)]
     expected = {plan_pb2.FILTER_OPERATOR_IS_NULL: 0, plan_pb2.FILTER_OPERATOR_NOT_NULL: 0,
                 plan_pb2.FILTER_OPERATOR_BETWEEN: 2}.get(op, 1)
     if op == plan_pb2.FILTER_OPERATOR_UNSPECIFIED:

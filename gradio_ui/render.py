@@ -32,6 +32,11 @@ _NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT
 _DATE_PREFIXES = ("DATE", "TIMESTAMP")
 _LABEL_PREFIXES = ("VARCHAR", "TEXT", "STRING", "BOOLEAN", "ENUM") + _DATE_PREFIXES
 _CHART_MAX_ROWS = 200
+_OUTCOMES: dict[int, str] = {
+    run_pb2.RUN_STATE_FAILED: "failed",
+    run_pb2.RUN_STATE_REJECTED: "was rejected",
+    run_pb2.RUN_STATE_CANCELLED: "was cancelled",
+}
 
 
 def cell(value: value_pb2.Value) -> Cell:
@@ -122,7 +127,7 @@ def run_stats_markdown(run: run_pb2.Run, result: result_pb2.ResultTable | None) 
         ("Truncated", "yes" if result is not None and result.truncated else "no"),
         ("Thread", f"`{run.thread_id}`" if run.thread_id else "-"),
     ]
-    return "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return "| Run | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
 
 
 def run_error_markdown(error: run_pb2.RunError) -> str:
@@ -142,6 +147,7 @@ class RunView:
     """
 
     stages: list[ChatMessage] = field(default_factory=list)
+    last_event_time: float | None = None
     plan: plan_pb2.Plan | None = None
     sql: str = ""
     result: result_pb2.ResultTable | None = None
@@ -161,8 +167,13 @@ class RunView:
             self.plan = event.run.plan if event.run.HasField("plan") else self.plan
             self.sql = event.run.sql or self.sql
             self.result = event.run.result if event.run.HasField("result") else self.result
-        for message in self.stages:
-            message["metadata"]["status"] = "done"
+        now = event.event_time.seconds + event.event_time.nanos / 1e9 if event.HasField("event_time") else None
+        if self.stages and self.stages[-1]["metadata"]["status"] == "pending":
+            finished = self.stages[-1]["metadata"]
+            finished["status"] = "done"
+            if now is not None and self.last_event_time is not None:
+                finished["duration"] = round(max(now - self.last_event_time, 0.0), 3)
+        self.last_event_time = now
         if event.stage == run_pb2.STAGE_DONE:
             return  # the final answer message closes the turn instead of a "Done" thought
         title = STAGE_TITLES.get(event.stage, "Progress")
@@ -188,8 +199,8 @@ class RunView:
                 text += f" (truncated at {count}; the query produced more)"
             explanation = self.plan.explanation if self.plan is not None else ""
             return f"{explanation}\n\n{text}: see the table below." if explanation else f"{text}: see the table below."
-        state = run_pb2.RunState.Name(self.run.state).removeprefix("RUN_STATE_").lower()
-        return f"The run {state}. " + (run_error_markdown(self.run.error) or "No error details were given.")
+        outcome = _OUTCOMES.get(self.run.state, "ended without a result")
+        return f"The run {outcome}. " + (run_error_markdown(self.run.error) or "No error details were given.")
 
     def messages(self) -> list[ChatMessage]:
         """This turn's assistant messages: the titled stages, then the answer once finished."""

@@ -92,7 +92,7 @@ class QuestionParser:
         self.mentions: list[Mention] = []
         self.claimed: set[int] = set()
         self.value_columns: set[tuple[str, str]] = set()
-        self.entity: Mention | None = None
+        self.entity_position: int | None = None
         self.unlinked: list[str] = []
 
     # -- token helpers -------------------------------------------------------------------------
@@ -152,15 +152,12 @@ class QuestionParser:
                 self.spec.limit = int(number) if isinstance(number, int) and number > 0 else 0
                 self._use(i, i + (2 if self.spec.limit else 1))
                 self.spec.understood.append(f"{token} {self.spec.limit or ''}".strip())
-                self._entity_after(i + (2 if self.spec.limit else 1))
+                self.entity_position = i + (2 if self.spec.limit else 1)
             elif i + 1 < len(self.tokens) and AGG_CUES.get((self.tokens[i + 1],), "") in ("max?", "min?", "desc", "asc"):
                 number = self._number(i)
                 if isinstance(number, int) and 0 < number <= 1000 and not (1900 <= number <= 2100):
                     self.spec.limit = number
                     self._use(i, i + 1)
-
-    def _entity_after(self, i: int) -> None:
-        self._entity_position = i
 
     def _comparisons(self) -> None:
         for i in range(len(self.tokens)):
@@ -401,7 +398,7 @@ class QuestionParser:
 
     def _find_entity(self) -> Mention | None:
         """The thing being ranked or listed: after `top N`, or after a leading which/what."""
-        position = getattr(self, "_entity_position", None)
+        position = self.entity_position
         if position is None:
             for i, token in enumerate(self.tokens):
                 if token in ("which", "what") and i + 1 < len(self.tokens):
@@ -477,7 +474,7 @@ class QuestionParser:
                             f"{self._candidates(lambda c: c.is_measure)}",
                     metadata={"aggregation": cue.kind.rstrip("?"), "unmatched": ", ".join(self.unlinked)},
                 )
-            if cue.kind.endswith("?") and (self.spec.groups or self.entity or self._find_entity()):
+            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity()):
                 self.spec.descending = cue.kind == "max?"
             self._claim(target)
             self.spec.measures.append(Measure(AGGREGATIONS[cue.kind], target.columns))

@@ -318,7 +318,7 @@ def test_join_many_to_one(run: Run) -> None:
     plan = P.Plan(base_table="items", joins=[P.Join(table="orders")],
                   select=[col("orders.status"), col("quantity", P.AGGREGATION_SUM, alias="units")],
                   group_by=[P.GroupBy(column="status")], order_by=[P.OrderBy(key="status")])
-    assert run(plan) == [("cancelled", 10), ("completed", 3), ("pending", 5)]
+    assert run(plan) == [("cancelled", 10), ("completed", 4), ("pending", 5)]
 
 
 def test_join_reverse_direction(run: Run) -> None:
@@ -343,7 +343,7 @@ def test_chain_of_joins_through_an_intermediate_table(run: Run) -> None:
                   group_by=[P.GroupBy(column="region")], order_by=[P.OrderBy(key="region")])
     rows = run(plan)
     assert [r[0] for r in rows] == ["north", "south"]
-    assert [float(r[1]) for r in rows] == pytest.approx([30.5, 1.05])  # type: ignore[arg-type]
+    assert [float(r[1]) for r in rows] == pytest.approx([35.5, 1.05])  # type: ignore[arg-type]
 
 
 def test_join_order_matters_for_reachability(dataset: dataset_pb2.Dataset) -> None:

@@ -121,9 +121,9 @@ def test_nulls_are_present_where_documented(generated: Path) -> None:
 def test_content_is_consistent(generated: Path) -> None:
     connection = duckdb.connect()
     for table in ("orders", "order_items", "inventory"):
-        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM read_csv(?)", [str(generated / f"ecommerce/{table}.csv")])
-    connection.execute("CREATE VIEW tickets AS SELECT * FROM read_csv(?)", [str(generated / "support/tickets.csv")])
-    connection.execute("CREATE VIEW sensors AS SELECT * FROM read_csv(?)", [str(generated / "sensors/sensors.csv")])
+        connection.execute(f"CREATE VIEW {table} AS SELECT * FROM read_csv('{generated / 'ecommerce' / table}.csv')")
+    connection.execute(f"CREATE VIEW tickets AS SELECT * FROM read_csv('{generated / 'support/tickets.csv'}')")
+    connection.execute(f"CREATE VIEW sensors AS SELECT * FROM read_csv('{generated / 'sensors/sensors.csv'}')")
 
     def one(sql: str) -> object:
         return connection.execute(sql).fetchone()[0]

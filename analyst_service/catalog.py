@@ -1,7 +1,7 @@
 """The dataset catalog: registry datasets from `registry.json` and ad-hoc datasets from CSV paths.
 
-Ad-hoc schemas are sniffed in-process with DuckDB's CSV auto-detection (`DESCRIBE` only reads a
-sample to infer types); queries themselves always run in the sandboxed runner.
+Ad-hoc tables start without columns: CSV files are untrusted, so their schema is detected by
+`analyst_service.profiling` inside the sandbox, never by parsing them in this process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import duckdb
 
 from analyst_service.errors import InvalidRequestError
 from csv_analyst.v1 import dataset_pb2
@@ -121,7 +120,7 @@ def adhoc_dataset(csv_paths: list[Path]) -> dataset_pb2.Dataset:
         seen[name] = path
         data = _read_bytes(path)
         digest.update(data)
-        tables.append(dataset_pb2.Table(name=name, file=str(path), columns=_sniff_columns(path)))
+        tables.append(dataset_pb2.Table(name=name, file=str(path)))
     version_hash = digest.hexdigest()
     dataset_id = f"adhoc-{version_hash[:12]}"
     return dataset_pb2.Dataset(
@@ -146,17 +145,3 @@ def _read_bytes(path: Path) -> bytes:
     if not data.strip():
         raise InvalidRequestError(message=f"CSV file {path} is empty", metadata={"path": str(path)})
     return data
-
-
-def _sniff_columns(path: Path) -> list[dataset_pb2.Column]:
-    """Infer column names and DuckDB types with read_csv auto-detection."""
-    try:
-        with duckdb.connect(":memory:") as connection:
-            rows = connection.execute("DESCRIBE SELECT * FROM read_csv(?, header = true)", [str(path)]).fetchall()
-    except duckdb.Error as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InvalidRequestError(message=f"CSV file {path} cannot be parsed: {first_line}",
-                                  metadata={"path": str(path)}) from error
-    if not rows:
-        raise InvalidRequestError(message=f"CSV file {path} has no columns", metadata={"path": str(path)})
-    return [dataset_pb2.Column(name=str(name), type=str(type_)) for name, type_, *_ in rows]

@@ -20,6 +20,7 @@ from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
 from analyst_service.errors import AnalystError, NotFoundError
 from analyst_service.planning.base import Planner, PlanningContext
+from analyst_service.profiling import DatasetProfiler
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import (
     capsule_pb2,
@@ -83,6 +84,7 @@ class RunManager:
         self._planner = planner
         self._runner = runner
         self._store = store
+        self._profiler = DatasetProfiler(runner, settings.run_timeout_seconds, settings.run_memory_bytes)
         self._active: dict[str, run_pb2.Run] = {}
         self._threads: dict[str, _Thread] = {}
 
@@ -142,6 +144,9 @@ class RunManager:
                          sql: str = "") -> AsyncIterator[run_pb2.RunEvent]:
         recorder = _RunRecorder(run)
         try:
+            if question or plan is not None:
+                # Plans need column types (ad-hoc CSVs) and planners use the data's values.
+                dataset = await self._profiler.profile(dataset, [self._datasets.host_path(t) for t in dataset.tables])
             if question:
                 yield recorder.event(run_pb2.STAGE_PLANNING, f"planning with the {self._planner.name} planner")
                 started = time.perf_counter()

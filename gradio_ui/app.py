@@ -202,7 +202,7 @@ def launch(analyst_target: str, host: str, port: int) -> RunningUI:
 
 def main(argv: list[str] | None = None) -> None:
     """Launch the UI against an analyst service and block until interrupted."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Serve the CSV Analyst chat UI against an analyst service.")
     parser.add_argument("target", nargs="?", default=os.environ.get("CSV_ANALYST_TARGET", DEFAULT_TARGET),
                         help="analyst service host:port (default: $CSV_ANALYST_TARGET or %(default)s)")
     parser.add_argument("--host", default=os.environ.get("CSV_ANALYST_UI_HOST", "127.0.0.1"), help="listen address")

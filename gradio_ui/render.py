@@ -54,8 +54,12 @@ def result_rows(table: result_pb2.ResultTable) -> list[list[Cell]]:
 
 
 def result_frame(table: result_pb2.ResultTable) -> pd.DataFrame:
-    """A result table as a DataFrame for `gr.Dataframe` (empty, with headers, when there are no rows)."""
-    return pd.DataFrame(result_rows(table), columns=[column.name for column in table.columns])
+    """A result table as a DataFrame for `gr.Dataframe` (empty, with headers, when there are no rows).
+
+    The frame has object dtype so integers stay integers and NULL stays None (pandas would turn an
+    integer column with a NULL into floats with NaN).
+    """
+    return pd.DataFrame(result_rows(table), columns=[column.name for column in table.columns], dtype=object)
 
 
 def _is(type_name: str, prefixes: tuple[str, ...]) -> bool:
@@ -87,6 +91,7 @@ def chart_spec(table: result_pb2.ResultTable) -> ChartSpec | None:
     if not _is(number.type, _NUMERIC_PREFIXES) or not _is(label.type, _LABEL_PREFIXES):
         return None
     frame = result_frame(table)
+    frame[number.name] = pd.to_numeric(frame[number.name])
     if _is(label.type, _DATE_PREFIXES):
         frame[label.name] = pd.to_datetime(frame[label.name])
         return ChartSpec("line", label.name, number.name, frame)

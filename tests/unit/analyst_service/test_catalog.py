@@ -63,8 +63,8 @@ def test_adhoc_dataset_names_types_and_hash(tmp_path: Path) -> None:
     assert dataset.dataset_id == f"adhoc-{digest[:12]}" and dataset.name == f"datasets/adhoc-{digest[:12]}"
     assert [t.name for t in dataset.tables] == ["sales_report_2024", "people"]
     assert [t.file for t in dataset.tables] == [str(first.resolve()), str(second.resolve())]
-    assert [(c.name, c.type) for c in dataset.tables[0].columns] == [
-        ("id", "BIGINT"), ("amount", "DOUBLE"), ("day", "DATE"), ("ok", "BOOLEAN"), ("label", "VARCHAR")]
+    # Columns are detected later, inside the sandbox (analyst_service.profiling).
+    assert all(not t.columns for t in dataset.tables)
     assert adhoc_dataset([first, second]) == dataset
 
 

@@ -518,28 +518,18 @@ def test_rich_plan_runs(run: Run) -> None:
     assert float(rows[0][2]) == pytest.approx(25.5)  # type: ignore[arg-type]
 
 
-# --- known defects (strict xfail: they flip to failures once fixed, so remove the mark then) ---
+# --- booleans and non-finite numbers -------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="compiler: AVG on a BOOLEAN column passes validation but DuckDB has no "
-                   "avg(BOOLEAN), so the run fails at query time instead of at plan.select[0].aggregation")
-def test_avg_of_boolean_is_rejected_or_runs(run: Run, dataset: dataset_pb2.Dataset) -> None:
-    plan = P.Plan(base_table="orders", select=[col("returned", P.AGGREGATION_AVG)])
-    try:
-        rows = run(plan)
-    except ValidationError as error:
-        assert [f for f, _ in error.violations] == ["plan.select[0].aggregation"]
-    else:
-        assert rows[0][0] == pytest.approx(1 / 6)
+def test_sum_and_avg_of_a_boolean_count_true_rows(run: Run) -> None:
+    plan = P.Plan(base_table="orders", select=[col("returned", P.AGGREGATION_AVG, alias="rate"),
+                                               col("returned", P.AGGREGATION_SUM, alias="n")])
+    [(rate, n)] = run(plan)
+    assert rate == pytest.approx(1 / 6)
+    assert n == 1
 
 
-@pytest.mark.xfail(strict=True, reason="compiler: a non-finite double_value compiles to a bare identifier "
-                   "(`inf`, `nan`) which DuckDB binds as a column reference")
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
-def test_non_finite_double_literal(run: Run, value: float) -> None:
-    try:
-        result = ids_where(run, flt("total", P.FILTER_OPERATOR_LT, value))
-    except ValidationError as error:
-        assert [f for f, _ in error.violations] == ["plan.filters[0].values"]
-    else:
-        # DuckDB sorts NaN above every number, so `< nan` behaves like `< inf`.
-        assert result == ([] if value == float("-inf") else [1, 2, 3, 4, 6])
+def test_non_finite_double_literal_is_rejected(dataset: dataset_pb2.Dataset, value: float) -> None:
+    plan = P.Plan(base_table="orders", filters=[flt("total", P.FILTER_OPERATOR_GT, 1.0),
+                                                flt("total", P.FILTER_OPERATOR_BETWEEN, 1.0, value)])
+    assert paths(plan, dataset) == ["plan.filters[1].values[1]"]

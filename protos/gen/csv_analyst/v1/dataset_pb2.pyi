@@ -27,24 +27,42 @@ class Dataset(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dataset_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., version_hash: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[Table, _Mapping]]] = ..., relationships: _Optional[_Iterable[_Union[Relationship, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Table(_message.Message):
-    __slots__ = ("name", "file", "columns")
+    __slots__ = ("name", "file", "columns", "row_count")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
     name: str
     file: str
     columns: _containers.RepeatedCompositeFieldContainer[Column]
-    def __init__(self, name: _Optional[str] = ..., file: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ...) -> None: ...
+    row_count: int
+    def __init__(self, name: _Optional[str] = ..., file: _Optional[str] = ..., columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., row_count: _Optional[int] = ...) -> None: ...
 
 class Column(_message.Message):
-    __slots__ = ("name", "type", "description")
+    __slots__ = ("name", "type", "description", "profile")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    profile: ColumnProfile
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., description: _Optional[str] = ..., profile: _Optional[_Union[ColumnProfile, _Mapping]] = ...) -> None: ...
+
+class ColumnProfile(_message.Message):
+    __slots__ = ("distinct_count", "null_count", "top_values", "min_value", "max_value")
+    DISTINCT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NULL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TOP_VALUES_FIELD_NUMBER: _ClassVar[int]
+    MIN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    MAX_VALUE_FIELD_NUMBER: _ClassVar[int]
+    distinct_count: int
+    null_count: int
+    top_values: _containers.RepeatedScalarFieldContainer[str]
+    min_value: str
+    max_value: str
+    def __init__(self, distinct_count: _Optional[int] = ..., null_count: _Optional[int] = ..., top_values: _Optional[_Iterable[str]] = ..., min_value: _Optional[str] = ..., max_value: _Optional[str] = ...) -> None: ...
 
 class Relationship(_message.Message):
     __slots__ = ("from_table", "from_column", "to_table", "to_column")

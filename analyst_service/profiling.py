@@ -1,0 +1,143 @@
+"""Dataset profiling inside the sandbox: column types, row counts, distinct and null counts,
+min/max and the most frequent values, computed once per dataset version.
+
+CSV files are untrusted input, so even this trusted SQL runs through the RunnerService in a
+sandbox, never in the analyst process. Two runs per dataset version: one DESCRIBE of every table
+(types), one scan (profiles). Results are cached by version hash.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from google.protobuf import duration_pb2
+
+from analyst_service.errors import InvalidRequestError
+from csv_analyst.v1 import (
+    dataset_pb2,
+    result_pb2,
+    run_pb2,
+    runner_dispatch_service_pb2 as dispatch_pb2,
+    runner_dispatch_service_pb2_grpc,
+    sandbox_pb2,
+)
+
+TOP_VALUES = 50
+MAX_PROFILED_COLUMNS = 300
+_TEXT_TYPES = ("VARCHAR", "BOOLEAN")
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def describe_sql(dataset: dataset_pb2.Dataset) -> str:
+    """One query listing (table, column, type) for every table, in column order."""
+    parts = [f"SELECT {literal(t.name)} AS table_name, column_name, column_type, {i} AS table_index "
+             f"FROM (DESCRIBE {quote(t.name)})" for i, t in enumerate(dataset.tables)]
+    return " UNION ALL ".join(parts)
+
+
+def profile_sql(dataset: dataset_pb2.Dataset) -> str:
+    """One query with a stats row per column, a row count per table and top values of text columns."""
+    parts = []
+    for table in dataset.tables:
+        source = quote(table.name)
+        parts.append(f"SELECT {literal(table.name)} AS t, NULL AS c, 'rows' AS kind, NULL AS v, count(*) AS n, "
+                     f"NULL::BIGINT AS nulls, NULL AS lo, NULL AS hi FROM {source}")
+        for column in table.columns[:MAX_PROFILED_COLUMNS]:
+            col = quote(column.name)
+            ordered = not column.type.upper().startswith(("STRUCT", "MAP", "LIST"))
+            lo_hi = f"CAST(min({col}) AS VARCHAR), CAST(max({col}) AS VARCHAR)" if ordered else "NULL, NULL"
+            parts.append(f"SELECT {literal(table.name)}, {literal(column.name)}, 'stats', NULL, "
+                         f"approx_count_distinct({col}), count(*) FILTER (WHERE {col} IS NULL), {lo_hi} FROM {source}")
+            if column.type.upper().startswith(_TEXT_TYPES):
+                parts.append(f"SELECT * FROM (SELECT {literal(table.name)}, {literal(column.name)}, 'top', "
+                             f"CAST({col} AS VARCHAR), count(*), NULL, NULL, NULL FROM {source} "
+                             f"WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY count(*) DESC, 4 LIMIT {TOP_VALUES})")
+    return " UNION ALL ".join(parts)
+
+
+def _cells(result: result_pb2.ResultTable) -> list[list[object]]:
+    rows = []
+    for row in result.rows:
+        values = []
+        for value in row.values:
+            kind = value.WhichOneof("kind")
+            values.append(None if kind in (None, "null_value") else getattr(value, kind))
+        rows.append(values)
+    return rows
+
+
+class DatasetProfiler:
+    """Fills column types and profiles of datasets through sandboxed runs; cached per version."""
+
+    def __init__(self, runner: runner_dispatch_service_pb2_grpc.RunnerServiceStub, timeout_seconds: float = 60.0,
+                 memory_bytes: int = 512 << 20) -> None:
+        self._runner = runner
+        self._timeout = timeout_seconds
+        self._memory = memory_bytes
+        self._cache: dict[str, dataset_pb2.Dataset] = {}
+
+    async def profile(self, dataset: dataset_pb2.Dataset, host_paths: list[str]) -> dataset_pb2.Dataset:
+        """Return a copy of the dataset with types (when missing), row counts and column profiles.
+
+        Args:
+            dataset: The dataset; tables without columns get their columns from DESCRIBE.
+            host_paths: Host path of each table's CSV file, in table order.
+
+        Raises:
+            InvalidRequestError: When a file cannot be read as CSV inside the sandbox.
+        """
+        cached = self._cache.get(dataset.version_hash)
+        if cached is not None:
+            return cached
+        profiled = dataset_pb2.Dataset()
+        profiled.CopyFrom(dataset)
+        if any(not t.columns for t in profiled.tables):
+            described = await self._run(describe_sql(profiled), profiled, host_paths, "describe")
+            for table in profiled.tables:
+                del table.columns[:]
+            for _, name, type_, index in _cells(described):
+                profiled.tables[int(index)].columns.append(dataset_pb2.Column(name=str(name), type=str(type_)))
+        summary = await self._run(profile_sql(profiled), profiled, host_paths, "profile")
+        by_table = {t.name: t for t in profiled.tables}
+        for table_name, column_name, kind, value, count, nulls, low, high in _cells(summary):
+            table = by_table[str(table_name)]
+            if kind == "rows":
+                table.row_count = int(count)  # type: ignore[arg-type]
+                continue
+            column = next(c for c in table.columns if c.name == column_name)
+            if kind == "stats":
+                column.profile.distinct_count = int(count or 0)  # type: ignore[arg-type]
+                column.profile.null_count = int(nulls or 0)  # type: ignore[arg-type]
+                column.profile.min_value = "" if low is None else str(low)
+                column.profile.max_value = "" if high is None else str(high)
+            else:
+                column.profile.top_values.append(str(value))
+        self._cache[dataset.version_hash] = profiled
+        return profiled
+
+    async def _run(self, sql: str, dataset: dataset_pb2.Dataset, host_paths: list[str], purpose: str
+                   ) -> result_pb2.ResultTable:
+        request = dispatch_pb2.ExecuteRequest(
+            run_id=f"{purpose}-{uuid.uuid4().hex[:16]}", sql=sql,
+            tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(dataset.tables, host_paths, strict=True)],
+            limits=run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=int(self._timeout)),
+                                          memory_bytes=self._memory, max_rows=100_000))
+        finished = None
+        async for response in self._runner.Execute(request):
+            if response.kind == dispatch_pb2.RUNNER_EVENT_KIND_FINISHED:
+                finished = response
+        if finished is None or finished.HasField("error"):
+            message = finished.error.message if finished is not None else "the runner returned no result"
+            raise InvalidRequestError(
+                message=f"the CSV files of dataset {dataset.dataset_id!r} could not be read: {message}",
+                metadata={"dataset_id": dataset.dataset_id, "stage": purpose})
+        return finished.result

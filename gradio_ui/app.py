@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
+import signal  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
@@ -200,6 +201,10 @@ def launch(analyst_target: str, host: str, port: int) -> RunningUI:
     return RunningUI(demo, client, f"http://{host}:{port}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Launch the UI against an analyst service and block until interrupted."""
     parser = argparse.ArgumentParser(description="Serve the CSV Analyst chat UI against an analyst service.")
@@ -209,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("CSV_ANALYST_UI_PORT", "7860")),
                         help="listen port")
     options = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop cleanly on `kill`, as on Ctrl+C
     ui = launch(options.target, options.host, options.port)
     print(f"web UI {ui.url} (analyst service {options.target}); Ctrl+C to stop", flush=True)
     try:

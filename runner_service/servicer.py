@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -75,16 +76,24 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             sandbox_request = SandboxRequest(
                 run_id=request.run_id, sql=request.sql, limits=limits,
                 tables=tuple(TableFile(t.name, t.path) for t in request.tables))
-            started_events: list[dispatch_pb2.ExecuteResponse] = []
+            started = asyncio.Event()
+            execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
+            waiter = asyncio.create_task(started.wait())
             try:
-                outcome = await self._executor.execute(
-                    sandbox_request, lambda: started_events.append(event(dispatch_pb2.RUNNER_EVENT_KIND_STARTED)))
+                await asyncio.wait({execution, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if started.is_set():
+                    yield event(dispatch_pb2.RUNNER_EVENT_KIND_STARTED)
+                outcome = await execution
             except SandboxStartError as error:
                 log.error("run %s: sandbox did not start: %s", request.run_id, error)
                 await context.abort_with_status(rich_status(
                     grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED", str(error), {"executor": self._executor.name}))
-            for started in started_events:
-                yield started
+            finally:
+                waiter.cancel()
+                if not execution.done():
+                    # The caller went away: closing the stream cancels the run and kills its sandbox.
+                    await self._executor.cancel(request.run_id)
+                    execution.cancel()
             stats = run_pb2.RunStats(
                 sandbox_duration=_duration(outcome.wall_seconds),
                 query_duration=_duration(outcome.result.query_seconds),

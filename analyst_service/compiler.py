@@ -308,6 +308,10 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
     if len(values) != expected:
         scope.violations.append((f"{path}.values", f"{plan_pb2.FilterOperator.Name(op)} takes {expected} value(s), got {len(values)}"))
         return None
+    if op in (plan_pb2.FILTER_OPERATOR_EQ, plan_pb2.FILTER_OPERATOR_NE) and isinstance(values[0], exp.Null):
+        # `= NULL` never matches in SQL; a plan that compares with null means IS [NOT] NULL.
+        is_null = exp.Is(this=target, expression=exp.Null())
+        return is_null if op == plan_pb2.FILTER_OPERATOR_EQ else exp.Not(this=is_null)
     if op in _COMPARISONS:
         return _COMPARISONS[op](this=target, expression=values[0])
     if op == plan_pb2.FILTER_OPERATOR_BETWEEN:

@@ -40,6 +40,8 @@ def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
         "autoload_known_extensions": False,
     })
     limits = task.limits
+    if not task.data_dir.startswith("/") or not task.data_dir.strip("/"):
+        raise ValueError(f"data_dir must be an absolute directory below /, not {task.data_dir!r}")
     data_dir = task.data_dir.rstrip("/") + "/"
     timeout_ms = max(1, int(limits.timeout.ToMilliseconds())) if limits.HasField("timeout") else 0
     statements = [
@@ -82,6 +84,8 @@ def run_query(connection: duckdb.DuckDBPyConnection, sql: str, max_rows: int) ->
     """
     try:
         cursor = connection.execute(sql)
+        if cursor is None or cursor.description is None:
+            raise duckdb.InvalidInputException("the SQL contains no query")
         rows = cursor.fetchmany(max_rows + 1)
     except duckdb.InterruptException as error:
         raise QueryTimeoutError(str(error)) from error

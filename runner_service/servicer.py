@@ -24,11 +24,14 @@ RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 def effective_limits(requested: run_pb2.ResourceLimits, settings: RunnerSettings) -> run_pb2.ResourceLimits:
     """Fill unset limits with defaults and cap the rest at the service maximums."""
     timeout = requested.timeout.ToMilliseconds() / 1000 if requested.HasField("timeout") else 0
-    timeout = min(timeout or settings.default_timeout_seconds, settings.max_timeout_seconds)
+    # Unset and non-positive values take the default (the servicer refuses negative ones first).
+    timeout = min(timeout if timeout > 0 else settings.default_timeout_seconds, settings.max_timeout_seconds)
+    memory = requested.memory_bytes if requested.memory_bytes > 0 else settings.default_memory_bytes
+    max_rows = requested.max_rows if requested.max_rows > 0 else settings.default_max_rows
     return run_pb2.ResourceLimits(
         timeout=duration_pb2.Duration(seconds=int(timeout), nanos=int((timeout % 1) * 1e9)),
-        memory_bytes=min(requested.memory_bytes or settings.default_memory_bytes, settings.max_memory_bytes),
-        max_rows=min(requested.max_rows or settings.default_max_rows, settings.max_rows_cap),
+        memory_bytes=min(memory, settings.max_memory_bytes),
+        max_rows=min(max_rows, settings.max_rows_cap),
         threads=settings.threads,
         max_processes=settings.max_processes,
         max_output_bytes=settings.max_output_bytes,
@@ -124,6 +127,11 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
         if not request.sql.strip():
             problems.append(("sql", "is required"))
+        limits = request.limits
+        for name, value in (("timeout", limits.timeout.ToNanoseconds()), ("memory_bytes", limits.memory_bytes),
+                            ("max_rows", limits.max_rows)):
+            if value < 0:
+                problems.append((f"limits.{name}", "must not be negative (0 means the default)"))
         for index, table in enumerate(request.tables):
             if not Path(table.path).is_absolute() or not Path(table.path).is_file():
                 problems.append((f"tables[{index}].path", f"{table.path!r} is not an existing absolute file path"))

@@ -104,8 +104,9 @@ def _decode_token(token: str) -> int:
         return 2**62
     try:
         kind, _, seq = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "capsules":
+        value = int(seq)
+        if kind != "capsules" or not 0 < value < 2**62:
             raise ValueError
-        return int(seq)
+        return value
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"invalid page token {token!r}") from error

@@ -12,13 +12,12 @@ from datetime import date
 
 from analyst_service.errors import PlannerError
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, SchemaIndex, singular, tokenize
+from analyst_service.planning.dates import DateSpan, find_dates, is_year
+from analyst_service.planning.values import link_values
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar, Spec
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
-MONTHS = {name: i + 1 for i, name in enumerate(
-    "january february march april may june july august september october november december".split())}
-MONTHS.update({name[:3]: number for name, number in MONTHS.items() if name != "may"})
 BUCKET_WORDS = {
     "hourly": P.TIME_BUCKET_HOUR, "daily": P.TIME_BUCKET_DAY, "weekly": P.TIME_BUCKET_WEEK,
     "monthly": P.TIME_BUCKET_MONTH, "quarterly": P.TIME_BUCKET_QUARTER, "yearly": P.TIME_BUCKET_YEAR,
@@ -43,11 +42,15 @@ COMPARISONS: list[tuple[tuple[str, ...], int]] = sorted([
 AGG_CUES: dict[tuple[str, ...], str] = {
     ("how", "many"): "count", ("number", "of"): "count", ("count", "of"): "count", ("count",): "count",
     ("how", "much"): "sum", ("sum", "of"): "sum", ("sum",): "sum", ("total",): "sum",
+    ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
     ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
     ("maximum",): "max", ("max",): "max", ("peak",): "max",
     ("minimum",): "min", ("min",): "min",
     ("highest",): "max?", ("largest",): "max?", ("biggest",): "max?", ("greatest",): "max?",
-    ("lowest",): "min?", ("smallest",): "min?",
+    ("lowest",): "min?", ("smallest",): "min?", ("shortest",): "min?", ("youngest",): "min?",
+    ("longest",): "max?", ("oldest",): "max?", ("strongest",): "max?", ("hottest",): "max?",
+    ("coldest",): "min?", ("best",): "max?", ("worst",): "min?", ("fastest",): "max?", ("slowest",): "min?",
+    ("earliest",): "min?", ("latest",): "max?", ("cheapest",): "min?", ("weakest",): "min?",
     ("most",): "desc", ("least",): "asc", ("fewest",): "asc",
 }
 AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
@@ -84,7 +87,7 @@ class QuestionParser:
         self.words = [singular(t) for t in self.tokens]
         self.used = [False] * len(self.tokens)
         self.spec = Spec()
-        self.date_conditions: list[tuple[int, Scalar]] = []
+        self.date_spans: list[DateSpan] = []
         self.bucket = 0
         self.comparisons: list[tuple[int, int, int, list[Scalar]]] = []
         self.cues: list[_Cue] = []
@@ -93,6 +96,8 @@ class QuestionParser:
         self.claimed: set[int] = set()
         self.value_columns: set[tuple[str, str]] = set()
         self.entity_position: int | None = None
+        self.implicit_rank = False
+        self.stray_numbers: list[str] = []
         self.unlinked: list[str] = []
 
     # -- token helpers -------------------------------------------------------------------------
@@ -153,6 +158,11 @@ class QuestionParser:
                 self._use(i, i + (2 if self.spec.limit else 1))
                 self.spec.understood.append(f"{token} {self.spec.limit or ''}".strip())
                 self.entity_position = i + (2 if self.spec.limit else 1)
+            elif i + 1 < len(self.tokens) and self.tokens[i + 1] in ("top", "bottom") and isinstance(self._number(i), int):
+                self.spec.limit = int(self._number(i) or 0)
+                self.spec.descending = self.tokens[i + 1] == "top"
+                self._use(i, i + 2)
+                self.entity_position = i + 2
             elif i + 1 < len(self.tokens) and AGG_CUES.get((self.tokens[i + 1],), "") in ("max?", "min?", "desc", "asc"):
                 number = self._number(i)
                 if isinstance(number, int) and 0 < number <= 1000 and not (1900 <= number <= 2100):
@@ -169,52 +179,33 @@ class QuestionParser:
                 continue
             for phrase, op in COMPARISONS:
                 if self._at(i, phrase):
-                    value = self._number(i + len(phrase))
+                    after = i + len(phrase)
+                    if after + 1 < len(self.tokens) and is_year(self.tokens[after]) and self.tokens[after + 1] in (
+                            "to", "through", "thru", "until", "and"):
+                        break  # "over 2010 through 2012" is a date range
+                    value = self._number(after)
                     if value is not None:
                         self.comparisons.append((i, i + len(phrase) + 1, op, [value]))
                         self._use(i, i + len(phrase) + 1)
                     break
             value = self._number(i)
-            if value is not None and (self._at(i + 1, ("or", "more")) or self._at(i + 1, ("or", "less"))
-                                      or self._at(i + 1, ("or", "fewer"))):
-                op = P.FILTER_OPERATOR_GE if self.tokens[i + 2] == "more" else P.FILTER_OPERATOR_LE
-                self.comparisons.append((i, i + 3, op, [value]))
-                self._use(i, i + 3)
+            for gap in (1, 2):  # "30 or more", "90 degrees or more"
+                if value is not None and (self._at(i + gap, ("or", "more")) or self._at(i + gap, ("or", "less"))
+                                          or self._at(i + gap, ("or", "fewer")) or self._at(i + gap, ("or", "higher"))
+                                          or self._at(i + gap, ("or", "lower"))):
+                    op = P.FILTER_OPERATOR_GE if self.tokens[i + gap + 1] in ("more", "higher") else P.FILTER_OPERATOR_LE
+                    self.comparisons.append((i, i + gap + 2, op, [value]))
+                    self._use(i, i + 1)
+                    self._use(i + gap, i + gap + 2)
+                    break
         for _, _, op, values in self.comparisons:
             self.spec.understood.append(f"{P.FilterOperator.Name(op).removeprefix('FILTER_OPERATOR_').lower()} "
                                         + " and ".join(str(v) for v in values))
 
     def _dates(self) -> None:
-        for i, token in enumerate(self.tokens):
-            if self.used[i]:
-                continue
-            prefix = self.tokens[i - 1] if i > 0 and not self.used[i - 1] else ""
-            span: tuple[date, date] | None = None
-            end = i + 1
-            if len(token) == 10 and token[4] == "-":
-                day = date.fromisoformat(token)
-                span = (day, date.fromordinal(day.toordinal() + 1))
-            elif token in MONTHS and i + 1 < len(self.tokens) and _is_year(self.tokens[i + 1]):
-                year, month = int(self.tokens[i + 1]), MONTHS[token]
-                span = (date(year, month, 1), date(year + month // 12, month % 12 + 1, 1))
-                end = i + 2
-            elif token.startswith("q") and len(token) == 2 and i + 1 < len(self.tokens) and _is_year(self.tokens[i + 1]):
-                year, quarter = int(self.tokens[i + 1]), int(token[1])
-                span = (date(year, 3 * quarter - 2, 1), date(year + quarter // 4, (3 * quarter) % 12 + 1, 1))
-                end = i + 2
-            elif _is_year(token):
-                span = (date(int(token), 1, 1), date(int(token) + 1, 1, 1))
-            if span is None:
-                continue
-            start, stop = span[0].isoformat(), span[1].isoformat()
-            if prefix in ("since", "after", "from"):
-                self.date_conditions.append((P.FILTER_OPERATOR_GE, start if prefix != "after" else stop))
-            elif prefix in ("before", "until", "till"):
-                self.date_conditions.append((P.FILTER_OPERATOR_LT, start))
-            else:
-                self.date_conditions += [(P.FILTER_OPERATOR_GE, start), (P.FILTER_OPERATOR_LT, stop)]
-            self._use(i - (1 if prefix in ("since", "after", "from", "before", "until", "till", "in", "during") else 0), end)
-            self.spec.understood.append(" ".join(self.tokens[i:end]))
+        self.date_spans = find_dates(self.tokens, self.used)
+        for span in self.date_spans:
+            self.spec.understood.append(" ".join(self.tokens[span.start:span.end]))
 
     def _buckets(self) -> None:
         for i, token in enumerate(self.tokens):
@@ -224,7 +215,7 @@ class QuestionParser:
                 self.bucket = BUCKET_WORDS[token]
                 self._use(i, i + 1)
             elif token in GROUP_CUES | {"a", "over"} and i + 1 < len(self.tokens) and not self.used[i + 1] \
-                    and self.words[i + 1] in BUCKET_UNITS:
+                    and self.words[i + 1] in BUCKET_UNITS and not self._names_plain_column(self.words[i + 1]):
                 self.bucket = BUCKET_UNITS[self.words[i + 1]]
                 self._use(i, i + 2)
             elif self._at(i, ("over", "time")):
@@ -234,31 +225,32 @@ class QuestionParser:
                 continue
             self.spec.understood.append(f"per {P.TimeBucket.Name(self.bucket).removeprefix('TIME_BUCKET_').lower()}")
 
+    def _names_plain_column(self, word: str) -> bool:
+        """True when a non-temporal column is named exactly `word` (an integer `Month`, a text `day`)."""
+        columns = [c for c in self.index.columns if c.words == (word,)]
+        return bool(columns) and not any(c.is_temporal for c in columns)
+
     def _values(self) -> None:
-        found: dict[tuple[tuple[str, str], ...], tuple[list[ColumnInfo], list[str], bool]] = {}
-        matches: dict[tuple[int, int], tuple[str, list[ColumnInfo]]] = {}
-        for column in self.index.columns:
-            for value in column.values:
-                value_words = [singular(w) for w in tokenize(value)]
-                if not value_words or (len(value_words) == 1 and value_words[0] in STOPWORDS):
-                    continue
-                for i in range(len(self.words) - len(value_words) + 1):
-                    if self.words[i:i + len(value_words)] == value_words and not any(self.used[i:i + len(value_words)]):
-                        matches.setdefault((i, i + len(value_words)), (value, []))[1].append(column)
-        for (start, end), (value, columns) in sorted(matches.items()):
-            negated = start > 0 and self.tokens[start - 1] in NEGATIONS
-            key = tuple(c.ref for c in columns)
-            entry = found.setdefault(key, (columns, [], negated))
-            entry[1].append(value)
-            self._use(start - (1 if negated else 0), end)
-            self.value_columns.update(key)
-        for columns, values, negated in found.values():
-            if len(values) == 1:
+        found: dict[tuple[str, str], tuple[ColumnInfo, list[str], bool, bool]] = {}
+        for match in link_values(self.tokens, self.words, self.used, self.index.columns):
+            negated = match.start > 0 and self.tokens[match.start - 1] in NEGATIONS
+            partial = len(match.values) > 1 and not match.column.all_values_known
+            entry = found.setdefault(match.column.ref, (match.column, [], negated, partial))
+            entry[1].extend(match.values)
+            self._use(match.start - (1 if negated else 0), match.end)
+            self.value_columns.add(match.column.ref)
+        for column, values, negated, partial in found.values():
+            values = list(dict.fromkeys(values))
+            same = tuple(c for c in self.index.columns if c.name == column.name and values[0] in c.values + c.top_values)
+            if partial:
+                prefix = _common_prefix(values)
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_STARTSWITH, [prefix]))
+            elif len(values) == 1:
                 op = P.FILTER_OPERATOR_NE if negated else P.FILTER_OPERATOR_EQ
+                self.spec.conditions.append(Condition(same, op, values))
             else:
-                op = P.FILTER_OPERATOR_IN
-            self.spec.conditions.append(Condition(tuple(columns), op, list(dict.fromkeys(values))))
-            self.spec.understood.append(f"{columns[0].name} {'is not' if negated else 'is'} {' or '.join(values)}")
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_IN, values))
+            self.spec.understood.append(f"{column.name} {'is not' if negated else 'is'} {' or '.join(values)}")
 
     def _empty_states(self) -> None:
         for i, word in enumerate(self.words):
@@ -298,9 +290,20 @@ class QuestionParser:
                 if self._at(i, phrase):
                     if phrase == ("total",) and self._total_is_column(i):
                         break
+                    if kind in ("max?", "min?") and len(phrase) == 1 and self._implicit_measure(i):
+                        # "hottest", "youngest": the word names its measure; rank the rows by it.
+                        self.spec.descending = kind == "max?"
+                        self.implicit_rank = True
+                        break
                     self.cues.append(_Cue(i, i + len(phrase), kind))
                     self._use(i, i + len(phrase))
                     break
+
+    def _implicit_measure(self, i: int) -> bool:
+        """True when a superlative word itself names a numeric column ("hottest" -> temp)."""
+        if self.tokens[i] in ("highest", "lowest", "largest", "smallest", "biggest", "greatest", "best", "worst"):
+            return False
+        return any(c.is_measure for c in self.index.link_span([self.words[i]]))
 
     def _total_is_column(self, i: int) -> bool:
         """`total` names a column unless a numeric column follows ("total revenue")."""
@@ -328,6 +331,8 @@ class QuestionParser:
                         length = size
                         break
             table = "" if length else self.index.table_for_word(self.tokens[i])
+            if table and any(c.words == (self.words[i],) for c in self.index.columns):
+                table = ""  # "avg tip" over a table named tips: the column is the better reading
             if not length and not table:
                 columns = self.index.link_span([self.words[i]])
                 length = 1 if columns else 0
@@ -342,6 +347,8 @@ class QuestionParser:
                     self.spec.understood.append("rows")
                 elif not self.tokens[i].replace(".", "").isdigit():
                     self.unlinked.append(self.tokens[i])
+                else:
+                    self.stray_numbers.append(self.tokens[i])
                 i += 1
 
     # -- assembly ------------------------------------------------------------------------------
@@ -410,6 +417,8 @@ class QuestionParser:
 
     def _assign_groups(self, entity: Mention | None) -> None:
         for cue in self.group_cues:
+            if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) and self.used[cue + 1]:
+                continue  # "across michigan counties": a value filter, not a grouping
             mention = self._next_mention(cue + 1, window=1)
             if mention is None:
                 if cue + 1 < len(self.tokens) and not self.used[cue + 1] and self.tokens[cue + 1] not in STOPWORDS:
@@ -448,6 +457,19 @@ class QuestionParser:
 
     def _assign_aggregations(self) -> None:
         distinct = any(c.kind == "distinct" for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count") for c in self.cues)
+        if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
+            for cue in self.cues:
+                if cue.kind in ("max?", "min?"):
+                    cue.kind = "desc" if cue.kind == "max?" else "asc"
+        for first, second in zip(self.cues, self.cues[1:]):
+            if first.kind.endswith("?") and second.kind.endswith("?") and second.start == first.end + 1 \
+                    and self.tokens[first.end] == "and":
+                target = self._next_mention(second.end, window=0, measure_only=True)
+                if target is not None:  # "lowest and highest salary": both of one column
+                    self.spec.measures.append(Measure(AGGREGATIONS[first.kind], target.columns))
+                    self.spec.explicit_measure = True
+                    first.kind = "distinct"
         for cue in self.cues:
             if cue.kind == "distinct":
                 continue
@@ -542,26 +564,80 @@ class QuestionParser:
         if (self.spec.descending is not None and not self.spec.limit and entity is not None
                 and not self.tokens[entity.end - 1].endswith("s")):
             self.spec.limit = 1  # "which location has the highest ..." asks for one row
+        if self.implicit_rank and not self.spec.limit and not self.spec.groups:
+            self.spec.limit = 1  # "what was the hottest day?"
 
     def _assign_dates(self) -> None:
         temporal = [m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_temporal]
         ref: Ref = temporal[0].columns if temporal else tuple(c for c in self.index.columns if c.is_temporal)
-        if (self.bucket or self.date_conditions) and not ref:
+        year_ref = self._part_column("year")
+        if self.bucket == P.TIME_BUCKET_YEAR and year_ref:
+            self.spec.groups.insert(0, Group(year_ref))
+            self.bucket = 0
+        elif self.bucket == P.TIME_BUCKET_MONTH and (month_ref := self._part_column("month")) and not ref:
+            self.spec.groups.insert(0, Group(month_ref))
+            self.bucket = 0
+        if self.bucket and not ref:
             raise PlannerError(message="the question asks about time but the dataset has no date or timestamp column")
         if self.bucket:
             self.spec.groups.insert(0, Group(ref, self.bucket))
-            if not self.spec.measures:
-                self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
-        for op, value in self.date_conditions:
-            self.spec.conditions.append(Condition(ref, op, [value]))
+        if self.spec.groups and not self.spec.measures:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
+        for span in self.date_spans:
+            self._assign_span(span, ref, year_ref)
+
+    def _part_column(self, part: str) -> Ref:
+        """An integer column holding a date part ("year", "month"), preferring one the question names."""
+        columns = [c for c in self.index.columns if c.is_numeric and part in c.words and len(c.words) <= 2]
+        named = [m.columns[0] for m in self.mentions if m.column in columns]
+        return tuple(named or columns)
+
+    def _assign_span(self, span: DateSpan, ref: Ref, year_ref: Ref) -> None:
+        ops = {"ge": P.FILTER_OPERATOR_GE, "gt": P.FILTER_OPERATOR_GE, "lt": P.FILTER_OPERATOR_LT}
+        if span.month_only:
+            month_ref = self._part_column("month")
+            if month_ref:
+                self.spec.conditions.append(Condition(month_ref, P.FILTER_OPERATOR_EQ, [span.month_only]))
+                return
+            years = {c.min_value[:4] for c in ref} | {c.max_value[:4] for c in ref}
+            if ref and len(years) == 1 and is_year(next(iter(years))):
+                year = int(next(iter(years)))
+                low = span.low.replace(year=year)
+                high = date(year + low.month // 12, low.month % 12 + 1, 1) if span.low == span.high else span.high.replace(year=year)
+                span = DateSpan(span.start, span.end, low, high, span.bound)
+            else:
+                raise PlannerError(message=f"the question names the month {self.tokens[span.start:span.end][-1]!r} "
+                                           "without a year, and the data spans several years; add the year")
+        if ref and not (span.years_only and year_ref and not any(m.column in ref for m in self.mentions)):
+            low, high = span.low.isoformat(), span.high.isoformat()
+            if span.bound == "in":
+                self.spec.conditions += [Condition(ref, P.FILTER_OPERATOR_GE, [low]), Condition(ref, P.FILTER_OPERATOR_LT, [high])]
+            else:
+                self.spec.conditions.append(Condition(ref, ops[span.bound], [high if span.bound == "gt" else low]))
+            return
+        if year_ref and span.years_only:
+            first, last = span.low.year, span.high.year - 1
+            if span.bound == "in":
+                if first == last:
+                    self.spec.conditions.append(Condition(year_ref, P.FILTER_OPERATOR_EQ, [first]))
+                else:
+                    self.spec.conditions.append(Condition(year_ref, P.FILTER_OPERATOR_BETWEEN, [first, last]))
+            else:
+                self.spec.conditions.append(Condition(year_ref, ops[span.bound], [last + 1 if span.bound == "gt" else first]))
+            return
+        raise PlannerError(message="the question asks about a date but the dataset has no date, timestamp or year column")
 
     def _candidates(self, keep: object) -> str:
         chosen = [c for c in self.index.columns if keep(c)]  # type: ignore[operator]
         return ", ".join(dict.fromkeys(c.name for c in chosen)) or "none"
 
 
-def _is_year(token: str) -> bool:
-    return token.isdigit() and len(token) == 4 and 1900 <= int(token) <= 2100
+def _common_prefix(values: list[str]) -> str:
+    prefix = values[0]
+    for value in values[1:]:
+        while not value.lower().startswith(prefix.lower()):
+            prefix = prefix[:-1]
+    return prefix
 
 
 def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
@@ -579,4 +655,12 @@ def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
     """
     parser = QuestionParser(question, index)
     spec = parser.parse()
+    if parser.stray_numbers:
+        # A number the plan does not use would silently widen the answer ("90 degrees" unplaced).
+        numbers = ", ".join(parser.stray_numbers)
+        raise PlannerError(
+            message=f"understood {'; '.join(spec.understood) or 'nothing'}, but could not place the number(s) "
+                    f"{numbers} on a column; name the column it applies to",
+            metadata={"numbers": numbers, "understood": "; ".join(spec.understood)},
+        )
     return spec, parser.unlinked

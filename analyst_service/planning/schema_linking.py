@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates
 from csv_analyst.v1 import dataset_pb2
 
 STOPWORDS = frozenset(
@@ -21,40 +22,6 @@ STOPWORDS = frozenset(
     "so far ever only just also some one ones value values".split()
 )
 
-# General vocabulary: a question word -> column-name words it may stand for.
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "revenue": ("revenue", "sales", "amount", "total", "turnover"),
-    "sale": ("sales", "revenue", "amount", "total"),
-    "turnover": ("revenue", "sales", "amount", "total"),
-    "spend": ("amount", "total", "cost", "spend"),
-    "money": ("amount", "total", "revenue"),
-    "sold": ("quantity", "qty", "units"),
-    "unit": ("quantity", "qty", "units"),
-    "qty": ("quantity",),
-    "quantity": ("qty", "units"),
-    "temperature": ("temp", "temperature"),
-    "temp": ("temperature",),
-    "humid": ("humidity",),
-    "rating": ("csat", "score", "rating"),
-    "satisfaction": ("csat", "satisfaction"),
-    "csat": ("csat",),
-    "city": ("location", "city"),
-    "place": ("location", "city"),
-    "where": ("location", "city"),
-    "client": ("customer",),
-    "buyer": ("customer",),
-    "cost": ("price", "cost"),
-    "anomalous": ("anomaly",),
-    "state": ("status",),
-    "type": ("category", "type", "kind"),
-    "kind": ("category", "type"),
-    "topic": ("category",),
-    "inventory": ("stock",),
-    "urgency": ("priority",),
-    "when": ("date", "time", "timestamp", "at"),
-    "time": ("timestamp", "date", "time"),
-    "date": ("date", "day", "timestamp"),
-}
 _NO_SINGULAR = {"series", "species", "news", "status", "analysis", "bus", "gas", "sales"}
 NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                     "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
@@ -100,6 +67,22 @@ class ColumnInfo:
     description_words: frozenset[str]
     values: tuple[str, ...]
     null_states: frozenset[str]
+    top_values: tuple[str, ...] = ()
+    distinct_count: int = 0
+    null_count: int = 0
+    row_count: int = 0
+    min_value: str = ""
+    max_value: str = ""
+
+    @property
+    def all_values_known(self) -> bool:
+        """True when the profile's top values are every distinct value of the column."""
+        return bool(self.top_values) and len(self.top_values) < 50 and self.distinct_count <= len(self.top_values) + 2
+
+    @property
+    def is_text(self) -> bool:
+        """True for VARCHAR columns."""
+        return self.type.upper().startswith("VARCHAR")
 
     @property
     def ref(self) -> tuple[str, str]:
@@ -168,6 +151,10 @@ class SchemaIndex:
                     description_words=frozenset(singular(w) for w in tokenize(column.description)) - STOPWORDS,
                     values=_enumerated_values(column.description),
                     null_states=_null_states(column.description),
+                    top_values=tuple(column.profile.top_values) if not column.type.upper().startswith("BOOL") else (),
+                    distinct_count=column.profile.distinct_count, null_count=column.profile.null_count,
+                    row_count=table.row_count, min_value=column.profile.min_value,
+                    max_value=column.profile.max_value,
                 ))
         return index
 
@@ -211,6 +198,14 @@ def word_match(word: str, column_word: str) -> float:
         return 0.7
     if len(word) >= 4 and column_word.startswith(word):
         return 0.7
+    if abbreviates(column_word, word):
+        return 0.65
+    for synonym in SYNONYMS.get(word, ()):
+        if len(synonym) >= 3 and len(column_word) > len(synonym) + 2 and synonym in column_word:
+            return 0.6 if column_word.endswith(synonym) else 0.55
+    if len(word) >= 5 and len(column_word) > len(word) + 2 and word in column_word:
+        # Concatenated names ("percbelowpoverty"): English compounds are head-final, so prefer the end.
+        return 0.65 if column_word.endswith(word) else 0.6
     return 0.0
 
 
@@ -222,14 +217,16 @@ def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ..
             score = word_match(word, column_word)
             if score > best:
                 best = score
-            if score >= 0.7:
+            if score >= 0.55:
                 covered.add(column_word)
-        if best >= 0.7:
+        if best >= 0.55:
             strong = True
         elif word in table_words:
             best = 0.3
         elif word in column.description_words:
             best = 0.25
+        elif word in WEAK_WORDS and len(words) > 1:
+            best = 0.1
         else:
             return 0.0
         total += best

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
 
 from analyst_service.errors import SqlPolicyError
 
@@ -26,13 +27,14 @@ And Or Xor Collate RegexpILike RegexpFullMatch JSONExtract JSONExtractScalar
 Abs AnyValue ApproxDistinct ArgMax ArgMin ArrayAgg Avg BitwiseAnd Case Cast Ceil Coalesce Concat ConcatWs
 Contains Corr Count CountIf CovarPop CovarSamp CurrentDate CurrentTimestamp Date DateAdd DateDiff DateSub
 DateTrunc Day DayOfMonth DayOfWeek DayOfWeekIso DayOfYear Exp Extract First FirstValue Floor Greatest
-GroupConcat Hour If Initcap Lag Last LastValue Lead Least Left Length Levenshtein Ln Log Log10 Log2
-LogicalAnd LogicalOr Lower Max Md5 Median Min Minute Mod Mode Month NthValue Nullif Nvl2 PercentRank
+GroupConcat Hour If Initcap Lag Last LastValue Lead Least Left Length Levenshtein Ln Log
+LogicalAnd LogicalOr Lower Max MD5 Median Min Minute Mod Mode Month NthValue Nullif Nvl2 PercentRank
 PercentileCont PercentileDisc Pow Quantile Quarter Rank DenseRank RegexpExtract RegexpLike
 RegexpReplace Repeat Replace Reverse Right Round RowNumber Second Sign SplitPart Sqrt StartsWith EndsWith
 Stddev StddevPop StddevSamp StrPosition StrToDate StrToTime Substring Sum TimeToStr TimeToUnix
 TimestampTrunc ToChar Trim TryCast Trunc UnixToTime Upper Variance VariancePop Week WeekOfYear Year
-CumeDist Ntile Struct Array Explode Unnest DateFromParts Epoch TsOrDsToDate TimeStrToTime
+CumeDist Ntile Struct Array Explode Unnest DateFromParts TsOrDsToDate TimeStrToTime Exists DateBin ArraySize
+BitwiseAndAgg BitwiseOrAgg BitwiseXorAgg IsInf IsNan ArrayDistinct Pad TimestampFromParts Split Dayname Monthname
 """.split())
 
 # Function names that sqlglot leaves as Anonymous and that are pure DuckDB functions.
@@ -41,7 +43,7 @@ date_part datepart now today like_escape ilike_escape suffix prefix strip_accent
 ltrim rtrim instr position ascii chr bit_length list_value array_length len regexp_split_to_array
 string_split str_split list_aggregate list_sort list_distinct cardinality isnan isinf isfinite
 even gcd lcm factorial radians degrees pi sin cos tan asin acos atan atan2 cot cbrt ceiling
-make_date make_timestamp make_time dayname monthname last_day yearweek isodow isoyear era decade
+make_date make_timestamp dayname monthname last_day yearweek isodow isoyear era decade
 century millennium microsecond millisecond epoch_ms epoch_us julian age date_diff datediff date_sub
 date_add time_bucket strftime strptime try_strptime to_days to_hours to_minutes to_seconds to_months
 to_years to_weeks hash arg_max arg_min argmax argmin max_by min_by favg fsum sumkahan kahan_sum product
@@ -87,30 +89,44 @@ def check_sql(sql: str, tables: Iterable[str]) -> exp.Expression:
 
 
 def _check_tree(statement: exp.Expression, tables: set[str]) -> None:
-    cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     for node in statement.walk():
         if isinstance(node, (exp.DML, exp.DDL, exp.Command, exp.Pragma, exp.Set, exp.Placeholder,
                              exp.Parameter, exp.Into, exp.Use, exp.Transaction)):
             raise _refuse(f"{type(node).__name__.upper()} is not allowed in a read-only query", "statement_type")
         if isinstance(node, exp.Table):
-            _check_table(node, tables | cte_names)
-        elif isinstance(node, exp.Anonymous):
-            if node.name.lower() not in ALLOWED_FUNCTION_NAMES:
-                raise _refuse(f"function {node.name.lower()}() is not on the allowlist", "function", node.name.lower())
-        elif isinstance(node, exp.Func) and type(node).__name__ not in ALLOWED_FUNCTION_CLASSES:
-            name = type(node).sql_name().lower()
-            raise _refuse(f"function {name}() is not on the allowlist", "function", name)
+            _check_table_shape(node)
+        elif isinstance(node, exp.Func):
+            name = function_name(node)
+            if name not in ALLOWED_FUNCTION_NAMES and type(node).__name__ not in ALLOWED_FUNCTION_CLASSES:
+                raise _refuse(f"function {name}() is not on the allowlist", "function", name)
+    # Table names resolve per scope: a CTE only shadows tables inside the query that defines it.
+    try:
+        scopes = traverse_scope(statement)
+    except (sqlglot.errors.SqlglotError, RecursionError) as error:
+        raise _refuse(f"the query's scopes could not be resolved: {type(error).__name__}", "unparsable") from error
+    seen = 0
+    for scope in scopes:
+        for table in scope.tables:
+            seen += 1
+            if table.name.lower() not in tables and table.name not in scope.cte_sources:
+                raise _refuse(f"unknown table {table.name!r}; allowed tables: {', '.join(sorted(tables))}",
+                              "table", table.name)
+    if seen < sum(1 for _ in statement.find_all(exp.Table)):
+        raise _refuse("a table reference could not be resolved to a scope", "table")
 
 
-def _check_table(table: exp.Table, allowed: set[str]) -> None:
+def function_name(node: exp.Func) -> str:
+    """The lower-case SQL name of a function node (the written name for unknown functions)."""
+    return node.name.lower() if isinstance(node, exp.Anonymous) else type(node).sql_name().lower()
+
+
+def _check_table_shape(table: exp.Table) -> None:
     if not isinstance(table.this, exp.Identifier):
         this = table.this
-        name = this.name.lower() if isinstance(this, exp.Anonymous) else type(this).sql_name().lower() if isinstance(this, exp.Func) else type(this).__name__
+        name = function_name(this) if isinstance(this, exp.Func) else type(this).__name__.lower()
         raise _refuse(f"table functions such as {name}() are not allowed; query the dataset's tables", "table_function", name)
     if table.args.get("db") or table.args.get("catalog"):
         raise _refuse(f"qualified table {table.sql('duckdb')} is not allowed; use the dataset's table names", "table", table.sql("duckdb"))
-    if table.name.lower() not in allowed:
-        raise _refuse(f"unknown table {table.name!r}; allowed tables: {', '.join(sorted(allowed))}", "table", table.name)
 
 
 def _refuse(message: str, rule: str, subject: str = "") -> SqlPolicyError:

@@ -33,7 +33,7 @@ from runner_service.executors.base import (
     runner_error,
     sandbox_task,
 )
-from runner_service.executors.cgroups import RunCgroup
+from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,10 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
         runtime.bwrap,
         "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
         "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        # The private /tmp comes first: binds below it (a runtime that lives under the host's
+        # /tmp, as in a CI clone) are then mounted on top of it instead of being hidden by it.
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        "--proc", "/proc", "--dev", "/dev",
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
         "--ro-bind", runtime.python_prefix, runtime.python_prefix,
@@ -113,8 +117,6 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
     for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True):
         argv += ["--ro-bind", table.host_path, inside]
     argv += [
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-        "--proc", "/proc", "--dev", "/dev",
         "--remount-ro", "/",
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--setenv", "PYTHONPATH", ":".join(["/app", *runtime.site_packages]),
@@ -157,6 +159,8 @@ class BwrapExecutor:
         # exits: spawn from one long-lived thread, never from short-lived pool threads.
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
         self._active: dict[str, _Active] = {}
+        if self.use_cgroups:
+            reap_stale_cgroups()
 
     async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
         """Run one request in a new sandbox (see Executor.execute)."""
@@ -196,7 +200,7 @@ class BwrapExecutor:
         wall = time.perf_counter() - started
         outcome = _interpret(request, process.returncode, stdout, stderr, wall, timed_out, active)
         if cgroup:
-            cgroup.remove()
+            await loop.run_in_executor(None, cgroup.remove)
         return outcome
 
     async def cancel(self, run_id: str) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -58,9 +59,42 @@ class RunCgroup:
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
 
-    def remove(self) -> None:
-        """Kill leftovers and remove both cgroups."""
-        self.kill_all()
-        for group in (self.memory, self.pids):
+    def remove(self, attempts: int = 50) -> bool:
+        """Kill leftovers and remove both cgroups, waiting briefly for exiting processes.
+
+        Returns:
+            Whether both cgroups are gone.
+        """
+        for _ in range(attempts):
+            self.kill_all()
+            for group in (self.memory, self.pids):
+                with contextlib.suppress(FileNotFoundError):
+                    try:
+                        group.rmdir()
+                    except OSError:
+                        pass  # still busy: a process is exiting
+            if not self.memory.exists() and not self.pids.exists():
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def reap_stale_cgroups() -> int:
+    """Remove empty run cgroups left by a crashed or killed service.
+
+    Only empty cgroups are removed (rmdir refuses the others), so the live runs of another
+    service on the same machine are never touched; their sandboxes die with their parent anyway.
+
+    Returns:
+        How many cgroups were removed.
+    """
+    removed = 0
+    for controller in ("memory", "pids"):
+        parent = CGROUP_ROOT / controller / GROUP
+        if not parent.is_dir():
+            continue
+        for group in parent.iterdir():
             with contextlib.suppress(OSError):
                 group.rmdir()
+                removed += 1
+    return removed

@@ -1,7 +1,7 @@
 """A seccomp filter for the sandboxed runner, handed to bubblewrap with `--seccomp FD`.
 
 Default allow (DuckDB and CPython need a wide syscall surface), with the dangerous families
-denied with EPERM: sockets other than AF_UNIX (the network namespace is already empty; this
+denied (EPERM; EAFNOSUPPORT for sockets, ENOSYS for clone3): sockets other than AF_UNIX (the network namespace is already empty; this
 also stops raw/netlink sockets), new namespaces (unshare, setns, clone with CLONE_NEW* flags),
 mounts, ptrace and cross-process memory access, kernel keyrings, BPF, perf, module loading,
 kexec, reboot, swap, clock changes, userfaultfd and personality changes.

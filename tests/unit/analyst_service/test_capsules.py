@@ -149,8 +149,6 @@ def test_bad_page_token_is_value_error(store: SqliteCapsuleStore, token: str) ->
         store.list(5, token)
 
 
-@pytest.mark.xfail(strict=True, reason="capsules/sqlite.py: a token whose sequence number exceeds SQLite's 64-bit "
-                   "INTEGER raises OverflowError (not ValueError), so ListCapsules answers INTERNAL")
 def test_overflowing_page_token_is_value_error(store: SqliteCapsuleStore) -> None:
     with pytest.raises(ValueError):
         store.list(5, base64.urlsafe_b64encode(b"capsules:" + b"9" * 30).decode())

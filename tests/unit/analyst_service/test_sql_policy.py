@@ -157,8 +157,6 @@ def test_returns_the_parsed_statement() -> None:
     assert statement.find(exp.CTE) is not None
 
 
-@pytest.mark.xfail(strict=True, reason="validation/sql.py: these ALLOWED_FUNCTION_NAMES entries are parsed by "
-                   "sqlglot 30.30 into typed Func classes missing from ALLOWED_FUNCTION_CLASSES, so they are refused")
 def test_every_allowlisted_function_name_is_accepted() -> None:
     refused = {}
     for name in sorted(ALLOWED_FUNCTION_NAMES):

@@ -300,10 +300,8 @@ def test_run_query_fetches_one_extra_row(data_dir: Path) -> None:
     assert (table.row_count, table.truncated, produced) == (2, True, 3)
 
 
-# --- known defects (strict xfail: they flip to failures once fixed, so remove the mark then) ---
+# --- defects found and fixed: keep them fixed ---
 
-@pytest.mark.xfail(strict=True, reason="runner/engine.py: an unset (empty) data_dir becomes allowed_directories=['/'] "
-                   "(fail-open), so DuckDB may read any file; the engine should refuse an empty data_dir")
 @pytest.mark.parametrize("data_dir_value", [""])
 def test_unset_or_relative_data_dir_is_refused(data_dir_value: str) -> None:
     result = execute_task(sandbox_pb2.SandboxTask(
@@ -311,8 +309,6 @@ def test_unset_or_relative_data_dir_is_refused(data_dir_value: str) -> None:
     assert result.HasField("error")
 
 
-@pytest.mark.xfail(strict=True, reason="runner/engine.py: SQL without a statement makes connection.execute return "
-                   "None and run_query raises AttributeError out of execute_task (documented never to raise)")
 @pytest.mark.parametrize("sql", ["", "-- only a comment", ";"])
 def test_sql_without_a_statement_is_a_query_error(data_dir: Path, sql: str) -> None:
     result = run(data_dir, sql)

@@ -131,8 +131,6 @@ def test_effective_limits_keep_smaller_requests_with_sub_second_precision() -> N
     assert (limits.memory_bytes, limits.max_rows) == (64 << 20, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="runner_service/servicer.py: effective_limits passes negative requested "
-                   "limits through (min() with the cap keeps them) and _check_request does not reject them")
 def test_effective_limits_are_never_negative() -> None:
     limits = effective_limits(run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=-5), memory_bytes=-1,
                                                      max_rows=-3), SETTINGS)

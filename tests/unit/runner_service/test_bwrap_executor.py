@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,11 +41,16 @@ def table(tmp_path: Path) -> TableFile:
     return TableFile("orders", str(path))
 
 
+CREATED_RUN_IDS: list[str] = []
+
+
 def make_request(sql: str, tables: tuple[TableFile, ...], timeout: float = 20.0, memory_bytes: int = 256 << 20,
                  max_rows: int = 100) -> SandboxRequest:
     seconds = int(timeout)
+    run_id = f"test-{uuid.uuid4().hex[:12]}"
+    CREATED_RUN_IDS.append(run_id)
     return SandboxRequest(
-        run_id=f"test-{uuid.uuid4().hex[:12]}", sql=sql, tables=tables,
+        run_id=run_id, sql=sql, tables=tables,
         limits=run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=seconds, nanos=int((timeout - seconds) * 1e9)),
                                       memory_bytes=memory_bytes, max_rows=max_rows, threads=1, max_processes=32,
                                       max_output_bytes=64 * 1024),
@@ -56,6 +62,24 @@ def executor() -> Iterator[BwrapExecutor]:
     ex = BwrapExecutor()
     yield ex
     asyncio.run(ex.close())
+    # Work around leaked per-run cgroups (see test_cgroups_are_removed_after_each_run): remove the
+    # empty directories of the runs this module created, and only those.
+    leftovers = [Path("/sys/fs/cgroup") / controller / "csv-analyst" / run_id
+                 for run_id in CREATED_RUN_IDS for controller in ("memory", "pids")]
+    CREATED_RUN_IDS.clear()
+    deadline = time.monotonic() + 5
+    while leftovers and time.monotonic() < deadline:
+        for path in list(leftovers):
+            try:
+                path.rmdir()
+            except FileNotFoundError:
+                leftovers.remove(path)
+            except OSError:
+                continue  # EBUSY: a sandbox process is still exiting
+            else:
+                leftovers.remove(path)
+        if leftovers:
+            time.sleep(0.1)
 
 
 def execute(executor: BwrapExecutor, request: SandboxRequest) -> SandboxOutcome:
@@ -338,3 +362,16 @@ def test_failed_runner_is_an_internal_error(
     assert outcome.exit_code == 5
     assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
     assert "boom happened" in outcome.result.error.message
+
+
+def test_cgroups_are_removed_after_each_run(executor: BwrapExecutor, table: TableFile) -> None:
+    if not executor.use_cgroups:
+        pytest.skip("cgroups are not writable here")
+    leaked = []
+    for _ in range(8):
+        request = make_request("SELECT 1", (table,))
+        outcome = execute(executor, request)
+        assert not outcome.result.HasField("error"), outcome.result.error
+        leaked += [p for c in ("memory", "pids")
+                   if (p := Path("/sys/fs/cgroup") / c / "csv-analyst" / request.run_id).exists()]
+    assert leaked == []  # the executor fixture removes the leftovers

@@ -1,0 +1,148 @@
+"""Date phrases in questions: days, months, quarters, years, decades, and ranges of them.
+
+A phrase becomes a half-open span [low, high) plus how it bounds the data ("in", "since",
+"before"). The parser maps spans onto a DATE/TIMESTAMP column, or onto integer year and month
+columns when a table stores those instead ("in 2008" -> `year = 2008`, "in july" -> `Month = 7`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+MONTHS = {name: i + 1 for i, name in enumerate(
+    "january february march april may june july august september october november december".split())}
+MONTHS.update({name[:3]: number for name, number in MONTHS.items() if name != "may"})
+MONTHS["sept"] = 9
+_OPENERS = {"since": "ge", "after": "gt", "from": "ge", "before": "lt", "until": "lt", "till": "lt",
+            "in": "in", "during": "in", "on": "in", "of": "in", "for": "in", "over": "in", "throughout": "in"}
+_RANGE_WORDS = {"to", "through", "thru", "until", "till", "and"}
+
+
+@dataclass(frozen=True)
+class DateSpan:
+    """A date phrase of the question.
+
+    Attributes:
+        start: First token of the phrase (including an opener such as "since").
+        end: One past its last token.
+        low: First day of the span.
+        high: First day after the span.
+        bound: "in" (inside the span), "ge" (from low on), "gt" (after the span), "lt" (before low).
+        month_only: Month number when the phrase names a month without a year ("in july").
+        years_only: True when the phrase is made of whole years (maps onto an integer year column).
+    """
+
+    start: int
+    end: int
+    low: date
+    high: date
+    bound: str = "in"
+    month_only: int = 0
+    years_only: bool = False
+
+
+def is_year(token: str) -> bool:
+    """True for a four-digit token between 1000 and 2100."""
+    return token.isdigit() and len(token) == 4 and 1000 <= int(token) <= 2100
+
+
+def _next_month(year: int, month: int) -> date:
+    return date(year + month // 12, month % 12 + 1, 1)
+
+
+class _Reader:
+    def __init__(self, tokens: list[str], used: list[bool]) -> None:
+        self.tokens, self.used = tokens, used
+
+    def free(self, i: int) -> bool:
+        return 0 <= i < len(self.tokens) and not self.used[i]
+
+    def day(self, i: int) -> int:
+        if self.free(i) and self.tokens[i].isdigit() and 1 <= int(self.tokens[i]) <= 31 and len(self.tokens[i]) <= 2:
+            return int(self.tokens[i])
+        return 0
+
+    def point(self, i: int, may_ok: bool) -> tuple[int, date | None, date | None, int, bool]:
+        """Parse one date at token i: (end, low, high, month_only, years_only); low None when none."""
+        if not self.free(i):
+            return i, None, None, 0, False
+        token = self.tokens[i]
+        if len(token) == 10 and token[4] == "-":
+            try:
+                day = date.fromisoformat(token)
+            except ValueError:
+                return i, None, None, 0, False
+            return i + 1, day, date.fromordinal(day.toordinal() + 1), 0, False
+        if token in MONTHS and (token != "may" or may_ok or self.day(i + 1) or (self.free(i + 1) and is_year(self.tokens[i + 1]))):
+            month, end = MONTHS[token], i + 1
+            day = self.day(end)
+            if day:
+                end += 1
+            if self.free(end) and is_year(self.tokens[end]):
+                year = int(self.tokens[end])
+                if day:
+                    low = date(year, month, min(day, 28 if month == 2 else 30 if month in (4, 6, 9, 11) else 31))
+                    return end + 1, low, date.fromordinal(low.toordinal() + 1), 0, False
+                return end + 1, date(year, month, 1), _next_month(year, month), 0, False
+            if day:  # a day without a year: the year comes from a neighbouring date
+                return end, date(1, month, day), date(1, month, day), month, False
+            return end, date(1, month, 1), date(1, month, 1), month, False
+        if token.startswith("q") and len(token) == 2 and token[1] in "1234" and self.free(i + 1) and is_year(self.tokens[i + 1]):
+            year, quarter = int(self.tokens[i + 1]), int(token[1])
+            return i + 2, date(year, 3 * quarter - 2, 1), _next_month(year, 3 * quarter), 0, False
+        if is_year(token):
+            year = int(token)
+            if self.free(i + 1) and self.tokens[i + 1] == "s" and year % 10 == 0:
+                return i + 2, date(year, 1, 1), date(year + 10, 1, 1), 0, True
+            return i + 1, date(year, 1, 1), date(year + 1, 1, 1), 0, True
+        return i, None, None, 0, False
+
+
+def find_dates(tokens: list[str], used: list[bool]) -> list[DateSpan]:
+    """Find every date phrase, marking its tokens used.
+
+    Args:
+        tokens: Question tokens.
+        used: Tokens consumed by earlier passes; updated in place.
+
+    Returns:
+        The phrases in question order.
+    """
+    reader = _Reader(tokens, used)
+    spans: list[DateSpan] = []
+    i = 0
+    while i < len(tokens):
+        opener = tokens[i] if reader.free(i) and (tokens[i] in _OPENERS or tokens[i] == "between") else ""
+        first = i + 1 if opener else i
+        end, low, high, month_only, years = reader.point(first, may_ok=bool(opener))
+        if low is None or high is None:
+            i += 1
+            continue
+        # A range: "between A and B", "from A to B", "A through B", "A - B".
+        if reader.free(end) and tokens[end] in _RANGE_WORDS and (opener in ("between", "from") or tokens[end] != "and"):
+            end2, low2, high2, month2, years2 = reader.point(end + 1, may_ok=True)
+            if low2 is not None and high2 is not None:
+                if month_only and not month2:
+                    low = low.replace(year=low2.year)
+                    high = date.fromordinal(low.toordinal() + 1) if reader.day(first + 1) else _next_month(low2.year, low.month)
+                    month_only = 0
+                if month2 and not month_only:
+                    low2 = low2.replace(year=low.year)
+                    high2 = date.fromordinal(low2.toordinal() + 1)
+                    month2 = 0
+                if not month_only and not month2:
+                    spans.append(DateSpan(i, end2, low, high2, "in", 0, years and years2))
+                    for j in range(i, end2):
+                        used[j] = True
+                    i = end2
+                    continue
+        if opener == "between":
+            i += 1
+            continue
+        bound = _OPENERS.get(opener, "in")
+        spans.append(DateSpan(i, end, low, high, bound, month_only, years))
+        for j in range(i, end):
+            used[j] = True
+        i = end
+    return spans

@@ -1,0 +1,123 @@
+"""General English vocabulary for the offline planner: synonyms, abbreviations, value aliases.
+
+Nothing here names a particular dataset: the entries are the everyday words analysts use for
+common column names ("pay" for salary, "gearbox" for transmission) and common cell values
+("women" for Female, US state names for their postal codes).
+"""
+
+from __future__ import annotations
+
+# A question word -> column-name words it may stand for (matched after singularisation).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "revenue": ("revenue", "sales", "amount", "total", "turnover", "income"),
+    "sale": ("sales", "revenue", "amount", "total"),
+    "turnover": ("revenue", "sales", "amount", "total"),
+    "spend": ("amount", "total", "cost", "spend"),
+    "money": ("amount", "total", "revenue"),
+    "sold": ("quantity", "qty", "units"),
+    "unit": ("quantity", "qty", "units"),
+    "qty": ("quantity",),
+    "quantity": ("qty", "units"),
+    "temperature": ("temp", "temperature"),
+    "temp": ("temperature",),
+    "hot": ("temp", "temperature"), "hottest": ("temp", "temperature"), "warm": ("temp", "temperature"),
+    "warmest": ("temp", "temperature"), "cold": ("temp", "temperature"), "coldest": ("temp", "temperature"),
+    "degree": ("temp", "temperature"),
+    "humid": ("humidity",),
+    "rating": ("csat", "score", "rating"),
+    "satisfaction": ("csat", "satisfaction"),
+    "csat": ("csat",),
+    "city": ("location", "city"),
+    "place": ("location", "city", "rank", "position"),
+    "where": ("location", "city", "venue"),
+    "client": ("customer",),
+    "buyer": ("customer",),
+    "cost": ("price", "cost"),
+    "anomalous": ("anomaly",),
+    "state": ("status", "state"),
+    "type": ("category", "type", "kind", "class"),
+    "kind": ("category", "type", "class"),
+    "topic": ("category",),
+    "inventory": ("stock",),
+    "urgency": ("priority",),
+    "when": ("date", "time", "timestamp", "at"),
+    "time": ("timestamp", "date", "time"),
+    "date": ("date", "day", "timestamp"),
+    "day": ("date", "day"),
+    "maker": ("manufacturer", "make", "brand"), "make": ("manufacturer", "make", "brand"),
+    "brand": ("manufacturer", "make", "brand"), "carmaker": ("manufacturer", "make", "brand"),
+    "engine": ("displ", "displacement", "engine"),
+    "gearbox": ("transmission", "trans", "gear"),
+    "pay": ("salary", "wage", "pay", "income"), "paid": ("salary", "wage", "pay", "income"),
+    "earn": ("salary", "wage", "income", "earnings"), "earning": ("salary", "wage", "income"),
+    "wage": ("salary", "wage"), "income": ("income", "salary"),
+    "populous": ("population", "pop"), "population": ("population", "pop"),
+    "old": ("age",), "young": ("age",), "youngest": ("age",), "oldest": ("age",),
+    "mileage": ("mpg",), "economy": ("mpg",),
+    "educated": ("college", "education"),
+    "rate": ("perc", "percent", "pct", "rate", "ratio", "share"),
+    "percentage": ("perc", "percent", "pct"),
+    "vehicle": ("class", "type"), "car": ("model",),
+    "output": ("generation", "output", "production"), "generate": ("generation",), "generated": ("generation",),
+    "power": ("generation", "power"),
+    "job": ("employment",), "employment": ("employment",),
+    "drivetrain": ("drv", "drive"), "train": ("drv", "drive"),
+    "gender": ("sex", "gender"), "sex": ("sex", "gender"),
+    "killed": ("death",), "died": ("death",), "die": ("death",),
+    "country": ("nation", "nationality", "country"), "nation": ("nation", "nationality", "country"),
+    "team": ("team", "club"), "club": ("club", "team"),
+    "player": ("player", "name"), "athlete": ("athlete", "name"),
+    "song": ("title", "song"), "film": ("film", "title"), "movie": ("film", "title", "movie"),
+    "album": ("album", "title"),
+    "score": ("score", "result", "point"), "point": ("point", "pts"),
+    "check": ("bill", "check", "total"), "bill": ("bill", "check", "total"),
+    "attendance": ("attendance", "crowd"), "attended": ("attendance",),
+}
+
+# Words that may qualify a column mention without naming it ("poverty rate", "highway mpg").
+WEAK_WORDS = frozenset("level amount reading figure size number count measure measurement rate".split())
+
+# Everyday words for common cell values (matched against a column's known values).
+VALUE_ALIASES: dict[str, tuple[str, ...]] = {
+    "woman": ("female", "f", "w"), "women": ("female", "f", "w"), "lady": ("female",), "girl": ("female",),
+    "man": ("male", "m"), "men": ("male", "m"), "gentleman": ("male",), "boy": ("male",),
+    "female": ("f",), "male": ("m",),
+}
+
+US_STATES: dict[str, str] = {
+    "alabama": "AL", "alaska": "AK", "arizona": "AZ", "arkansas": "AR", "california": "CA", "colorado": "CO",
+    "connecticut": "CT", "delaware": "DE", "florida": "FL", "georgia": "GA", "hawaii": "HI", "idaho": "ID",
+    "illinois": "IL", "indiana": "IN", "iowa": "IA", "kansas": "KS", "kentucky": "KY", "louisiana": "LA",
+    "maine": "ME", "maryland": "MD", "massachusetts": "MA", "michigan": "MI", "minnesota": "MN",
+    "mississippi": "MS", "missouri": "MO", "montana": "MT", "nebraska": "NE", "nevada": "NV",
+    "ohio": "OH", "oklahoma": "OK", "oregon": "OR", "pennsylvania": "PA", "tennessee": "TN", "texas": "TX",
+    "utah": "UT", "vermont": "VT", "virginia": "VA", "washington": "WA", "wisconsin": "WI", "wyoming": "WY",
+}
+
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20}
+
+
+def abbreviates(short: str, word: str) -> bool:
+    """True when `short` reads as an abbreviation of `word` ("hwy" of highway, "yrs" of years).
+
+    The abbreviation keeps the first letter and a subsequence of the others, and has at least three
+    letters, so that two-letter codes never match by accident.
+    """
+    if len(short) < 3 or len(word) <= len(short) or short[0] != word[0] or not short.isalpha():
+        return False
+    if any(letter in "aeiou" for letter in short[1:]) and not word.startswith(short[:2]):
+        return False  # "sat" is no abbreviation of "smallest"; "asst" of "assistant" keeps its opening
+    position = 1
+    for letter in short[1:]:
+        position = word.find(letter, position) + 1
+        if position == 0:
+            return False
+    return True
+
+
+def value_aliases(word: str) -> tuple[str, ...]:
+    """Cell values a question word may stand for besides itself (lower case)."""
+    aliases = VALUE_ALIASES.get(word, ())
+    state = US_STATES.get(word)
+    return aliases + ((state.lower(),) if state else ())

@@ -24,8 +24,10 @@ _AGGREGATES: dict[int, type[exp.Func]] = {
     plan_pb2.AGGREGATION_MIN: exp.Min,
     plan_pb2.AGGREGATION_MAX: exp.Max,
     plan_pb2.AGGREGATION_COUNT: exp.Count,
+    plan_pb2.AGGREGATION_MEDIAN: exp.Median,
 }
-_NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG}
+_NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG, plan_pb2.AGGREGATION_MEDIAN,
+                 plan_pb2.AGGREGATION_PERCENT}
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
 _BOOLEAN_TYPES = ("BOOLEAN", "BOOL")
@@ -240,32 +242,97 @@ def default_alias(item: plan_pb2.SelectItem, base: str) -> str:
     return base
 
 
+def number_of(value: exp.Expression) -> exp.Expression:
+    """A text value read as a number: the first number in it, thousands separators ignored."""
+    text = exp.Replace(this=exp.Cast(this=value, to=exp.DataType.build("VARCHAR")),
+                       expression=exp.Literal.string(","), replacement=exp.Literal.string(""))
+    first_number = exp.RegexpExtract(this=text, expression=exp.Literal.string(r"-?[0-9]+(\.[0-9]+)?"),
+                                     group=exp.Literal.number(0))
+    return exp.TryCast(this=first_number, to=exp.DataType.build("DOUBLE"))
+
+
+@dataclass(frozen=True)
+class _Operand:
+    """A select item's value before aggregation, and what kind of value it is."""
+
+    value: exp.Expression
+    numeric: bool
+    boolean: bool
+
+
+def _operand(item: plan_pb2.SelectItem, column: ResolvedColumn, scope: _Scope, path: str) -> _Operand | None:
+    value = _bucketed(column, item.bucket, scope, f"{path}.bucket")
+    if not item.minus_column:
+        if item.as_number and not column.is_numeric:
+            return _Operand(number_of(value), True, False)
+        return _Operand(value, column.is_numeric, column.is_boolean)
+    other = scope.resolve(item.minus_column, f"{path}.minus_column")
+    if other is None:
+        return None
+    if column.is_temporal and other.is_temporal:
+        days = exp.Anonymous(this="date_diff", expressions=[exp.Literal.string("day"), other.expression(), value])
+        return _Operand(days, True, False)
+    if (column.is_numeric and other.is_numeric) or item.as_number:
+        left = value if column.is_numeric else number_of(value)
+        right = other.expression() if other.is_numeric else number_of(other.expression())
+        return _Operand(exp.Sub(this=left, expression=right), True, False)
+    scope.violations.append((f"{path}.minus_column", f"cannot subtract {other.name!r} ({other.type}) from "
+                             f"{column.name!r} ({column.type}): both must be dates or both numbers"))
+    return None
+
+
+def _percent(total: exp.Expression, item: plan_pb2.SelectItem, scope: _Scope, path: str) -> exp.Expression | None:
+    conditions = [_filter(f, scope, f"{path}.share_of[{i}]") for i, f in enumerate(item.share_of)]
+    if not conditions:
+        scope.violations.append((f"{path}.share_of", "AGGREGATION_PERCENT needs at least one share_of filter"))
+        return None
+    if any(c is None for c in conditions):
+        return None
+    part = exp.Filter(this=total.copy(), expression=exp.Where(this=exp.and_(*conditions)))
+    return exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=part),
+                   expression=exp.Nullif(this=total.copy(), expression=exp.Literal.number(0)))
+
+
 def _select_item(
     item: plan_pb2.SelectItem, scope: _Scope, path: str, group_keys: list[exp.Expression | None] | None
 ) -> exp.Alias | None:
+    aggregation = item.aggregation
+    if item.share_of and aggregation != plan_pb2.AGGREGATION_PERCENT:
+        scope.violations.append((f"{path}.share_of", "share_of is only used with AGGREGATION_PERCENT"))
     if item.column == "*":
         alias = item.alias or default_alias(item, "*")
-        if item.aggregation != plan_pb2.AGGREGATION_COUNT:
-            scope.violations.append((f"{path}.column", "`*` is only allowed with AGGREGATION_COUNT"))
-            return None
-        return exp.alias_(exp.Count(this=exp.Star()), alias, quoted=True)
+        if aggregation == plan_pb2.AGGREGATION_COUNT:
+            return exp.alias_(exp.Count(this=exp.Star()), alias, quoted=True)
+        if aggregation == plan_pb2.AGGREGATION_PERCENT:
+            share = _percent(exp.Count(this=exp.Star()), item, scope, path)
+            return None if share is None else exp.alias_(share, alias, quoted=True)
+        scope.violations.append((f"{path}.column", "`*` is only allowed with AGGREGATION_COUNT or AGGREGATION_PERCENT"))
+        return None
     column = scope.resolve(item.column, f"{path}.column")
     if column is None:
         return None
     alias = item.alias or default_alias(item, column.name)
-    value = _bucketed(column, item.bucket, scope, f"{path}.bucket")
-    if item.aggregation in _NUMERIC_ONLY and not column.is_numeric:
-        scope.violations.append((f"{path}.aggregation", f"cannot {plan_pb2.Aggregation.Name(item.aggregation)} "
-                                 f"non-numeric column {column.name!r} ({column.type})"))
+    operand = _operand(item, column, scope, path)
+    if operand is None:
         return None
-    if item.aggregation in _NUMERIC_ONLY and column.is_boolean:
+    value = operand.value
+    if aggregation in _NUMERIC_ONLY and not operand.numeric:
+        scope.violations.append((f"{path}.aggregation", f"cannot {plan_pb2.Aggregation.Name(aggregation)} "
+                                 f"non-numeric column {column.name!r} ({column.type}); set as_number to read it as a number"))
+        return None
+    if aggregation in _NUMERIC_ONLY and operand.boolean:
         # SUM of a flag counts the true rows and AVG gives the true share (a rate); DuckDB has
         # no avg(BOOLEAN), so count true as 1.
         value = exp.Cast(this=value, to=exp.DataType.build("INTEGER"))
-    if item.aggregation == plan_pb2.AGGREGATION_COUNT_DISTINCT:
+    if aggregation == plan_pb2.AGGREGATION_COUNT_DISTINCT:
         value = exp.Count(this=exp.Distinct(expressions=[value]))
-    elif item.aggregation:
-        value = _AGGREGATES[item.aggregation](this=value)
+    elif aggregation == plan_pb2.AGGREGATION_PERCENT:
+        share = _percent(exp.Sum(this=value), item, scope, path)
+        if share is None:
+            return None
+        value = share
+    elif aggregation:
+        value = _AGGREGATES[aggregation](this=value)
     elif group_keys is not None and value not in group_keys:
         scope.violations.append((f"{path}.column", f"column {item.column!r} must be aggregated or listed in group_by"))
         return None
@@ -292,7 +359,7 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
     column = scope.resolve(condition.column, f"{path}.column")
     if column is None:
         return None
-    target = column.expression()
+    target = number_of(column.expression()) if condition.as_number and not column.is_numeric else column.expression()
     op = condition.op
     values = [_literal(v, scope, f"{path}.values[{i}]") for i, v in enumerate(condition.values)]
     expected = {plan_pb2.FILTER_OPERATOR_IS_NULL: 0, plan_pb2.FILTER_OPERATOR_NOT_NULL: 0,
@@ -324,16 +391,29 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
     return exp.Anonymous(this=_TEXT_MATCHES[op], expressions=[text, exp.Lower(this=values[0])])
 
 
+ROW_POSITION = "rowid"
+
+
 def _order_key(
     order: plan_pb2.OrderBy, aliases: dict[str, exp.Expression], scope: _Scope, path: str,
     group_keys: list[exp.Expression | None] | None,
 ) -> exp.Expression | None:
-    if order.key in aliases:
+    if order.file_order:
+        if order.key:
+            scope.violations.append((f"{path}.key", "file_order sorts by row position; leave key empty"))
+            return None
+        if group_keys is not None:
+            scope.violations.append((f"{path}.file_order", "file_order cannot sort an aggregated result"))
+            return None
+        # The runner loads each table in file order, so DuckDB's rowid is the row's position.
+        return exp.column(ROW_POSITION, table=exp.to_identifier(scope.tables[0], quoted=True))
+    if order.key in aliases and not order.as_number:
         return exp.column(exp.to_identifier(order.key, quoted=True))
     column = scope.resolve(order.key, f"{path}.key")
     if column is None:
         return None
-    if group_keys is not None and column.expression() not in group_keys:
+    key = column.expression()
+    if group_keys is not None and key not in group_keys:
         scope.violations.append((f"{path}.key", f"sort key {order.key!r} must be an output name or a grouped column"))
         return None
-    return column.expression()
+    return number_of(key) if order.as_number and not column.is_numeric else key

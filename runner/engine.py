@@ -27,7 +27,7 @@ class QueryTimeoutError(Exception):
 
 
 def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB restricted to the task's data directory, with views per table.
+    """Open an in-memory DuckDB restricted to the task's data directory, with one table per file.
 
     Args:
         task: The sandbox task (tables with sandbox paths, limits, data_dir).
@@ -62,7 +62,9 @@ def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
         # are quoted as an identifier and a literal here.
         name = '"' + table.name.replace('"', '""') + '"'
         path = "'" + table.path.replace("'", "''") + "'"
-        connection.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv({path}, header = true)")
+        # A table (not a view) keeps the file's row order in DuckDB's rowid, which plans use for
+        # "first"/"last"/"previous" questions.
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv({path}, header = true)")
     connection.execute("SET lock_configuration = true")
     return connection
 

@@ -11,60 +11,25 @@ from dataclasses import dataclass
 from datetime import date
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, SchemaIndex, singular, tokenize
+from analyst_service.planning.cues import (
+    ADDITIVE,
+    AGG_CUES,
+    AGGREGATIONS,
+    BUCKET_UNITS,
+    BUCKET_WORDS,
+    COMPARISONS,
+    DISTINCT_WORDS,
+    GROUP_CUES,
+    NEGATIONS,
+    ROW_NOUNS,
+)
 from analyst_service.planning.dates import DateSpan, find_dates, is_year
-from analyst_service.planning.values import link_values
+from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar, Spec
+from analyst_service.planning.values import link_values
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
-BUCKET_WORDS = {
-    "hourly": P.TIME_BUCKET_HOUR, "daily": P.TIME_BUCKET_DAY, "weekly": P.TIME_BUCKET_WEEK,
-    "monthly": P.TIME_BUCKET_MONTH, "quarterly": P.TIME_BUCKET_QUARTER, "yearly": P.TIME_BUCKET_YEAR,
-    "annual": P.TIME_BUCKET_YEAR, "annually": P.TIME_BUCKET_YEAR,
-}
-BUCKET_UNITS = {"hour": P.TIME_BUCKET_HOUR, "day": P.TIME_BUCKET_DAY, "date": P.TIME_BUCKET_DAY,
-                "week": P.TIME_BUCKET_WEEK, "month": P.TIME_BUCKET_MONTH, "quarter": P.TIME_BUCKET_QUARTER,
-                "year": P.TIME_BUCKET_YEAR}
-COMPARISONS: list[tuple[tuple[str, ...], int]] = sorted([
-    (("more", "than"), P.FILTER_OPERATOR_GT), (("greater", "than"), P.FILTER_OPERATOR_GT),
-    (("higher", "than"), P.FILTER_OPERATOR_GT), (("larger", "than"), P.FILTER_OPERATOR_GT),
-    (("bigger", "than"), P.FILTER_OPERATOR_GT), (("over",), P.FILTER_OPERATOR_GT),
-    (("above",), P.FILTER_OPERATOR_GT), (("exceeding",), P.FILTER_OPERATOR_GT),
-    (("at", "least"), P.FILTER_OPERATOR_GE), (("no", "less", "than"), P.FILTER_OPERATOR_GE),
-    (("less", "than"), P.FILTER_OPERATOR_LT), (("fewer", "than"), P.FILTER_OPERATOR_LT),
-    (("lower", "than"), P.FILTER_OPERATOR_LT), (("smaller", "than"), P.FILTER_OPERATOR_LT),
-    (("under",), P.FILTER_OPERATOR_LT), (("below",), P.FILTER_OPERATOR_LT),
-    (("at", "most"), P.FILTER_OPERATOR_LE), (("no", "more", "than"), P.FILTER_OPERATOR_LE),
-    (("up", "to"), P.FILTER_OPERATOR_LE), (("equal", "to"), P.FILTER_OPERATOR_EQ),
-    (("exactly",), P.FILTER_OPERATOR_EQ), (("equals",), P.FILTER_OPERATOR_EQ),
-], key=lambda item: -len(item[0]))
-AGG_CUES: dict[tuple[str, ...], str] = {
-    ("how", "many"): "count", ("number", "of"): "count", ("count", "of"): "count", ("count",): "count",
-    ("how", "much"): "sum", ("sum", "of"): "sum", ("sum",): "sum", ("total",): "sum",
-    ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
-    ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
-    ("maximum",): "max", ("max",): "max", ("peak",): "max",
-    ("minimum",): "min", ("min",): "min",
-    ("highest",): "max?", ("largest",): "max?", ("biggest",): "max?", ("greatest",): "max?",
-    ("lowest",): "min?", ("smallest",): "min?", ("shortest",): "min?", ("youngest",): "min?",
-    ("longest",): "max?", ("oldest",): "max?", ("strongest",): "max?", ("hottest",): "max?",
-    ("coldest",): "min?", ("best",): "max?", ("worst",): "min?", ("fastest",): "max?", ("slowest",): "min?",
-    ("earliest",): "min?", ("latest",): "max?", ("cheapest",): "min?", ("weakest",): "min?",
-    ("most",): "desc", ("least",): "asc", ("fewest",): "asc",
-}
-AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
-                "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "max?": P.AGGREGATION_MAX,
-                "min?": P.AGGREGATION_MIN}
-GROUP_CUES = {"per", "by", "each", "every", "across"}
-DISTINCT_WORDS = {"distinct", "unique", "different"}
-NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "isn", "wasn", "weren", "missed",
-             "except", "excluding"}
-ROW_NOUNS = {"row", "record", "entry", "line", "reading", "observation", "measurement", "event"}
-ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sales", "count", "cost",
-            "stock", "spend", "volume", "value", "profit", "fee", "tax"}
-
-
 @dataclass
 class _Cue:
     start: int
@@ -97,7 +62,7 @@ class QuestionParser:
         self.value_columns: set[tuple[str, str]] = set()
         self.entity_position: int | None = None
         self.implicit_rank = False
-        self.stray_numbers: list[str] = []
+        self.stray_numbers: list[int] = []
         self.unlinked: list[str] = []
 
     # -- token helpers -------------------------------------------------------------------------
@@ -348,7 +313,7 @@ class QuestionParser:
                 elif not self.tokens[i].replace(".", "").isdigit():
                     self.unlinked.append(self.tokens[i])
                 else:
-                    self.stray_numbers.append(self.tokens[i])
+                    self.stray_numbers.append(i)
                 i += 1
 
     # -- assembly ------------------------------------------------------------------------------
@@ -365,11 +330,22 @@ class QuestionParser:
             return mention
         return None
 
+    def _negated(self, mention: Mention) -> bool:
+        """True when a negation word stands right before the mention ("non-smokers")."""
+        return any(self.tokens[j] in NEGATIONS for j in range(max(0, mention.start - 2), mention.start))
+
     def _claim(self, mention: Mention) -> Mention:
         self.claimed.add(id(mention))
         return mention
 
     def _assemble(self) -> None:
+        for i in list(self.stray_numbers):  # "4-cylinder", "6 cylinders": a value of the next column
+            mention = self._next_mention(i + 1, window=0)
+            value = self._number(i)
+            if mention is not None and mention.column is not None and mention.column.is_numeric and value is not None:
+                self.spec.conditions.append(Condition(self._claim(mention).columns, P.FILTER_OPERATOR_EQ, [value]))
+                self.value_columns.add(mention.column.ref)
+                self.stray_numbers.remove(i)
         self._assign_comparisons()
         entity = self._find_entity()
         self._assign_groups(entity)
@@ -391,8 +367,10 @@ class QuestionParser:
                 if id(mention) in self.claimed or column is None or not (column.is_numeric or column.is_temporal):
                     continue
                 distance = start - mention.end if mention.end <= start else mention.start - end
+                if start <= mention.start and mention.end <= end:
+                    distance = -2  # "90 degrees or more": the unit inside the phrase names the column
                 distance += 0 if column.is_measure else 2
-                if 0 <= distance <= 4 and (best is None or distance < best[0]):
+                if -2 <= distance <= 4 and (best is None or distance < best[0]):
                     best = (distance, mention)
             if best is None:
                 measures = [c for c in self.index.columns if c.is_measure]
@@ -517,7 +495,8 @@ class QuestionParser:
             self.spec.understood.append(f"count of {target.table}")
         elif column is not None and column.is_boolean and not distinct:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, column.table))
-            self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ, [True]))  # type: ignore[union-attr]
+            negated = target is not None and self._negated(target)
+            self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ, [not negated]))  # type: ignore[union-attr]
             self.spec.understood.append(f"count where {column.name}")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
@@ -657,7 +636,7 @@ def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
     spec = parser.parse()
     if parser.stray_numbers:
         # A number the plan does not use would silently widen the answer ("90 degrees" unplaced).
-        numbers = ", ".join(parser.stray_numbers)
+        numbers = ", ".join(parser.tokens[i] for i in parser.stray_numbers)
         raise PlannerError(
             message=f"understood {'; '.join(spec.understood) or 'nothing'}, but could not place the number(s) "
                     f"{numbers} on a column; name the column it applies to",

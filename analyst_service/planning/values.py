@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, name_words, singular
+from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, name_words
 from analyst_service.planning.vocabulary import abbreviates, value_aliases
 
 # Words that play a structural role in questions; they never link to a cell value on their own.
@@ -135,7 +135,3 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
         taken |= span
     return sorted(chosen, key=lambda m: m.start)
 
-
-def singular_words(text: str) -> list[str]:
-    """Singular words of a text (helper for tests and callers outside the parser)."""
-    return [singular(w) for w in name_words(text)]

@@ -17,6 +17,8 @@ class Aggregation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGGREGATION_MAX: _ClassVar[Aggregation]
     AGGREGATION_COUNT: _ClassVar[Aggregation]
     AGGREGATION_COUNT_DISTINCT: _ClassVar[Aggregation]
+    AGGREGATION_MEDIAN: _ClassVar[Aggregation]
+    AGGREGATION_PERCENT: _ClassVar[Aggregation]
 
 class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -57,6 +59,8 @@ AGGREGATION_MIN: Aggregation
 AGGREGATION_MAX: Aggregation
 AGGREGATION_COUNT: Aggregation
 AGGREGATION_COUNT_DISTINCT: Aggregation
+AGGREGATION_MEDIAN: Aggregation
+AGGREGATION_PERCENT: Aggregation
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
@@ -115,26 +119,34 @@ class Join(_message.Message):
     def __init__(self, table: _Optional[str] = ..., type: _Optional[_Union[JoinType, str]] = ...) -> None: ...
 
 class SelectItem(_message.Message):
-    __slots__ = ("column", "aggregation", "alias", "bucket")
+    __slots__ = ("column", "aggregation", "alias", "bucket", "as_number", "share_of", "minus_column")
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
     BUCKET_FIELD_NUMBER: _ClassVar[int]
+    AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    SHARE_OF_FIELD_NUMBER: _ClassVar[int]
+    MINUS_COLUMN_FIELD_NUMBER: _ClassVar[int]
     column: str
     aggregation: Aggregation
     alias: str
     bucket: TimeBucket
-    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ...) -> None: ...
+    as_number: bool
+    share_of: _containers.RepeatedCompositeFieldContainer[Filter]
+    minus_column: str
+    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., as_number: _Optional[bool] = ..., share_of: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., minus_column: _Optional[str] = ...) -> None: ...
 
 class Filter(_message.Message):
-    __slots__ = ("column", "op", "values")
+    __slots__ = ("column", "op", "values", "as_number")
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
     column: str
     op: FilterOperator
     values: _containers.RepeatedCompositeFieldContainer[_value_pb2.Value]
-    def __init__(self, column: _Optional[str] = ..., op: _Optional[_Union[FilterOperator, str]] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ...) -> None: ...
+    as_number: bool
+    def __init__(self, column: _Optional[str] = ..., op: _Optional[_Union[FilterOperator, str]] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ..., as_number: _Optional[bool] = ...) -> None: ...
 
 class GroupBy(_message.Message):
     __slots__ = ("column", "bucket")
@@ -145,9 +157,13 @@ class GroupBy(_message.Message):
     def __init__(self, column: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ...) -> None: ...
 
 class OrderBy(_message.Message):
-    __slots__ = ("key", "descending")
+    __slots__ = ("key", "descending", "as_number", "file_order")
     KEY_FIELD_NUMBER: _ClassVar[int]
     DESCENDING_FIELD_NUMBER: _ClassVar[int]
+    AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FILE_ORDER_FIELD_NUMBER: _ClassVar[int]
     key: str
     descending: bool
-    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ...) -> None: ...
+    as_number: bool
+    file_order: bool
+    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ..., as_number: _Optional[bool] = ..., file_order: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,55 @@
+"""Cue words of the offline planner's question parser: time buckets, comparisons, aggregations.
+
+Kept apart from the parser so the vocabulary can grow without the parsing logic growing with it.
+"""
+
+from __future__ import annotations
+
+from csv_analyst.v1 import plan_pb2
+
+P = plan_pb2
+BUCKET_WORDS = {
+    "hourly": P.TIME_BUCKET_HOUR, "daily": P.TIME_BUCKET_DAY, "weekly": P.TIME_BUCKET_WEEK,
+    "monthly": P.TIME_BUCKET_MONTH, "quarterly": P.TIME_BUCKET_QUARTER, "yearly": P.TIME_BUCKET_YEAR,
+    "annual": P.TIME_BUCKET_YEAR, "annually": P.TIME_BUCKET_YEAR,
+}
+BUCKET_UNITS = {"hour": P.TIME_BUCKET_HOUR, "day": P.TIME_BUCKET_DAY, "date": P.TIME_BUCKET_DAY,
+                "week": P.TIME_BUCKET_WEEK, "month": P.TIME_BUCKET_MONTH, "quarter": P.TIME_BUCKET_QUARTER,
+                "year": P.TIME_BUCKET_YEAR}
+COMPARISONS: list[tuple[tuple[str, ...], int]] = sorted([
+    (("more", "than"), P.FILTER_OPERATOR_GT), (("greater", "than"), P.FILTER_OPERATOR_GT),
+    (("higher", "than"), P.FILTER_OPERATOR_GT), (("larger", "than"), P.FILTER_OPERATOR_GT),
+    (("bigger", "than"), P.FILTER_OPERATOR_GT), (("over",), P.FILTER_OPERATOR_GT),
+    (("above",), P.FILTER_OPERATOR_GT), (("exceeding",), P.FILTER_OPERATOR_GT),
+    (("at", "least"), P.FILTER_OPERATOR_GE), (("no", "less", "than"), P.FILTER_OPERATOR_GE),
+    (("less", "than"), P.FILTER_OPERATOR_LT), (("fewer", "than"), P.FILTER_OPERATOR_LT),
+    (("lower", "than"), P.FILTER_OPERATOR_LT), (("smaller", "than"), P.FILTER_OPERATOR_LT),
+    (("under",), P.FILTER_OPERATOR_LT), (("below",), P.FILTER_OPERATOR_LT),
+    (("at", "most"), P.FILTER_OPERATOR_LE), (("no", "more", "than"), P.FILTER_OPERATOR_LE),
+    (("up", "to"), P.FILTER_OPERATOR_LE), (("equal", "to"), P.FILTER_OPERATOR_EQ),
+    (("exactly",), P.FILTER_OPERATOR_EQ), (("equals",), P.FILTER_OPERATOR_EQ),
+], key=lambda item: -len(item[0]))
+AGG_CUES: dict[tuple[str, ...], str] = {
+    ("how", "many"): "count", ("number", "of"): "count", ("count", "of"): "count", ("count",): "count",
+    ("how", "much"): "sum", ("sum", "of"): "sum", ("sum",): "sum", ("total",): "sum",
+    ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
+    ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
+    ("maximum",): "max", ("max",): "max", ("peak",): "max",
+    ("minimum",): "min", ("min",): "min",
+    ("highest",): "max?", ("largest",): "max?", ("biggest",): "max?", ("greatest",): "max?",
+    ("lowest",): "min?", ("smallest",): "min?", ("shortest",): "min?", ("youngest",): "min?",
+    ("longest",): "max?", ("oldest",): "max?", ("strongest",): "max?", ("hottest",): "max?",
+    ("coldest",): "min?", ("best",): "max?", ("worst",): "min?", ("fastest",): "max?", ("slowest",): "min?",
+    ("earliest",): "min?", ("latest",): "max?", ("cheapest",): "min?", ("weakest",): "min?",
+    ("most",): "desc", ("least",): "asc", ("fewest",): "asc",
+}
+AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
+                "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "max?": P.AGGREGATION_MAX,
+                "min?": P.AGGREGATION_MIN}
+GROUP_CUES = {"per", "by", "each", "every", "across"}
+DISTINCT_WORDS = {"distinct", "unique", "different"}
+NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "isn", "wasn", "weren", "missed",
+             "except", "excluding"}
+ROW_NOUNS = {"row", "record", "entry", "line", "reading", "observation", "measurement", "event"}
+ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sales", "count", "cost",
+            "stock", "spend", "volume", "value", "profit", "fee", "tax"}

@@ -1,0 +1,113 @@
+"""Plan-language extensions: numbers stored as text, median, percentages, differences, file order.
+
+Each compiled query runs in DuckDB over tables loaded the way the runner loads them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analyst_service.compiler import compile_plan
+from analyst_service.errors import ValidationError
+from analyst_service.validation.sql import check_sql
+from csv_analyst.v1 import dataset_pb2, plan_pb2, value_pb2
+
+CSV = """event,prize,held_on,ended_on,score,country
+Open A,"$200,000",2020-01-05,2020-01-09,7,Kenya
+Open B,"$50,000",2020-03-01,2020-03-02,3,Kenya
+Masters,"$1.5 million",2020-02-10,2020-02-20,9,Japan
+Cup,–,2020-04-01,2020-04-01,5,Peru
+"""
+COLUMNS = [("event", "VARCHAR"), ("prize", "VARCHAR"), ("held_on", "DATE"), ("ended_on", "DATE"),
+           ("score", "BIGINT"), ("country", "VARCHAR")]
+
+
+@pytest.fixture()
+def dataset() -> dataset_pb2.Dataset:
+    return dataset_pb2.Dataset(dataset_id="d", tables=[dataset_pb2.Table(
+        name="events", columns=[dataset_pb2.Column(name=n, type=t) for n, t in COLUMNS])])
+
+
+@pytest.fixture()
+def connection(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    path = tmp_path / "events.csv"
+    path.write_text(CSV)
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE events AS SELECT * FROM read_csv('{path}', header = true)")
+    return con
+
+
+def run(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    sql = compile_plan(plan, dataset)
+    check_sql(sql, ["events"])  # compiled SQL always passes the read-only policy too
+    return con.execute(sql).fetchall()
+
+
+def text(value: str) -> value_pb2.Value:
+    return value_pb2.Value(string_value=value)
+
+
+def test_text_numbers_filter_sort_and_sum(dataset, connection) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="event")],
+                         filters=[plan_pb2.Filter(column="prize", op=plan_pb2.FILTER_OPERATOR_GT, as_number=True,
+                                                  values=[value_pb2.Value(int_value=40000)])],
+                         order_by=[plan_pb2.OrderBy(key="prize", as_number=True, descending=True)])
+    assert run(plan, dataset, connection) == [("Open A",), ("Open B",)]
+    total = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(
+        column="prize", aggregation=plan_pb2.AGGREGATION_SUM, as_number=True)])
+    assert run(total, dataset, connection) == [(250001.5,)]
+
+
+def test_sum_of_text_without_as_number_is_rejected_with_a_hint(dataset) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="prize", aggregation=plan_pb2.AGGREGATION_SUM)])
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(plan, dataset)
+    assert raised.value.violations[0][0] == "plan.select[0].aggregation"
+    assert "as_number" in raised.value.violations[0][1]
+
+
+def test_median(dataset, connection) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="score", aggregation=plan_pb2.AGGREGATION_MEDIAN)])
+    assert run(plan, dataset, connection) == [(6.0,)]
+
+
+def test_percent_of_rows_and_of_a_total(dataset, connection) -> None:
+    share = [plan_pb2.Filter(column="country", op=plan_pb2.FILTER_OPERATOR_EQ, values=[text("Kenya")])]
+    rows = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(
+        column="*", aggregation=plan_pb2.AGGREGATION_PERCENT, share_of=share, alias="pct")])
+    assert run(rows, dataset, connection) == [(50.0,)]
+    of_total = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(
+        column="score", aggregation=plan_pb2.AGGREGATION_PERCENT, share_of=share)])
+    assert run(of_total, dataset, connection) == [(pytest.approx(100 * 10 / 24),)]
+
+
+def test_percent_needs_share_of(dataset) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="*", aggregation=plan_pb2.AGGREGATION_PERCENT)])
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(plan, dataset)
+    assert raised.value.violations[0][0] == "plan.select[0].share_of"
+
+
+def test_days_between_two_dates(dataset, connection) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[
+        plan_pb2.SelectItem(column="event"),
+        plan_pb2.SelectItem(column="ended_on", minus_column="held_on", alias="days")],
+        order_by=[plan_pb2.OrderBy(key="days", descending=True)], limit=1)
+    assert run(plan, dataset, connection) == [("Masters", 10)]
+    bad = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="ended_on", minus_column="country")])
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(bad, dataset)
+    assert raised.value.violations[0][0] == "plan.select[0].minus_column"
+
+
+def test_file_order_first_and_last(dataset, connection) -> None:
+    last = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="event")],
+                         order_by=[plan_pb2.OrderBy(file_order=True, descending=True)], limit=1)
+    assert run(last, dataset, connection) == [("Cup",)]
+    grouped = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="*", aggregation=plan_pb2.AGGREGATION_COUNT)],
+                            order_by=[plan_pb2.OrderBy(file_order=True)])
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(grouped, dataset)
+    assert raised.value.violations[0][0] == "plan.order_by[0].file_order"

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder with registry.json and the CSVs (default: the repo's datasets/)")
         sub.add_argument("--capsule-db", type=Path, default=default_home() / "capsules.sqlite3",
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
+        sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
+                         help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
         sub.add_argument("--planner", choices=["offline", "auto"], default="offline", help="planner to use")
         sub.add_argument("--executor", choices=["bwrap"], default="bwrap", help="sandbox kind for each run")
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
@@ -86,7 +88,7 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               run_timeout_seconds=options.timeout, run_memory_bytes=options.memory_mb << 20,
                               max_rows=options.max_rows)
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
-                            max_timeout_seconds=max(options.timeout, 1.0))
+                            max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir)
     return analyst, runner
 
 

@@ -190,7 +190,7 @@ class RunManager:
     async def _execute(self, run: run_pb2.Run, dataset: dataset_pb2.Dataset, recorder: _RunRecorder
                        ) -> AsyncIterator[run_pb2.RunEvent]:
         request = dispatch_pb2.ExecuteRequest(
-            run_id=run.run_id, sql=run.sql,
+            run_id=run.run_id, sql=run.sql, dataset_version=dataset.version_hash,
             tables=[sandbox_pb2.TableSource(name=t.name, path=self._datasets.host_path(t)) for t in dataset.tables],
             limits=run_pb2.ResourceLimits(timeout=_seconds(self._settings.run_timeout_seconds),
                                           memory_bytes=self._settings.run_memory_bytes,

@@ -13,7 +13,7 @@ from analyst_service.planning.base import Planner
 from analyst_service.server import AnalystServer, make_planner, start_analyst_server
 from runner_service.config import RunnerSettings
 from runner_service.executors.base import Executor
-from runner_service.server import start_runner_server
+from runner_service.server import RunnerServer, start_runner_server
 
 
 @dataclass
@@ -21,9 +21,17 @@ class LocalStack:
     """Both services running in this process."""
 
     analyst: AnalystServer
-    runner_server: object
-    runner_port: int
-    executor: Executor
+    runner: RunnerServer
+
+    @property
+    def runner_port(self) -> int:
+        """Port of the runner service."""
+        return self.runner.port
+
+    @property
+    def executor(self) -> Executor:
+        """The runner service's executor."""
+        return self.runner.executor
 
     @property
     def analyst_target(self) -> str:
@@ -33,21 +41,19 @@ class LocalStack:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop the analyst service, then the runner service, then kill leftover sandboxes."""
         await self.analyst.stop(grace)
-        await self.runner_server.stop(grace)  # type: ignore[attr-defined]
-        await self.executor.close()
+        await self.runner.stop(grace)
 
 
 async def start_local_stack(analyst: AnalystSettings, runner: RunnerSettings, planner: Planner | None = None,
                             executor: Executor | None = None) -> LocalStack:
     """Start the runner service, then the analyst service pointed at it."""
     planner = planner or make_planner(analyst.planner)
-    runner_server, runner_port, executor = await start_runner_server(runner, executor)
+    runner_server = await start_runner_server(runner, executor)
     runner_host = "127.0.0.1" if runner.host in ("0.0.0.0", "::", "") else runner.host
-    analyst = dataclasses.replace(analyst, runner_target=f"{runner_host}:{runner_port}")
+    analyst = dataclasses.replace(analyst, runner_target=f"{runner_host}:{runner_server.port}")
     try:
         analyst_server = await start_analyst_server(analyst, planner)
     except BaseException:
         await runner_server.stop(None)
-        await executor.close()
         raise
-    return LocalStack(analyst_server, runner_server, runner_port, executor)
+    return LocalStack(analyst_server, runner_server)

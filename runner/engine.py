@@ -26,16 +26,20 @@ class QueryTimeoutError(Exception):
     """DuckDB interrupted the query at max_execution_time."""
 
 
-def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
-    """Open an in-memory DuckDB restricted to the task's data directory, with one table per file.
+def open_connection(task: sandbox_pb2.SandboxTask, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB restricted to the task's data directory, with the task's tables loaded.
+
+    The tables come from the materialised DuckDB file (task.database_path, attached read-only)
+    or else from the CSV files (one table per file).
 
     Args:
         task: The sandbox task (tables with sandbox paths, limits, data_dir).
+        database: The database to open (":memory:" for queries, the output file to materialise).
 
     Returns:
         A connection whose configuration is locked.
     """
-    connection = duckdb.connect(":memory:", config={
+    connection = duckdb.connect(database, config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     })
@@ -55,18 +59,50 @@ def open_connection(task: sandbox_pb2.SandboxTask) -> duckdb.DuckDBPyConnection:
     ]
     for statement, parameters in statements:
         connection.execute(statement, parameters)
+    if task.database_path:
+        if not task.database_path.startswith(data_dir):
+            raise ValueError("the database file is outside the data directory")
+        connection.execute(f"ATTACH {_literal(task.database_path)} AS dataset (READ_ONLY)")
+        connection.execute("USE dataset")
+    else:
+        load_tables(connection, task, data_dir)
+    connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def load_tables(connection: duckdb.DuckDBPyConnection, task: sandbox_pb2.SandboxTask, data_dir: str) -> None:
+    """Load each CSV file of the task as a table named after it."""
     for table in task.tables:
         if not table.path.startswith(data_dir):
             raise ValueError(f"table {table.name!r} is outside the data directory")
         # Table names and paths come from the service's own registry, not from the user, and
-        # are quoted as an identifier and a literal here.
-        name = '"' + table.name.replace('"', '""') + '"'
-        path = "'" + table.path.replace("'", "''") + "'"
-        # A table (not a view) keeps the file's row order in DuckDB's rowid, which plans use for
-        # "first"/"last"/"previous" questions.
-        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv({path}, header = true)")
-    connection.execute("SET lock_configuration = true")
-    return connection
+        # are quoted as an identifier and a literal here. A table (not a view) keeps the file's
+        # row order in DuckDB's rowid, which plans use for "first"/"last"/"previous" questions.
+        connection.execute(f"CREATE TABLE {_identifier(table.name)} AS "
+                           f"SELECT * FROM read_csv({_literal(table.path)}, header = true)")
+
+
+def materialize(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
+    """Build the materialised DuckDB file task.materialize_to from the task's CSV tables."""
+    result = sandbox_pb2.SandboxResult()
+    started = time.perf_counter()
+    try:
+        connection = open_connection(task, task.materialize_to)
+        connection.execute("CHECKPOINT")
+        connection.close()
+    except (duckdb.Error, ValueError) as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                                     f"materialisation failed: {_first_line(error)}"))
+    result.setup_seconds = time.perf_counter() - started
+    return result
 
 
 def run_query(connection: duckdb.DuckDBPyConnection, sql: str, max_rows: int) -> tuple[result_pb2.ResultTable, int]:
@@ -131,6 +167,8 @@ def to_value(cell: Any) -> value_pb2.Value:
 
 def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
     """Run a whole task and report the outcome as data (never raises for query errors)."""
+    if task.materialize_to:
+        return materialize(task)
     result = sandbox_pb2.SandboxResult()
     started = time.perf_counter()
     try:

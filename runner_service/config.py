@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class RunnerSettings:
         threads: DuckDB threads per sandbox.
         max_processes: Processes per sandbox (cgroup pids limit).
         max_output_bytes: Captured stdout/stderr bytes per stream.
+        cache_dir: Where materialised (DuckDB) copies of dataset versions live; None disables
+            materialisation (every run reads the CSVs).
     """
 
     host: str = "127.0.0.1"
@@ -40,3 +43,4 @@ class RunnerSettings:
     threads: int = 1
     max_processes: int = 64
     max_output_bytes: int = 64 * 1024
+    cache_dir: Path | None = None

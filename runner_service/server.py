@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -9,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 from csv_analyst.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from runner_service.executors.base import Executor
+from runner_service.materialize import Materializer
 from runner_service.servicer import RunnerServicer
 
 SERVICE_NAME = runner_dispatch_service_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name
@@ -27,11 +30,30 @@ def make_executor(settings: RunnerSettings) -> Executor:
     raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap")
 
 
-async def start_runner_server(settings: RunnerSettings, executor: Executor | None = None) -> tuple[grpc.aio.Server, int, Executor]:
-    """Start the runner service and return (server, bound port, executor)."""
+@dataclass
+class RunnerServer:
+    """A running runner service and what it owns."""
+
+    server: grpc.aio.Server
+    port: int
+    executor: Executor
+    materializer: Materializer | None
+
+    async def stop(self, grace: float | None = 5.0) -> None:
+        """Drain in-flight runs for `grace` seconds, then stop, cancel builds and kill sandboxes."""
+        await self.server.stop(grace)
+        if self.materializer is not None:
+            await self.materializer.close()
+        await self.executor.close()
+
+
+async def start_runner_server(settings: RunnerSettings, executor: Executor | None = None) -> RunnerServer:
+    """Start the runner service (and its materialiser when settings.cache_dir is set)."""
     executor = executor or make_executor(settings)
+    materializer = Materializer(settings.cache_dir, executor) if settings.cache_dir else None
     server = grpc.aio.server()
-    runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(RunnerServicer(settings, executor), server)
+    runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(
+        RunnerServicer(settings, executor, materializer), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -39,4 +61,4 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return server, port, executor
+    return RunnerServer(server, port, executor, materializer)

@@ -15,6 +15,7 @@ from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2,
 from runner_service.admission import Admission, QueueFullError
 from runner_service.config import RunnerSettings
 from runner_service.executors.base import Executor, SandboxRequest, SandboxStartError, TableFile
+from runner_service.materialize import Materializer
 from runner_service.status import rich_status
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,10 @@ def effective_limits(requested: run_pb2.ResourceLimits, settings: RunnerSettings
 class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
     """Queues runs and executes each one in a fresh sandbox."""
 
-    def __init__(self, settings: RunnerSettings, executor: Executor) -> None:
+    def __init__(self, settings: RunnerSettings, executor: Executor, materializer: Materializer | None = None) -> None:
         self._settings = settings
         self._executor = executor
+        self._materializer = materializer
         self._admission = Admission(settings.max_concurrency, settings.max_queue)
         self._queued: set[str] = set()
         self._cancelled: set[str] = set()
@@ -76,9 +78,10 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 yield event(dispatch_pb2.RUNNER_EVENT_KIND_FINISHED, limits=limits, error=run_pb2.RunError(
                     code=run_pb2.ERROR_CODE_CANCELLED, reason="CANCELLED", message="the run was cancelled", status_code=1))
                 return
-            sandbox_request = SandboxRequest(
-                run_id=request.run_id, sql=request.sql, limits=limits,
-                tables=tuple(TableFile(t.name, t.path) for t in request.tables))
+            tables = tuple(TableFile(t.name, t.path) for t in request.tables)
+            database = self._materializer.lookup(request.dataset_version, tables) if self._materializer else ""
+            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
+                                             database_path=database)
             started = asyncio.Event()
             execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
             waiter = asyncio.create_task(started.wait())

@@ -93,7 +93,8 @@ def start_stack(datasets_dir: Path, capsule_db: Path, **analyst_overrides: Any) 
     analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db,
                               run_timeout_seconds=10.0, run_memory_bytes=256 << 20, max_rows=500,
                               **analyst_overrides)
-    runner = RunnerSettings(port=0, max_concurrency=2, max_queue=16, max_timeout_seconds=10.0)
+    runner = RunnerSettings(port=0, max_concurrency=2, max_queue=16, max_timeout_seconds=10.0,
+                            cache_dir=capsule_db.parent / "materialized")
     stack = loop.run(start_local_stack(analyst, runner))
     return RunningStack(stack, loop, capsule_db, datasets_dir)
 

@@ -33,6 +33,14 @@ class SandboxRequest:
     sql: str
     tables: tuple[TableFile, ...]
     limits: run_pb2.ResourceLimits
+    # Host path of a materialised DuckDB file to attach read-only instead of the CSV tables.
+    database_path: str = ""
+    # Host directory (writable) in which to build the materialised file `dataset.duckdb`.
+    output_dir: str = ""
+
+
+DATABASE_FILE = "dataset.duckdb"
+OUTPUT_SUBDIR = "out"
 
 
 @dataclass
@@ -69,13 +77,19 @@ class Executor(Protocol):
 
 
 def sandbox_task(request: SandboxRequest, data_dir: str, sandbox_paths: list[str]) -> sandbox_pb2.SandboxTask:
-    """Build the task the runner reads, with table paths as seen inside the sandbox."""
+    """Build the task the runner reads, with paths as seen inside the sandbox.
+
+    Inside the sandbox the materialised file is `{data_dir}/dataset.duckdb` and the output
+    directory of a materialisation is `{data_dir}/out`.
+    """
     return sandbox_pb2.SandboxTask(
         run_id=request.run_id,
         sql=request.sql,
         tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(request.tables, sandbox_paths, strict=True)],
         limits=request.limits,
         data_dir=data_dir,
+        database_path=f"{data_dir}/{DATABASE_FILE}" if request.database_path else "",
+        materialize_to=f"{data_dir}/{OUTPUT_SUBDIR}/{DATABASE_FILE}" if request.output_dir else "",
     )
 
 

@@ -27,6 +27,8 @@ import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
 from runner_service.executors.base import (
+    DATABASE_FILE,
+    OUTPUT_SUBDIR,
     SandboxOutcome,
     SandboxRequest,
     SandboxStartError,
@@ -114,8 +116,13 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
         "--ro-bind", runtime.runner_dir, "/app/runner",
         "--ro-bind", runtime.proto_dir, "/app/csv_analyst",
     ]
-    for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True):
-        argv += ["--ro-bind", table.host_path, inside]
+    if request.database_path:
+        argv += ["--ro-bind", request.database_path, f"{DATA_DIR}/{DATABASE_FILE}"]
+    else:
+        for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True):
+            argv += ["--ro-bind", table.host_path, inside]
+    if request.output_dir:
+        argv += ["--bind", request.output_dir, f"{DATA_DIR}/{OUTPUT_SUBDIR}"]
     argv += [
         "--remount-ro", "/",
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),

@@ -17,18 +17,22 @@ class TableSource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class SandboxTask(_message.Message):
-    __slots__ = ("run_id", "sql", "tables", "limits", "data_dir")
+    __slots__ = ("run_id", "sql", "tables", "limits", "data_dir", "database_path", "materialize_to")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     TABLES_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     DATA_DIR_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_PATH_FIELD_NUMBER: _ClassVar[int]
+    MATERIALIZE_TO_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sql: str
     tables: _containers.RepeatedCompositeFieldContainer[TableSource]
     limits: _run_pb2.ResourceLimits
     data_dir: str
-    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., data_dir: _Optional[str] = ...) -> None: ...
+    database_path: str
+    materialize_to: str
+    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., data_dir: _Optional[str] = ..., database_path: _Optional[str] = ..., materialize_to: _Optional[str] = ...) -> None: ...
 
 class SandboxResult(_message.Message):
     __slots__ = ("result", "error", "setup_seconds", "query_seconds", "rows_produced")

@@ -219,6 +219,9 @@ def _bucketed(column: ResolvedColumn, bucket: int, scope: _Scope, path: str) -> 
     if not column.is_temporal:
         scope.violations.append((path, f"column {column.name!r} of type {column.type} cannot be bucketed by time"))
         return column.expression()
+    if bucket == plan_pb2.TIME_BUCKET_YEAR:
+        # A year reads best as the number 2024, not the date 2024-01-01.
+        return exp.Year(this=column.expression())
     return exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(_BUCKET_UNITS[bucket]), column.expression()])
 
 

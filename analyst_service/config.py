@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-5"
+DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 
 
 def default_home() -> Path:
     """Where capsules live unless --capsule-db says otherwise."""
     return Path.home() / ".csv-analyst"
+
+
+@dataclass(frozen=True)
+class ClaudeSettings:
+    """Settings of the Claude planner (`analyst_service.planning.claude`).
+
+    Attributes:
+        api_key: Anthropic API key. The CLI reads it from ANTHROPIC_API_KEY; nothing reads the
+            environment at import time. Empty means not configured: plans fail with
+            FAILED_PRECONDITION, and the `auto` planner falls back to the offline planner.
+        base_url: Messages API base URL (tests point it at a local fake server).
+        model: Model name sent with every request.
+        max_tokens: Output token cap of one model call.
+        timeout_seconds: Limit of one HTTP request to the Messages API, seconds.
+        max_retries: SDK retries of one model call on 408/409/429/5xx and connection errors
+            (exponential backoff that honours `retry-after`); after them the plan fails UNAVAILABLE.
+        max_corrections: Rejected proposals (unknown column, bad operator, policy violation) fed
+            back to the model before the planner gives up with PLANNER_ERROR.
+        max_model_calls: Hard cap on model calls for one question, schema look-ups included.
+        streaming: Read replies as server-sent events instead of one JSON body.
+    """
+
+    api_key: str = field(default="", repr=False)
+    base_url: str = DEFAULT_ANTHROPIC_BASE_URL
+    model: str = DEFAULT_CLAUDE_MODEL
+    max_tokens: int = 4096
+    timeout_seconds: float = 60.0
+    max_retries: int = 2
+    max_corrections: int = 2
+    max_model_calls: int = 6
+    streaming: bool = False
 
 
 @dataclass(frozen=True)
@@ -29,6 +62,7 @@ class AnalystSettings:
         max_rows: Row cap per result.
         max_plan_limit: Largest plan.limit accepted.
         allow_csv_paths: Accept ad-hoc datasets from CSV paths on this host (Ask/SubmitRun csv_paths).
+        claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
     host: str = "127.0.0.1"
@@ -42,3 +76,4 @@ class AnalystSettings:
     max_rows: int = 1000
     max_plan_limit: int = 10_000
     allow_csv_paths: bool = True
+    claude: ClaudeSettings = field(default_factory=ClaudeSettings)

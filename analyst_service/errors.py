@@ -96,3 +96,20 @@ class RunnerUnavailableError(AnalystError):
 
     error_code: int = run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE
     status_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+
+
+@dataclass
+class PlannerUnavailableError(AnalystError):
+    """The model API behind a planner is rate-limited, failing (5xx) or not answering in time.
+
+    Transient: retrying the same question later can work. `metadata["retry_after_seconds"]`
+    carries the API's hint when it sent one. Until run.proto has an ErrorCode for it, the code
+    stays unspecified and `reason` names it.
+    """
+
+    status_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+
+    @property
+    def reason(self) -> str:
+        """Always `PLANNER_UNAVAILABLE`."""
+        return "PLANNER_UNAVAILABLE"

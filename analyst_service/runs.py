@@ -163,7 +163,7 @@ class RunManager:
             else:
                 yield recorder.event(run_pb2.STAGE_VALIDATING, "checking the SQL against the read-only policy", sql=sql)
             run.sql = sql  # recorded even when the policy refuses it, so the capsule says what was refused
-            check_sql(sql, [t.name for t in dataset.tables])
+            check_sql(sql, {t.name: [c.name for c in t.columns] for t in dataset.tables})  # + exfiltration heuristic
             run.stats.validation_duration.CopyFrom(_seconds(time.perf_counter() - started))
             async for event in self._execute(run, dataset, recorder):
                 yield event

@@ -9,13 +9,14 @@ the allowlist of pure functions below. Anything that fails to parse, or raises w
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from analyst_service.errors import SqlPolicyError
+from analyst_service.validation.exfiltration import check_exfiltration
 
 MAX_SQL_CHARS = 20_000
 
@@ -55,12 +56,14 @@ first_value last_value nth_value percent_rank cume_dist round_even roundbankers 
 """.split())
 
 
-def check_sql(sql: str, tables: Iterable[str]) -> exp.Expression:
+def check_sql(sql: str, tables: Iterable[str] | Mapping[str, Sequence[str]]) -> exp.Expression:
     """Check that `sql` is one read-only query over `tables`.
 
     Args:
         sql: The SQL text.
-        tables: Names of the dataset's tables.
+        tables: Names of the dataset's tables, or a mapping of each table name to its column
+            names (an empty list when unknown). With a mapping the exfiltration heuristic
+            (`validation.exfiltration`) runs too.
 
     Returns:
         The parsed statement.
@@ -83,6 +86,8 @@ def check_sql(sql: str, tables: Iterable[str]) -> exp.Expression:
         raise _refuse(f"only SELECT queries are allowed, not {type(statement).__name__.upper()}", "statement_type")
     try:
         _check_tree(statement, {t.lower() for t in tables})
+        if isinstance(tables, Mapping):
+            check_exfiltration(statement, tables)
     except RecursionError as error:
         raise _refuse("the SQL is nested too deeply", "too_deep") from error
     return statement

@@ -1,1 +1,604 @@
-"""Placeholder while writing; replaced below."""
+"""The Docker executor: one fresh container per run, driven through the Docker Engine API.
+
+Each container gets: no network (`network_mode: none`), a read-only root filesystem, each table's
+CSV bind-mounted read-only at /data/tN.csv, every capability dropped, no-new-privileges, uid and
+gid 65534, pids / memory (memory+swap equal, so no swap) / CPU limits, a size-capped noexec tmpfs
+at /tmp, no log driver, labels for reaping, and a hard kill at the wall-clock limit.
+
+The task goes in on stdin and the result comes back on stdout through the low-level API: create
+with stdin open, attach the socket before start, write, then shut down the write side. (The
+high-level `containers.create()` of docker SDK 7.2 rejects stdin_once; see FIELD-NOTES.)
+
+The runner image is tagged with a digest of what goes into it (the runner code, the generated
+protos, the DuckDB and protobuf versions and the build recipe), so a stale image is never used:
+`make runner-image` builds it offline (runner/image/build-offline.sh) and skips the build when the
+tag already exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import importlib.metadata
+import logging
+import os
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import csv_analyst
+import runner
+from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service.executors.base import (
+    SandboxOutcome,
+    SandboxRequest,
+    SandboxStartError,
+    runner_error,
+    sandbox_task,
+)
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = "/data"
+SANDBOX_USER = "65534:65534"
+APP_DIR = "/app"
+RUNNER_IMAGE_REPOSITORY = "csv-analyst-runner"
+# Bump when runner/image/build-offline.sh or runner/Dockerfile change what goes into the image.
+IMAGE_RECIPE = "bookworm-minbase-venv-1"
+# Packages installed into the image, at the versions of the service's own environment.
+IMAGE_PACKAGES = ("duckdb", "protobuf")
+# The interpreter inside the image (Debian bookworm's python3 / python:3.11-slim).
+IMAGE_PYTHON = "/opt/venv/bin/python"
+
+LABEL_EXECUTOR = "csv-analyst.executor"
+LABEL_RUN_ID = "csv-analyst.run-id"
+LABEL_OWNER = "csv-analyst.owner"
+LABEL_INSTANCE = "csv-analyst.executor-instance"
+
+# The cgroup memory cap is a multiple of DuckDB's memory_limit, as in the bwrap executor:
+# DuckDB's own reservations, Python and the /tmp tmpfs (which the memory cgroup charges) need room.
+MEMORY_FACTOR = 2
+MIN_MEMORY = 128 << 20
+MIN_TMP = 64 << 20
+DEFAULT_PIDS = 64
+DEFAULT_TIMEOUT = 30.0
+MAX_CAPTURE = 64 * 1024
+# A result larger than this is not read into the service (10,000 rows of wide text fit easily).
+MAX_RESULT_BYTES = 64 << 20
+# After a kill, how long to wait for the stream to close and the engine to report the exit.
+KILL_GRACE = 10.0
+
+
+# --- the runner image --------------------------------------------------------------------------
+
+def runner_image_files() -> list[tuple[Path, str]]:
+    """Files the runner image holds: (host path, path below /app), in a stable order.
+
+    The runner package and the generated message modules; the gRPC stubs stay out (no grpc
+    inside the sandbox).
+    """
+    runner_dir = Path(runner.__file__).resolve().parent
+    proto_dir = Path(csv_analyst.__file__).resolve().parent
+    files = [(p, f"runner/{p.name}") for p in sorted(runner_dir.glob("*.py"))]
+    files += [(p, f"csv_analyst/{p.relative_to(proto_dir).as_posix()}") for p in sorted(proto_dir.rglob("*.py"))
+              if "__pycache__" not in p.parts and (p.name == "__init__.py" or p.name.endswith("_pb2.py"))]
+    return files
+
+
+def image_package_versions() -> dict[str, str]:
+    """The DuckDB and protobuf versions of this environment, which the image must match."""
+    return {name: importlib.metadata.version(name) for name in IMAGE_PACKAGES}
+
+
+def runner_image_tag(files: Iterable[tuple[Path, str]] | None = None,
+                     versions: Mapping[str, str] | None = None, recipe: str = IMAGE_RECIPE) -> str:
+    """A content tag: 16 hex digits of a SHA-256 over the recipe, the versions and the files.
+
+    Args:
+        files: (host path, path in the image) pairs; default runner_image_files().
+        versions: Package versions; default image_package_versions().
+        recipe: The build recipe id.
+
+    Returns:
+        The tag, the same on every machine for the same inputs.
+    """
+    digest = hashlib.sha256()
+
+    def add(data: bytes) -> None:
+        digest.update(len(data).to_bytes(8, "big") + data)
+
+    add(recipe.encode())
+    for name, version in sorted((versions if versions is not None else image_package_versions()).items()):
+        add(f"{name}=={version}".encode())
+    for path, inside in (files if files is not None else runner_image_files()):
+        add(inside.encode())
+        add(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def default_runner_image() -> str:
+    """The image name the offline build and the Dockerfile instructions produce for this code."""
+    return f"{RUNNER_IMAGE_REPOSITORY}:{runner_image_tag()}"
+
+
+# --- the container spec (pure) -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Arguments for the Engine API: create_container(**create, host_config=create_host_config(**host))."""
+
+    create: dict[str, Any]
+    host: dict[str, Any]
+
+
+def sandbox_table_paths(request: SandboxRequest) -> list[str]:
+    """Paths of the table files inside the container (index-based, so no host name leaks)."""
+    return [f"{DATA_DIR}/t{index}.csv" for index in range(len(request.tables))]
+
+
+def container_memory_bytes(request: SandboxRequest) -> int:
+    """The container's memory cap (and memory+swap cap): a multiple of DuckDB's memory_limit."""
+    return max(MIN_MEMORY, request.limits.memory_bytes * MEMORY_FACTOR)
+
+
+def build_container_spec(image: str, request: SandboxRequest, labels: Mapping[str, str], cpus: float = 1.0,
+                         command: list[str] | None = None) -> ContainerSpec:
+    """Build the container for one run (pure; unit-tested).
+
+    Args:
+        image: The runner image.
+        request: The run.
+        labels: Extra labels (owner, executor instance); executor and run id labels are added.
+        cpus: CPU cap in cores.
+        command: Replace the image's entrypoint (`python -m runner`), for isolation probes only.
+
+    Returns:
+        The create and host-config arguments.
+    """
+    limits = request.limits
+    memory = container_memory_bytes(request)
+    tmp_bytes = max(MIN_TMP, limits.memory_bytes)
+    mounts = [{"Type": "bind", "Source": table.host_path, "Target": inside, "ReadOnly": True}
+              for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True)]
+    create: dict[str, Any] = {
+        "image": image,
+        "user": SANDBOX_USER,
+        "hostname": "sandbox",
+        "working_dir": "/tmp",
+        # The whole environment: nothing from the service leaks in.
+        "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": APP_DIR, "PYTHONDONTWRITEBYTECODE": "1"},
+        # stdin_open also sets StdinOnce: stdin closes when the attached writer shuts down.
+        "stdin_open": True,
+        "tty": False,
+        "network_disabled": True,
+        "labels": {**labels, LABEL_EXECUTOR: "docker", LABEL_RUN_ID: request.run_id},
+    }
+    if command is not None:
+        create["entrypoint"] = command
+    host: dict[str, Any] = {
+        "network_mode": "none",
+        "read_only": True,
+        "mounts": mounts,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,noexec,size={tmp_bytes},mode=1777"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": limits.max_processes or DEFAULT_PIDS,
+        "mem_limit": memory,
+        "memswap_limit": memory,
+        "mem_swappiness": 0,
+        "nano_cpus": int(cpus * 1e9),
+        "ipc_mode": "private",
+        "ulimits": [{"Name": "core", "Soft": 0, "Hard": 0}],
+        # Results travel over the attach stream; nothing is kept in the engine's logs.
+        "log_config": {"Type": "none", "Config": {}},
+    }
+    return ContainerSpec(create, host)
+
+
+# --- outcome interpretation (pure) -------------------------------------------------------------
+
+@dataclass
+class ContainerExit:
+    """What one container produced."""
+
+    stdout: bytes
+    stderr: bytes
+    exit_code: int | None
+    oom_killed: bool
+    timed_out: bool
+    wall_seconds: float
+    stdout_overflow: bool = False
+
+
+def _capped(data: bytes, limit: int) -> str:
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + (f"\n[truncated {len(data) - limit} bytes]" if len(data) > limit else "")
+
+
+def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool) -> SandboxOutcome:
+    """Turn a container's exit into an outcome, with the same errors as the bwrap executor (pure).
+
+    Args:
+        request: The run.
+        done: The container's output and exit state.
+        cancelled: Whether the run was cancelled (its container killed on request).
+    """
+    cap = request.limits.max_output_bytes or MAX_CAPTURE
+    err_text = _capped(done.stderr, cap)
+    outcome = SandboxOutcome(sandbox_pb2.SandboxResult(), "", err_text, done.wall_seconds, done.exit_code)
+    limit_s = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
+    if cancelled:
+        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_CANCELLED, 1, "the run was cancelled"))
+    elif done.timed_out:
+        outcome.result.error.CopyFrom(runner_error(
+            run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4, f"the run exceeded the {limit_s:g} s limit set by run_timeout; "
+            "the container was killed"))
+    elif done.oom_killed or (done.exit_code != 0 and _looks_out_of_memory(done.stderr)):
+        outcome.result.error.CopyFrom(runner_error(
+            run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+            f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
+    elif done.exit_code == 0 and not done.stdout_overflow:
+        try:
+            outcome.result = sandbox_pb2.SandboxResult.FromString(done.stdout)
+        except Exception:  # noqa: BLE001 - any undecodable output is a runner fault
+            outcome.stdout = _capped(done.stdout, cap)
+            outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                                                       "the runner wrote an unreadable result"))
+    elif done.stdout_overflow:
+        outcome.result.error.CopyFrom(runner_error(
+            run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+            f"the runner wrote more than {MAX_RESULT_BYTES >> 20} MB of result; lower max_rows"))
+    else:
+        outcome.stdout = _capped(done.stdout, cap)
+        tail = err_text.strip().splitlines()[-1:] or [f"exit code {done.exit_code}"]
+        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                                                   f"the sandbox failed: {tail[0][:300]}"))
+    return outcome
+
+
+def _looks_out_of_memory(stderr: bytes) -> bool:
+    return any(marker in stderr for marker in (b"MemoryError", b"std::bad_alloc", b"Out of Memory", b"out of memory"))
+
+
+# --- the attach stream (pure) ------------------------------------------------------------------
+
+@dataclass
+class StreamDemuxer:
+    """Splits Docker's multiplexed attach stream (8-byte headers: stream, 0, 0, 0, big-endian size).
+
+    Attributes:
+        stdout_cap: Bytes of stdout kept; more sets stdout_overflow.
+        stderr_cap: Bytes of stderr kept; more is dropped.
+    """
+
+    stdout_cap: int
+    stderr_cap: int
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    stdout_overflow: bool = False
+    stderr_dropped: int = 0
+    _pending: bytearray = field(default_factory=bytearray)
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the socket."""
+        self._pending += data
+        while len(self._pending) >= 8:
+            stream, size = self._pending[0], struct.unpack(">I", self._pending[4:8])[0]
+            if len(self._pending) < 8 + size:
+                return
+            payload = bytes(self._pending[8:8 + size])
+            del self._pending[:8 + size]
+            if stream == 2:
+                room = self.stderr_cap - len(self.stderr)
+                self.stderr += payload[:max(room, 0)]
+                self.stderr_dropped += max(len(payload) - max(room, 0), 0)
+            elif len(self.stdout) + len(payload) > self.stdout_cap:
+                self.stdout_overflow = True
+            else:
+                self.stdout += payload
+
+
+# --- reaping (pure decision) -------------------------------------------------------------------
+
+def should_reap(container: Mapping[str, Any], host: str, now: float, stale_after: float,
+                owner_alive: Callable[[str], bool]) -> bool:
+    """Whether a labelled container from `containers(filters=label)` is a leak to remove.
+
+    A container is a leak when its owner process on this host is gone (a crashed service), or when
+    it is older than any run may last (the owner kills every run at its time limit), whoever
+    owns it.
+
+    Args:
+        container: One entry of the Engine's container list (Labels, Created).
+        host: This host's name.
+        now: Current Unix time.
+        stale_after: Seconds after which any run container is a leak.
+        owner_alive: Whether an owner label names a live process on this host.
+    """
+    labels = container.get("Labels") or {}
+    if now - float(container.get("Created", now)) > stale_after:
+        return True
+    owner = labels.get(LABEL_OWNER, "")
+    return owner.split("/", 1)[0] == host and not owner_alive(owner)
+
+
+def _process_start_ticks(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # Field 22 (starttime) counted after the parenthesised command name, which may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def owner_label(host: str | None = None, pid: int | None = None) -> str:
+    """`host/pid/start-ticks` of this process: a dead owner is told apart from a reused pid."""
+    pid = pid if pid is not None else os.getpid()
+    return f"{host or socket.gethostname()}/{pid}/{_process_start_ticks(pid)}"
+
+
+def owner_is_alive(owner: str) -> bool:
+    """Whether the process an owner label names (on this host) still runs."""
+    parts = owner.split("/")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    return bool(parts[2]) and _process_start_ticks(int(parts[1])) == parts[2]
+
+
+# --- the executor ------------------------------------------------------------------------------
+
+@dataclass
+class _Active:
+    container_id: str | None = None
+    cancelled: bool = False
+
+
+def _raw_socket(attached: Any) -> socket.socket:
+    """The socket under docker SDK's attach_socket() result (a SocketIO on a unix socket)."""
+    return getattr(attached, "_sock", attached)  # type: ignore[no-any-return]
+
+
+class DockerExecutor:
+    """Runs every request in a fresh, locked-down container of the runner image.
+
+    Args:
+        image: Runner image; empty = `csv-analyst-runner:<content tag of this code>`.
+        base_url: Engine address; empty = DOCKER_HOST or the local socket.
+        cpus: CPU cap per container, in cores.
+        stale_after_seconds: Containers older than this are leaks whoever owns them.
+        check_image: Refuse to start when the image is missing (tests that build specs skip it).
+
+    Raises:
+        SandboxStartError: When the engine is unreachable or the image is missing.
+    """
+
+    name = "docker"
+
+    def __init__(self, image: str = "", base_url: str = "", cpus: float = 1.0, stale_after_seconds: float = 360.0,
+                 check_image: bool = True) -> None:
+        import docker
+
+        self.image = image or default_runner_image()
+        self.cpus = cpus
+        self.stale_after_seconds = stale_after_seconds
+        self.host = socket.gethostname()
+        self.owner = owner_label(self.host)
+        self.instance = uuid.uuid4().hex[:12]
+        try:
+            kwargs: dict[str, Any] = {"base_url": base_url} if base_url else docker.utils.kwargs_from_env()
+            self.api = docker.APIClient(version="auto", timeout=60, **kwargs)
+        except docker.errors.DockerException as error:
+            raise SandboxStartError(f"cannot reach the Docker engine ({error}); start dockerd or set docker_host") \
+                from error
+        if check_image:
+            try:
+                self.api.inspect_image(self.image)
+            except docker.errors.ImageNotFound as error:
+                self.api.close()
+                raise SandboxStartError(
+                    f"the runner image {self.image} is missing: run `make runner-image` (offline build) or "
+                    f"`docker build -f runner/Dockerfile -t {self.image} .`") from error
+        self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker-run")
+        self._active: dict[str, _Active] = {}
+        self.reap(startup=True)
+
+    def labels(self) -> dict[str, str]:
+        """Labels that tie a container to this executor."""
+        return {LABEL_OWNER: self.owner, LABEL_INSTANCE: self.instance}
+
+    def spec(self, request: SandboxRequest, command: list[str] | None = None) -> ContainerSpec:
+        """The container spec of a run on this executor."""
+        return build_container_spec(self.image, request, self.labels(), self.cpus, command)
+
+    def reap(self, startup: bool = False) -> int:
+        """Remove leaked containers: at start-up those of dead owners or too old; else this instance's.
+
+        Returns:
+            How many containers were removed.
+        """
+        if startup:
+            listed = self.api.containers(all=True, filters={"label": f"{LABEL_EXECUTOR}=docker"})
+            now = time.time()
+            doomed = [c for c in listed if should_reap(c, self.host, now, self.stale_after_seconds, owner_is_alive)]
+        else:
+            doomed = self.api.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={self.instance}"})
+        for container in doomed:
+            self._remove(container["Id"])
+        if doomed:
+            log.warning("removed %d leftover run container(s)", len(doomed))
+        return len(doomed)
+
+    async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
+        """Run one request in a new container (see Executor.execute)."""
+        loop = asyncio.get_running_loop()
+        payload = sandbox_task(request, DATA_DIR, sandbox_table_paths(request)).SerializeToString()
+        active = _Active()
+        self._active[request.run_id] = active
+
+        def started() -> None:
+            loop.call_soon_threadsafe(on_started)
+
+        try:
+            done = await loop.run_in_executor(self._threads, self.run_container, request, payload, active, started,
+                                              None)
+        finally:
+            self._active.pop(request.run_id, None)
+        return interpret_exit(request, done, active.cancelled)
+
+    def run_container(self, request: SandboxRequest, payload: bytes, active: _Active | None = None,
+                      on_started: Callable[[], None] | None = None, command: list[str] | None = None
+                      ) -> ContainerExit:
+        """Blocking: create, attach, start, feed stdin, read until exit or time limit, remove.
+
+        Args:
+            request: The run (limits, tables).
+            payload: Bytes for the container's stdin.
+            active: Cancellation state shared with cancel().
+            on_started: Called once the container runs.
+            command: Entrypoint override (isolation probes).
+
+        Raises:
+            SandboxStartError: When the container could not be created or started.
+        """
+        import docker
+        import requests
+
+        active = active or _Active()
+        spec = self.spec(request, command)
+        name = f"csv-analyst-{request.run_id[:40]}-{uuid.uuid4().hex[:8]}"
+        try:
+            created = self.api.create_container(name=name, host_config=self.api.create_host_config(**spec.host),
+                                                **spec.create)
+        except docker.errors.ImageNotFound as error:
+            raise SandboxStartError(f"the runner image {self.image} is missing: run `make runner-image`") from error
+        except (docker.errors.DockerException, requests.RequestException) as error:
+            raise SandboxStartError(f"could not create the run container: {error}") from error
+        container_id: str = created["Id"]
+        active.container_id = container_id
+        attached = None
+        try:
+            try:
+                attached = self.api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1,
+                                                                        "stream": 1})
+                self.api.start(container_id)
+            except (docker.errors.DockerException, requests.RequestException) as error:
+                raise SandboxStartError(f"could not start the run container: {error}") from error
+            started = time.perf_counter()
+            if on_started:
+                on_started()
+            if active.cancelled:
+                self._kill(container_id)
+            limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
+            demuxer = StreamDemuxer(MAX_RESULT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
+            timed_out = self._exchange(_raw_socket(attached), payload, demuxer, started + limit, container_id)
+            exit_code, oom_killed = self._exit_state(container_id)
+            return ContainerExit(bytes(demuxer.stdout), bytes(demuxer.stderr), exit_code, oom_killed, timed_out,
+                                 time.perf_counter() - started, demuxer.stdout_overflow)
+        finally:
+            if attached is not None:
+                attached.close()
+            self._remove(container_id)
+
+    def _exchange(self, sock: socket.socket, payload: bytes, demuxer: StreamDemuxer, deadline: float,
+                  container_id: str) -> bool:
+        """Write the task, close stdin, read the stream to its end; kill at the deadline.
+
+        Returns:
+            Whether the deadline passed (and the container was killed).
+        """
+        timed_out = False
+        try:
+            sock.settimeout(max(deadline - time.perf_counter(), 0.001))
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        except TimeoutError:
+            timed_out = True
+            self._kill(container_id)
+        except OSError:
+            pass  # the runner exited before reading everything; its exit state says why
+        grace_end: float | None = time.perf_counter() + KILL_GRACE if timed_out else None
+        while True:
+            now = time.perf_counter()
+            if grace_end is None and now >= deadline:
+                timed_out = True
+                self._kill(container_id)
+                grace_end = now + KILL_GRACE
+            end = grace_end if grace_end is not None else deadline
+            if now >= end:
+                break
+            sock.settimeout(max(end - now, 0.001))
+            try:
+                chunk = sock.recv(1 << 16)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            demuxer.feed(chunk)
+        return timed_out
+
+    def _exit_state(self, container_id: str) -> tuple[int | None, bool]:
+        import docker
+        import requests
+
+        try:
+            self.api.wait(container_id, timeout=KILL_GRACE)
+            state = self.api.inspect_container(container_id)["State"]
+        except (docker.errors.DockerException, requests.RequestException) as error:
+            log.warning("container %s: no exit state: %s", container_id[:12], error)
+            return None, False
+        return state.get("ExitCode"), bool(state.get("OOMKilled"))
+
+    def _kill(self, container_id: str) -> None:
+        import docker
+        import requests
+
+        try:
+            self.api.kill(container_id)
+        except (docker.errors.DockerException, requests.RequestException):
+            pass  # already exited or removed
+
+    def _remove(self, container_id: str) -> None:
+        import docker
+        import requests
+
+        try:
+            self.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, requests.RequestException) as error:
+            # A removal already in progress answers 409; anything else is logged, and reaped later.
+            if "already in progress" not in str(error):
+                log.warning("could not remove container %s: %s", container_id[:12], error)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Kill the container of run_id if it is running."""
+        active = self._active.get(run_id)
+        if active is None:
+            return False
+        active.cancelled = True
+        if active.container_id:
+            await asyncio.get_running_loop().run_in_executor(None, self._kill, active.container_id)
+        return True
+
+    async def close(self) -> None:
+        """Kill every running container of this executor, remove them, and release the client."""
+        loop = asyncio.get_running_loop()
+        for active in list(self._active.values()):
+            active.cancelled = True
+            if active.container_id:
+                await loop.run_in_executor(None, self._kill, active.container_id)
+        # Killed runs finish (and remove their containers) within moments; then sweep the rest.
+        deadline = time.monotonic() + KILL_GRACE
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await loop.run_in_executor(None, self.reap)
+        self._threads.shutdown(wait=False)
+        self.api.close()

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SCALE ?= 1
 ROOT := $(shell id -u)
 
-.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps clean
+.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps runner-image clean
 
 setup: system-packages $(VENV)/.installed datasets/registry.json
 
@@ -46,6 +46,12 @@ test-packages:
 node-deps:
 	@if command -v npm >/dev/null && [ ! -d tests/integration/node/node_modules ]; then \
 	  cd tests/integration/node && npm ci --no-audit --no-fund --silent; fi
+
+# The Docker executor's runner image, built offline (debootstrap + venv + docker import; no registry).
+# Tagged with a digest of the runner code and versions: a no-op when that image already exists.
+# With a registry instead: docker build -f runner/Dockerfile (see the instructions in that file).
+runner-image: $(VENV)/.installed
+	PY=$(PY) runner/image/build-offline.sh
 
 test: setup test-packages node-deps
 	$(PY) -m pytest

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,14 @@ import grpc
 from google.protobuf import json_format
 
 from analyst_service.answers import answer_from_rpc_error, answer_from_run, rejected
-from analyst_service.config import REPO_ROOT, AnalystSettings, default_home
+from analyst_service.config import (
+    DEFAULT_ANTHROPIC_BASE_URL,
+    DEFAULT_CLAUDE_MODEL,
+    REPO_ROOT,
+    AnalystSettings,
+    ClaudeSettings,
+    default_home,
+)
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.config import RunnerSettings
 
@@ -39,8 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
-        sub.add_argument("--planner", choices=["offline", "auto"], default="offline", help="planner to use")
-        sub.add_argument("--executor", choices=["bwrap"], default="bwrap", help="sandbox kind for each run")
+        sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
+                         help="planner to use: offline (no network), claude (needs ANTHROPIC_API_KEY), "
+                              "auto (claude when ANTHROPIC_API_KEY is set, else offline)")
+        claude = ClaudeSettings()
+        sub.add_argument("--claude-model", default=DEFAULT_CLAUDE_MODEL, help="model of the Claude planner")
+        sub.add_argument("--claude-base-url", default=None,
+                         help=f"Messages API base URL (default: $ANTHROPIC_BASE_URL or {DEFAULT_ANTHROPIC_BASE_URL})")
+        sub.add_argument("--claude-max-tokens", type=int, default=claude.max_tokens,
+                         help="output token cap per model call")
+        sub.add_argument("--claude-timeout", type=float, default=claude.timeout_seconds,
+                         help="seconds per Messages API request")
+        sub.add_argument("--claude-retries", type=int, default=claude.max_retries,
+                         help="SDK retries on 429/5xx/timeouts before UNAVAILABLE")
+        sub.add_argument("--claude-max-corrections", type=int, default=claude.max_corrections,
+                         help="rejected plans fed back to the model before PLANNER_ERROR")
+        sub.add_argument("--claude-stream", action="store_true", help="stream the model's replies (SSE)")
+        sub.add_argument("--executor", choices=["bwrap", "docker"], default="bwrap",
+                         help="sandbox kind for each run (docker needs a running engine and `make runner-image`)")
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
@@ -86,10 +110,35 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
     analyst = AnalystSettings(host=host, port=analyst_port, datasets_dir=options.datasets_dir.resolve(),
                               capsule_db=options.capsule_db, planner=options.planner,
                               run_timeout_seconds=options.timeout, run_memory_bytes=options.memory_mb << 20,
-                              max_rows=options.max_rows)
+                              max_rows=options.max_rows, claude=claude_settings_from(options))
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir)
     return analyst, runner
+
+
+def claude_settings_from(options: argparse.Namespace, environ: dict[str, str] | None = None) -> ClaudeSettings:
+    """The Claude planner's settings: flags, plus the API key (and default base URL) from the environment."""
+    environ = dict(os.environ) if environ is None else environ
+    return ClaudeSettings(api_key=environ.get("ANTHROPIC_API_KEY", ""),
+                          base_url=options.claude_base_url or environ.get("ANTHROPIC_BASE_URL") or DEFAULT_ANTHROPIC_BASE_URL,
+                          model=options.claude_model, max_tokens=options.claude_max_tokens,
+                          timeout_seconds=options.claude_timeout, max_retries=options.claude_retries,
+                          max_corrections=options.claude_max_corrections, streaming=options.claude_stream)
+
+
+async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, announce: bool = False) -> Any:
+    """Start the embedded stack with the planner the settings name (Claude settings included)."""
+    from analyst_service.server import make_planner
+    from analyst_service.stack import start_local_stack
+
+    if analyst.planner == "claude" and not analyst.claude.api_key:
+        print("warning: --planner claude without ANTHROPIC_API_KEY: every question will fail until it is set",
+              file=sys.stderr)
+    planner = make_planner(analyst.planner, analyst)
+    if announce:
+        model = f" ({analyst.claude.model} at {analyst.claude.base_url})" if planner.name == "claude" else ""
+        print(f"planner          {planner.name}{model}", flush=True)
+    return await start_local_stack(analyst, runner, planner=planner)
 
 
 @contextlib.asynccontextmanager
@@ -99,10 +148,8 @@ async def analyst_channel(options: argparse.Namespace) -> AsyncIterator[grpc.aio
         async with grpc.aio.insecure_channel(options.server) as channel:
             yield channel
         return
-    from analyst_service.stack import start_local_stack
-
     analyst, runner = settings_from(options)
-    stack = await start_local_stack(analyst, runner)
+    stack = await start_stack_for(analyst, runner)
     try:
         async with grpc.aio.insecure_channel(stack.analyst_target) as channel:
             yield channel
@@ -251,13 +298,11 @@ async def capsule_command(options: argparse.Namespace) -> int:
 
 async def serve_command(options: argparse.Namespace) -> int:
     """`serve`: runner service, analyst service and the web UI until interrupted."""
-    from analyst_service.stack import start_local_stack
-
     if not (options.datasets_dir / "registry.json").exists():
         print(f"no registry in {options.datasets_dir}; run `csv-analyst datasets generate` first", file=sys.stderr)
         return 2
     analyst, runner = settings_from(options, options.host, options.analyst_port, options.runner_port)
-    stack = await start_local_stack(analyst, runner)
+    stack = await start_stack_for(analyst, runner, announce=True)
     print(f"runner service   {options.host}:{stack.runner_port}", flush=True)
     print(f"analyst service  {options.host}:{stack.analyst.port}", flush=True)
     ui = None

@@ -20,17 +20,25 @@ from csv_analyst.v1 import analyst_service_pb2, analyst_service_pb2_grpc, runner
 SERVICE_NAME = analyst_service_pb2.DESCRIPTOR.services_by_name["AnalystService"].full_name
 
 
-def make_planner(name: str) -> Planner:
+def make_planner(name: str, settings: AnalystSettings | None = None) -> Planner:
     """Create the planner named `offline`, `claude` or `auto`.
+
+    `auto` is the Claude planner when settings.claude has an API key, else the offline planner.
+    A `claude` planner without a key is still created; its plans fail with FAILED_PRECONDITION.
 
     Raises:
         ValueError: For an unknown planner name.
     """
+    settings = settings or AnalystSettings()
+    if name == "claude" or (name == "auto" and settings.claude.api_key):
+        from analyst_service.planning.claude import ClaudePlanner
+
+        return ClaudePlanner(settings.claude, settings.max_plan_limit)
     if name in ("offline", "auto"):
         from analyst_service.planning.offline import OfflinePlanner
 
         return OfflinePlanner()
-    raise ValueError(f"unknown planner {name!r}; available: offline, auto")
+    raise ValueError(f"unknown planner {name!r}; available: offline, claude, auto")
 
 
 @dataclass
@@ -56,7 +64,7 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     datasets = DatasetRegistry(settings.datasets_dir, settings.allow_csv_paths)
     store = store or SqliteCapsuleStore(settings.capsule_db)
     channel = grpc.aio.insecure_channel(settings.runner_target)
-    runs = RunManager(settings, datasets, planner or make_planner(settings.planner),
+    runs = RunManager(settings, datasets, planner or make_planner(settings.planner, settings),
                       runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
     server = grpc.aio.server()
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(AnalystServicer(datasets, runs), server)

@@ -17,9 +17,14 @@ from typing import Any
 import duckdb
 
 from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
+from runner.ingest import CsvIngestError, load_csv
 
 TEMP_DIR = "/tmp/duckdb-spill"
 MAX_TEMP_BYTES = 512 * 1024 * 1024
+# Output caps: the result travels in one gRPC message (4 MB default) and is stored in a capsule.
+# Rows past MAX_RESULT_BYTES are cut (truncated=true); longer text cells are shortened.
+MAX_RESULT_BYTES = 2 << 20
+MAX_CELL_CHARS = 64 * 1024
 
 
 class QueryTimeoutError(Exception):
@@ -42,6 +47,9 @@ def open_connection(task: sandbox_pb2.SandboxTask, database: str = ":memory:") -
     connection = duckdb.connect(database, config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "allow_persistent_secrets": False,
     })
     limits = task.limits
     if not task.data_dir.startswith("/") or not task.data_dir.strip("/"):
@@ -86,8 +94,8 @@ def load_tables(connection: duckdb.DuckDBPyConnection, task: sandbox_pb2.Sandbox
         # Table names and paths come from the service's own registry, not from the user, and
         # are quoted as an identifier and a literal here. A table (not a view) keeps the file's
         # row order in DuckDB's rowid, which plans use for "first"/"last"/"previous" questions.
-        connection.execute(f"CREATE TABLE {_identifier(table.name)} AS "
-                           f"SELECT * FROM read_csv({_literal(table.path)}, header = true)")
+        # runner.ingest loads strictly and refuses ragged or silently dropped rows.
+        load_csv(connection, table.name, table.path)
 
 
 def materialize(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
@@ -98,6 +106,8 @@ def materialize(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
         connection = open_connection(task, task.materialize_to)
         connection.execute("CHECKPOINT")
         connection.close()
+    except CsvIngestError as error:
+        result.error.CopyFrom(_ingest_error(error))
     except (duckdb.Error, ValueError) as error:
         result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                      f"materialisation failed: {_first_line(error)}"))
@@ -132,10 +142,23 @@ def run_query(connection: duckdb.DuckDBPyConnection, sql: str, max_rows: int) ->
         columns=[result_pb2.ResultColumn(name=d[0], type=str(d[1])) for d in description],
         truncated=len(rows) > max_rows,
     )
+    size = 0
     for row in rows[:max_rows]:
-        table.rows.append(result_pb2.ResultRow(values=[to_value(cell) for cell in row]))
+        result_row = result_pb2.ResultRow(values=[_capped(to_value(cell)) for cell in row])
+        size += result_row.ByteSize()
+        if size > MAX_RESULT_BYTES:
+            table.truncated = True  # honest: fewer rows than the query produced
+            break
+        table.rows.append(result_row)
     table.row_count = len(table.rows)
     return table, len(rows)
+
+
+def _capped(value: value_pb2.Value) -> value_pb2.Value:
+    if value.WhichOneof("kind") == "string_value" and len(value.string_value) > MAX_CELL_CHARS:
+        extra = len(value.string_value) - MAX_CELL_CHARS
+        value.string_value = value.string_value[:MAX_CELL_CHARS] + f"... [{extra} more characters]"
+    return value
 
 
 def to_value(cell: Any) -> value_pb2.Value:
@@ -173,6 +196,9 @@ def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
     started = time.perf_counter()
     try:
         connection = open_connection(task)
+    except CsvIngestError as error:
+        result.error.CopyFrom(_ingest_error(error))
+        return result
     except (duckdb.Error, ValueError) as error:
         result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13, f"sandbox setup failed: {error}"))
         return result
@@ -195,6 +221,13 @@ def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
         result.query_seconds = time.perf_counter() - query_started
         connection.close()
     return result
+
+
+def _ingest_error(error: CsvIngestError) -> run_pb2.RunError:
+    # A broken input file is the caller's to fix: INVALID_ARGUMENT (3), not an internal error.
+    run_error = _error(run_pb2.ERROR_CODE_QUERY_ERROR, 3, error.message)
+    run_error.metadata.update(error.metadata())
+    return run_error
 
 
 def _first_line(error: BaseException) -> str:

@@ -13,7 +13,7 @@ class RunnerSettings:
     Attributes:
         host: Interface to bind.
         port: TCP port; 0 picks a free one.
-        executor: Sandbox kind: `bwrap` (default).
+        executor: Sandbox kind: `bwrap` (default) or `docker`.
         max_concurrency: Sandboxes running at once.
         max_queue: Runs waiting for a slot before RESOURCE_EXHAUSTED.
         default_timeout_seconds: Wall-clock limit when a request sets none.
@@ -43,4 +43,7 @@ class RunnerSettings:
     threads: int = 1
     max_processes: int = 64
     max_output_bytes: int = 64 * 1024
+    docker_image: str = ""
+    docker_host: str = ""
+    docker_cpus: float = 1.0
     cache_dir: Path | None = None

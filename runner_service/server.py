@@ -22,12 +22,19 @@ def make_executor(settings: RunnerSettings) -> Executor:
 
     Raises:
         ValueError: For an unknown executor name.
+        SandboxStartError: When the executor cannot work here (no Docker engine, no runner image).
     """
     if settings.executor == "bwrap":
         from runner_service.executors.bwrap import BwrapExecutor
 
         return BwrapExecutor()
-    raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap")
+    if settings.executor == "docker":
+        from runner_service.executors.docker import DockerExecutor
+
+        # A run container older than the longest allowed run is a leak, whoever owns it.
+        return DockerExecutor(image=settings.docker_image, base_url=settings.docker_host, cpus=settings.docker_cpus,
+                              stale_after_seconds=settings.max_timeout_seconds + 60)
+    raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker")
 
 
 @dataclass

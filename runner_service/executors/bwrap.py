@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import hashlib
 import logging
 import os
 import shlex
@@ -19,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,7 @@ from runner_service.executors.base import (
     sandbox_task,
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
+from runner_service.executors.pool import PoolSettings, WarmPool
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
 log = logging.getLogger(__name__)
@@ -153,12 +157,32 @@ class _Active:
 
 
 @dataclass
+class _Sandbox:
+    """A started sandbox: the bwrap process (blocked reading its task) and its cgroup."""
+
+    process: subprocess.Popen[bytes]
+    cgroup: RunCgroup | None
+
+
+def pool_key(request: SandboxRequest) -> str | None:
+    """What a warm sandbox for this request must match: its mounts and limits (None: never pool)."""
+    if request.output_dir:
+        return None
+    digest = hashlib.sha256(request.database_path.encode())
+    for table in request.tables:
+        digest.update(b"\0" + table.host_path.encode())
+    digest.update(request.limits.SerializeToString(deterministic=True))
+    return digest.hexdigest()
+
+
+@dataclass
 class BwrapExecutor:
-    """Runs every request in a fresh bubblewrap sandbox."""
+    """Runs every request in its own bubblewrap sandbox, fresh or pre-started (warm)."""
 
     runtime: BwrapRuntime = field(default_factory=BwrapRuntime.discover)
     use_cgroups: bool = field(default_factory=RunCgroup.available)
     use_seccomp: bool = field(default_factory=seccomp_available)
+    pool_settings: PoolSettings = field(default_factory=PoolSettings)
     name: str = "bwrap"
 
     def __post_init__(self) -> None:
@@ -166,22 +190,29 @@ class BwrapExecutor:
         # exits: spawn from one long-lived thread, never from short-lived pool threads.
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
         self._active: dict[str, _Active] = {}
+        self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
+            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
+        self._janitor: asyncio.Task[None] | None = None
         if self.use_cgroups:
             reap_stale_cgroups()
 
-    async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
-        """Run one request in a new sandbox (see Executor.execute)."""
+    @property
+    def pool(self) -> WarmPool[SandboxRequest, _Sandbox]:
+        """The warm pool (for tests and benchmarks)."""
+        return self._pool
+
+    async def _start(self, request: SandboxRequest) -> _Sandbox:
+        """Start a sandbox for request's mounts and limits; it waits for its task on stdin."""
         loop = asyncio.get_running_loop()
-        task = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:
-            cgroup = RunCgroup(request.run_id, request.limits.memory_bytes * 2, request.limits.max_processes or 64)
+            cgroup = RunCgroup(f"s{uuid.uuid4().hex[:20]}", request.limits.memory_bytes * 2,
+                               request.limits.max_processes or 64)
             cgroup_procs = cgroup.create()
         seccomp_fd = build_filter_fd() if self.use_seccomp else None
         argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits",
                 *build_bwrap_argv(self.runtime, request, seccomp_fd)]
-        started = time.perf_counter()
         try:
             process = await loop.run_in_executor(self._spawner, _spawn, argv, seccomp_fd)
         except OSError as error:
@@ -191,6 +222,25 @@ class BwrapExecutor:
         finally:
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
+        return _Sandbox(process, cgroup)
+
+    def _discard(self, sandbox: _Sandbox) -> None:
+        _kill(sandbox.process, sandbox.cgroup)
+        with contextlib.suppress(Exception):
+            sandbox.process.communicate(timeout=2)
+        if sandbox.cgroup:
+            sandbox.cgroup.remove()
+
+    async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
+        """Run one request in its own sandbox, warm when one is waiting (see Executor.execute)."""
+        loop = asyncio.get_running_loop()
+        task = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
+        key = pool_key(request) if self._pool.enabled else None
+        sandbox = self._pool.take(key) if key else None
+        if sandbox is None:
+            sandbox = await self._start(request)
+        process, cgroup = sandbox.process, sandbox.cgroup
+        started = time.perf_counter()
         active = _Active(process, cgroup=cgroup)
         self._active[request.run_id] = active
         on_started()
@@ -208,7 +258,20 @@ class BwrapExecutor:
         outcome = _interpret(request, process.returncode, stdout, stderr, wall, timed_out, active)
         if cgroup:
             await loop.run_in_executor(None, cgroup.remove)
+        if key:
+            self._pool.want(key, request)
+            if self._janitor is None:
+                self._janitor = asyncio.create_task(self._sweep())
         return outcome
+
+    async def replenish(self) -> None:
+        """Refill warm sandboxes; the runner service calls it after an answer is sent."""
+        await self._pool.refill()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.pool_settings.idle_seconds / 2))
+            await self._pool.refill()
 
     async def cancel(self, run_id: str) -> bool:
         """Kill the sandbox of run_id if it is running."""
@@ -220,9 +283,12 @@ class BwrapExecutor:
         return True
 
     async def close(self) -> None:
-        """Kill all running sandboxes and stop the spawner thread."""
+        """Kill all running and warm sandboxes and stop the spawner thread."""
+        if self._janitor is not None:
+            self._janitor.cancel()
         for active in list(self._active.values()):
             _kill(active.process, active.cgroup)
+        await self._pool.close()
         self._spawner.shutdown(wait=False)
 
 

@@ -1,0 +1,213 @@
+"""Load one untrusted CSV file as a DuckDB table, strictly, inside the sandbox.
+
+DuckDB's reader is forgiving by default, which turns broken files into wrong answers (measured
+with DuckDB 2.0.1): rows of uneven width make the sniffer collapse every row into one column
+named like `a,b,c`, or pick the widest row as the schema and silently load zero rows; duplicate
+and empty header names are renamed (`a_1`, `column1`). So the load is strict (`strict_mode`,
+no `ignore_errors`, no `null_padding`) and then checked: a table whose single column is named
+like a delimited header, or whose row count differs from the file's line count, is re-read
+record by record with Python's csv module (exact, but only on suspicion, because it is ~20x
+slower than DuckDB); ragged rows and dropped rows become a typed `CsvIngestError`. Renamed
+columns and header-only files load, with a note on stderr (it lands in the run's capsule).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass, field
+
+import duckdb
+
+# DuckDB's default maximum line size is 2 MB; a legitimate 5 MB text field must load. Larger
+# lines fail with a typed error instead of exhausting memory.
+MAX_LINE_BYTES = 16 << 20
+# Bytes of the file read to take its header (for renamed-column notes).
+HEADER_PROBE_BYTES = 1 << 20
+_DELIMITERS = (",", ";", "\t", "|")
+READ_OPTIONS = (f"header = true, strict_mode = true, ignore_errors = false, null_padding = false, "
+                f"max_line_size = {MAX_LINE_BYTES}")
+
+
+@dataclass
+class CsvIngestError(Exception):
+    """A CSV file that cannot be loaded without losing or inventing data.
+
+    Attributes:
+        table: The table the file was to become.
+        issue: A short snake_case kind: ragged_rows, dropped_rows, invalid_utf8, line_too_long, unreadable.
+        message: Actionable English naming the table and, when known, the line.
+        line: 1-based line (record) number of the first offending row, 0 when unknown.
+    """
+
+    table: str
+    issue: str
+    message: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return self.message
+
+    def metadata(self) -> dict[str, str]:
+        """Every value of the message, for RunError.metadata."""
+        values = {"table": self.table, "issue": self.issue, "stage": "load"}
+        if self.line:
+            values["line"] = str(self.line)
+        return values
+
+
+@dataclass
+class LoadReport:
+    """What loading one file noticed without refusing it."""
+
+    table: str
+    rows: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def identifier(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> LoadReport:
+    """Create `table` from the CSV at `path` or raise CsvIngestError; notes go to stderr.
+
+    Args:
+        connection: A connection whose allowed_directories contains path.
+        table: The table name (from the service's registry, quoted here).
+        path: The file inside the sandbox.
+
+    Returns:
+        The row count and the notes written to stderr.
+
+    Raises:
+        CsvIngestError: For ragged rows, silently dropped rows, invalid UTF-8, over-long lines
+            or any file DuckDB cannot parse.
+    """
+    try:
+        connection.execute(f"CREATE TABLE {identifier(table)} AS SELECT * FROM read_csv({literal(path)}, {READ_OPTIONS})")
+    except duckdb.Error as error:
+        raise _classify(table, error) from error
+    columns = [row[0] for row in connection.execute(f"DESCRIBE {identifier(table)}").fetchall()]
+    rows = int(connection.execute(f"SELECT count(*) FROM {identifier(table)}").fetchone()[0])  # type: ignore[index]
+    report = LoadReport(table, rows)
+    collapsed = len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS)
+    if collapsed or rows != _physical_records(connection, path):
+        _check_records(table, path, columns, rows, columns[0] if collapsed else "")
+    header = _header(path, columns)
+    if header is not None:
+        for index, (raw, loaded) in enumerate(zip(header, columns, strict=False)):
+            if raw.strip() != loaded:
+                shown = repr(raw) if raw.strip() else "an empty name"
+                report.notes.append(f"column {index + 1} has {shown} in the header; it is named {loaded!r}")
+    if rows == 0:
+        report.notes.append("the file has a header but no data rows")
+    for note in report.notes:
+        print(f"runner: table {table!r}: {note}", file=sys.stderr)
+    return report
+
+
+def _classify(table: str, error: duckdb.Error) -> CsvIngestError:
+    text = str(error)
+    line = 0
+    marker = "CSV Error on Line: "
+    if marker in text:
+        digits = text.split(marker, 1)[1].split()[0]
+        line = int(digits) if digits.isdigit() else 0
+    where = f" (line {line})" if line else ""
+    if "invalid unicode" in text.lower():
+        return CsvIngestError(table, "invalid_utf8", f"the CSV file of table {table!r} is not valid UTF-8{where}; "
+                              "save it as UTF-8 and try again", line)
+    if "maximum line size of" in text.lower():
+        return CsvIngestError(table, "line_too_long", f"a line of the CSV file of table {table!r} is longer than "
+                              f"{MAX_LINE_BYTES >> 20} MB{where}", line)
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
+    return CsvIngestError(table, "unreadable", f"the CSV file of table {table!r} could not be read{where}: {first}", line)
+
+
+def _physical_records(connection: duckdb.DuckDBPyConnection, path: str) -> int:
+    """Data lines of the file (non-empty lines after the header), counted by DuckDB quickly.
+
+    Equal to the number of records unless quoted fields contain newlines; a difference only
+    triggers the exact check, it never refuses a file by itself.
+    """
+    try:
+        lines = connection.execute(
+            f"SELECT count(*) FROM read_csv({literal(path)}, columns = {{'line': 'VARCHAR'}}, header = false, "
+            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', max_line_size = {MAX_LINE_BYTES}, "
+            f"strict_mode = false) WHERE line IS NOT NULL AND trim(line, ' \\r') <> ''").fetchone()
+    except duckdb.Error:
+        return -1  # could not count: take the exact path
+    return max(0, int(lines[0]) - 1) if lines else -1  # type: ignore[index]
+
+
+def _open(path: str):  # type: ignore[no-untyped-def]
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _delimiter(header_line: str, width: int) -> str:
+    """The delimiter that splits the header into `width` fields (else the most frequent one)."""
+    for delimiter in _DELIMITERS:
+        if len(next(csv.reader([header_line], delimiter=delimiter))) == width:
+            return delimiter
+    return max(_DELIMITERS, key=header_line.count)
+
+
+def _check_records(table: str, path: str, columns: list[str], rows: int, collapsed_name: str) -> None:
+    """Re-read the file record by record; raise on ragged or dropped rows.
+
+    Args:
+        collapsed_name: The one column's name when DuckDB collapsed every row into it; the
+            delimiter is then the one that name contains most often.
+    """
+    csv.field_size_limit(MAX_LINE_BYTES)
+    with _open(path) as handle:
+        first = handle.readline()
+        handle.seek(0)
+        width = len(columns)
+        delimiter = max(_DELIMITERS, key=collapsed_name.count) if collapsed_name else _delimiter(first, width)
+        reader = csv.reader(handle, delimiter=delimiter)
+        header_width = 0
+        records = 0
+        try:
+            for record in reader:
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                if not header_width:
+                    header_width = len(record)
+                    continue
+                records += 1
+                if len(record) != header_width:
+                    raise CsvIngestError(
+                        table, "ragged_rows",
+                        f"row {records} (line {reader.line_num}) of the CSV file of table {table!r} has "
+                        f"{len(record)} fields but the header has {header_width}; fix the file (every row needs "
+                        "the same number of fields)", reader.line_num)
+        except csv.Error as error:
+            raise CsvIngestError(table, "unreadable", f"the CSV file of table {table!r} could not be read "
+                                 f"(line {reader.line_num}): {error}", reader.line_num) from error
+    if header_width and header_width != width:
+        raise CsvIngestError(table, "ragged_rows", f"the CSV file of table {table!r} has a {header_width}-field "
+                             f"header but DuckDB detected {width} columns; check the delimiter and quoting")
+    if records != rows:
+        raise CsvIngestError(table, "dropped_rows", f"the CSV file of table {table!r} has {records} data rows but "
+                             f"only {rows} could be loaded; fix the file")
+
+
+def _header(path: str, columns: list[str]) -> list[str] | None:
+    try:
+        with _open(path) as handle:
+            first = handle.readline(HEADER_PROBE_BYTES)
+    except OSError:
+        return None
+    first = first.rstrip("\r\n")
+    if not first:
+        return None
+    header = next(csv.reader([first], delimiter=_delimiter(first, len(columns))), [])
+    return header if len(header) == len(columns) else None

@@ -1,0 +1,117 @@
+"""Warm pools: pre-started sandboxes serve exactly one run each, keyed by mounts and limits."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from google.protobuf import duration_pb2
+
+from csv_analyst.v1 import run_pb2
+from runner_service.executors.base import SandboxRequest, TableFile
+from runner_service.executors.bwrap import BwrapExecutor, pool_key
+from runner_service.executors.pool import PoolSettings, WarmPool
+from tests.conftest import require_bwrap
+
+LIMITS = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=10), memory_bytes=256 << 20, max_rows=10,
+                                threads=1, max_processes=32)
+
+
+class FakeHandle:
+    def __init__(self, n: int) -> None:
+        self.n, self.alive, self.discarded = n, True, False
+
+
+def test_pool_takes_once_refills_to_size_and_drops_least_recent_keys() -> None:
+    async def scenario() -> None:
+        made: list[FakeHandle] = []
+
+        async def spawn(template: str) -> FakeHandle:
+            made.append(FakeHandle(len(made)))
+            return made[-1]
+
+        def discard(handle: FakeHandle) -> None:
+            handle.discarded = True
+
+        pool: WarmPool[str, FakeHandle] = WarmPool(PoolSettings(size_per_key=2, max_keys=2), spawn,
+                                                   lambda h: h.alive, discard)
+        assert pool.take("a") is None
+        pool.want("a", "A")
+        await pool.refill()
+        assert pool.count("a") == 2
+        first = pool.take("a")
+        assert first is not None and pool.count("a") == 1
+        remaining = made[0] if first is made[1] else made[1]
+        remaining.alive = False  # a warm sandbox that died is never handed out
+        assert pool.take("a") is None and remaining.discarded
+        pool.want("b", "B")
+        pool.want("c", "C")  # "a" is now the least recently used of three keys: dropped
+        await pool.refill()
+        assert pool.count("a") == 0 and pool.count("b") == 2 and pool.count("c") == 2
+        await pool.close()
+        assert all(h.discarded for h in made[2:])
+
+    asyncio.run(scenario())
+
+
+def test_idle_sandboxes_are_killed() -> None:
+    async def scenario() -> None:
+        made: list[FakeHandle] = []
+
+        async def spawn(template: str) -> FakeHandle:
+            made.append(FakeHandle(len(made)))
+            return made[-1]
+
+        pool: WarmPool[str, FakeHandle] = WarmPool(PoolSettings(size_per_key=1, idle_seconds=0.0), spawn,
+                                                   lambda h: h.alive, lambda h: setattr(h, "discarded", True))
+        pool.want("a", "A")
+        await pool.refill()
+        await pool.refill()  # the first one is idle past 0 s: replaced
+        assert made[0].discarded and len(made) == 2
+
+    asyncio.run(scenario())
+
+
+def test_pool_key_separates_mounts_and_limits() -> None:
+    base = SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/a.csv"),), LIMITS)
+    other_file = SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/b.csv"),), LIMITS)
+    other_limits = SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/a.csv"),),
+                                  run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=3)))
+    same_data_other_query = SandboxRequest("r2", "SELECT 2", (TableFile("u", "/x/a.csv"),), LIMITS)
+    assert pool_key(base) != pool_key(other_file) != pool_key(other_limits)
+    assert pool_key(base) == pool_key(same_data_other_query)
+    assert pool_key(SandboxRequest("m", "", base.tables, LIMITS, output_dir="/tmp/out")) is None
+
+
+@pytest.mark.bwrap
+def test_real_warm_sandbox_serves_one_run(tmp_path: Path) -> None:
+    require_bwrap()
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b\n1,x\n2,y\n3,z\n")
+
+    async def scenario() -> None:
+        executor = BwrapExecutor(pool_settings=PoolSettings(size_per_key=1))
+        try:
+            def request(run_id: str, sql: str) -> SandboxRequest:
+                return SandboxRequest(run_id, sql, (TableFile("t", str(csv)),), LIMITS)
+
+            first = await executor.execute(request("r1", "SELECT sum(a) FROM t"), lambda: None)
+            assert first.result.result.rows[0].values[0].int_value == 6
+            key = pool_key(request("x", ""))
+            assert key is not None and executor.pool.count(key) == 0
+            await executor.replenish()
+            assert executor.pool.count(key) == 1
+            warm = executor.pool._warm[key][0].handle.process  # noqa: SLF001 - observe the very process
+            second = await executor.execute(request("r2", "SELECT max(b) FROM t"), lambda: None)
+            assert second.result.result.rows[0].values[0].string_value == "z"
+            assert executor.pool.count(key) == 0
+            assert warm.poll() is not None, "a warm sandbox must exit after its one run"
+            await executor.replenish()
+            assert executor.pool.count(key) == 1
+            spare = executor.pool._warm[key][0].handle.process  # noqa: SLF001
+        finally:
+            await executor.close()
+        assert spare.poll() is not None, "close() must kill warm sandboxes"
+
+    asyncio.run(scenario())

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+        sub.add_argument("--pool-size", type=int, default=1,
+                         help="warm sandboxes kept per recently used dataset (0: every run starts cold)")
         sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
                          help="planner to use: offline (no network), claude (needs ANTHROPIC_API_KEY), "
                               "auto (claude when ANTHROPIC_API_KEY is set, else offline)")
@@ -112,7 +114,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               run_timeout_seconds=options.timeout, run_memory_bytes=options.memory_mb << 20,
                               max_rows=options.max_rows, claude=claude_settings_from(options))
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
-                            max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir)
+                            max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
+                            pool_size=options.pool_size)
     return analyst, runner
 
 

@@ -27,6 +27,9 @@ class RunnerSettings:
         max_output_bytes: Captured stdout/stderr bytes per stream.
         cache_dir: Where materialised (DuckDB) copies of dataset versions live; None disables
             materialisation (every run reads the CSVs).
+        pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
+            Each idle warm sandbox holds about 64-80 MB.
+        pool_idle_seconds: Warm sandboxes unused this long are killed.
     """
 
     host: str = "127.0.0.1"
@@ -47,3 +50,5 @@ class RunnerSettings:
     docker_host: str = ""
     docker_cpus: float = 1.0
     cache_dir: Path | None = None
+    pool_size: int = 1
+    pool_idle_seconds: float = 300.0

@@ -26,8 +26,10 @@ def make_executor(settings: RunnerSettings) -> Executor:
     """
     if settings.executor == "bwrap":
         from runner_service.executors.bwrap import BwrapExecutor
+        from runner_service.executors.pool import PoolSettings
 
-        return BwrapExecutor()
+        return BwrapExecutor(pool_settings=PoolSettings(size_per_key=settings.pool_size,
+                                                        idle_seconds=settings.pool_idle_seconds))
     if settings.executor == "docker":
         from runner_service.executors.docker import DockerExecutor
 

@@ -502,7 +502,9 @@ class DockerExecutor:
                                  time.perf_counter() - started, demuxer.stdout_overflow)
         finally:
             if attached is not None:
+                # Both the SocketIO wrapper and the socket under it, so the connection really closes.
                 attached.close()
+                _raw_socket(attached).close()
             self._remove(container_id)
 
     def _exchange(self, sock: socket.socket, payload: bytes, demuxer: StreamDemuxer, deadline: float,

@@ -1,0 +1,75 @@
+"""Fixtures of the red-team suite: one real stack with tight limits (3 s runs, 256 MB), stubs for
+both services, and checks that nothing leaked and no sandbox was left behind.
+
+The stack is the real one: both gRPC services over loopback, bubblewrap sandboxes with seccomp
+and cgroups, the offline planner and a SQLite capsule store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from analyst_service.config import AnalystSettings
+from analyst_service.stack import start_local_stack
+from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
+from runner_service.config import RunnerSettings
+from tests.conftest import LoopThread, RunningStack, require_bwrap
+
+# Limits of the red-team stack: small enough that bombs end quickly.
+RUN_TIMEOUT_SECONDS = 3.0
+RUN_MEMORY_BYTES = 256 << 20
+MAX_ROWS = 500
+RUNNER_CONCURRENCY = 2
+# A secret planted in the service's environment: it must never reach a sandbox, answer or capsule.
+PLANTED_SECRET = "csv-analyst-red-team-secret-7d1c"
+PLANTED_ENV = "CSV_ANALYST_RED_TEAM_TOKEN"
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """SHA-256 of every CSV under root (to prove no run wrote to a dataset)."""
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.csv"))}
+
+
+@pytest.fixture(scope="session")
+def security_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A real stack with the red-team limits; the planted secret is in the process environment."""
+    require_bwrap()
+    os.environ[PLANTED_ENV] = PLANTED_SECRET
+    loop = LoopThread()
+    capsule_db = tmp_path_factory.mktemp("security-capsules") / "capsules.sqlite3"
+    analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db,
+                              run_timeout_seconds=RUN_TIMEOUT_SECONDS, run_memory_bytes=RUN_MEMORY_BYTES,
+                              max_rows=MAX_ROWS)
+    runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64, max_timeout_seconds=10.0,
+                            default_timeout_seconds=RUN_TIMEOUT_SECONDS, default_memory_bytes=RUN_MEMORY_BYTES)
+    stack = loop.run(start_local_stack(analyst, runner))
+    running = RunningStack(stack, loop, capsule_db, datasets_dir)
+    digests = file_digests(datasets_dir)
+    yield running
+    loop.run(stack.stop(grace=1.0))
+    loop.close()
+    os.environ.pop(PLANTED_ENV, None)
+    assert file_digests(datasets_dir) == digests, "a run changed a dataset file"
+
+
+@pytest.fixture(scope="session")
+def analyst(security_stack: RunningStack) -> Iterator[Any]:
+    """An AnalystService stub on the red-team stack."""
+    channel = grpc.insecure_channel(security_stack.analyst_target)
+    yield analyst_service_pb2_grpc.AnalystServiceStub(channel)
+    channel.close()
+
+
+@pytest.fixture(scope="session")
+def runner(security_stack: RunningStack) -> Iterator[Any]:
+    """A RunnerService stub on the red-team stack (no SQL policy in front of it)."""
+    channel = grpc.insecure_channel(security_stack.runner_target)
+    yield runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel)
+    channel.close()

@@ -113,3 +113,18 @@ class PlannerUnavailableError(AnalystError):
     def reason(self) -> str:
         """Always `PLANNER_UNAVAILABLE`."""
         return "PLANNER_UNAVAILABLE"
+
+
+@dataclass
+class RunFinishedError(AnalystError):
+    """The run already reached a terminal state (it cannot be cancelled any more)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
+class RunCancelledError(AnalystError):
+    """The run was cancelled by StopRun before it reached a sandbox."""
+
+    error_code: int = run_pb2.ERROR_CODE_CANCELLED
+    status_code: grpc.StatusCode = grpc.StatusCode.CANCELLED

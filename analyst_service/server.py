@@ -66,6 +66,7 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     channel = grpc.aio.insecure_channel(settings.runner_target)
     runs = RunManager(settings, datasets, planner or make_planner(settings.planner, settings),
                       runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
+    runs.recover_interrupted()
     server = grpc.aio.server()
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(AnalystServicer(datasets, runs), server)
     health_servicer = health.aio.HealthServicer()

@@ -97,7 +97,7 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
             raise InvalidRequestError(message=f"the question must be 1 to {MAX_QUESTION_CHARS} characters",
                                       violations=[("question", "empty or too long")])
         dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
-        async for event in self._runs.ask(dataset, question, request.thread_id):
+        async for event in self._runs.ask(dataset, question, request.thread_id, context.time_remaining()):
             yield api.AskResponse(event=event)
 
     @unary_errors
@@ -107,8 +107,13 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
         if which is None:
             raise InvalidRequestError(message="give a plan or sql to run", violations=[("query", "plan or sql is required")])
         dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
-        run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql)
+        run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql,
+                                      context.time_remaining())
         return api.SubmitRunResponse(run=run)
+
+    @unary_errors
+    async def StopRun(self, request: api.StopRunRequest, context: grpc.aio.ServicerContext) -> api.StopRunResponse:
+        return api.StopRunResponse(run=await self._runs.stop(request.name))
 
     @unary_errors
     async def GetRun(self, request: api.GetRunRequest, context: grpc.aio.ServicerContext) -> api.GetRunResponse:

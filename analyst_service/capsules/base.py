@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from csv_analyst.v1 import capsule_pb2
+from csv_analyst.v1 import capsule_pb2, run_pb2
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,14 @@ class CapsulePage:
 
 class CapsuleStore(Protocol):
     """Stores the record of every run."""
+
+    def begin(self, run: run_pb2.Run) -> None:
+        """Record that a run started (cleared when its capsule is put)."""
+        ...
+
+    def interrupted(self) -> list[run_pb2.Run]:
+        """Runs that began but never got a capsule."""
+        ...
 
     def put(self, capsule: capsule_pb2.Capsule) -> None:
         """Store a capsule; storing the same run id again is a no-op."""

@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS capsules (
     capsule BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS capsules_dataset ON capsules (dataset_id, seq);
+CREATE TABLE IF NOT EXISTS runs_in_flight (
+    run_id TEXT PRIMARY KEY,
+    run BLOB NOT NULL
+);
 """
 
 
@@ -49,8 +53,20 @@ class SqliteCapsuleStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
+    def begin(self, run: run_pb2.Run) -> None:
+        """Record that a run started, so a crash before its capsule is stored is not silent."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO runs_in_flight (run_id, run) VALUES (?, ?)",
+                             (run.run_id, run.SerializeToString()))
+
+    def interrupted(self) -> list[run_pb2.Run]:
+        """Runs that began but never got a capsule (the service stopped in between)."""
+        with self._lock:
+            rows = self._db.execute("SELECT run FROM runs_in_flight").fetchall()
+        return [run_pb2.Run.FromString(row[0]) for row in rows]
+
     def put(self, capsule: capsule_pb2.Capsule) -> None:
-        """Store a capsule (idempotent on run_id)."""
+        """Store a capsule (idempotent on run_id) and clear its in-flight record."""
         run = capsule.run
 
         def as_json(message: object) -> str:
@@ -66,6 +82,7 @@ class SqliteCapsuleStore:
                  as_json(run.limits), as_json(run.stats), run_pb2.RunState.Name(run.state),
                  as_json(run.error), capsule.SerializeToString()),
             )
+            self._db.execute("DELETE FROM runs_in_flight WHERE run_id = ?", (run.run_id,))
 
     def get(self, run_id: str) -> capsule_pb2.Capsule | None:
         """Return the capsule of run_id, or None."""

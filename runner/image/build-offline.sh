@@ -64,11 +64,14 @@ else
   site=$(chroot "$rootfs" /opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   pyver=$(chroot "$rootfs" /opt/venv/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   echo "runner image: installing $pins for Python $pyver"
-  # The host's pip (and its index configuration) fetches wheels for the image's interpreter.
+  # The host's pip (and its index configuration) fetches wheels for the image's interpreter and
+  # glibc (bookworm: 2.36); pip wants every acceptable manylinux tag spelled out.
+  arch=$(uname -m)
+  platforms=(--platform "manylinux2014_$arch")
+  for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_$arch"); done
   # shellcheck disable=SC2086
   "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    --python-version "$pyver" --implementation cp --platform "manylinux_2_36_$(uname -m)" \
-    --target "$rootfs$site" $pins
+    --python-version "$pyver" --implementation cp "${platforms[@]}" --target "$rootfs$site" $pins
   # The root filesystem is read-only at run time: compile once here, not on every start.
   chroot "$rootfs" /opt/venv/bin/python -m compileall -q "$site" >/dev/null
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \

@@ -169,7 +169,8 @@ class FakeMessagesApi:
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-messages-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), name="fake-messages-api",
+                                        daemon=True)
 
     @property
     def url(self) -> str:

@@ -28,7 +28,7 @@ from csv_analyst.v1 import plan_pb2 as csv__analyst_dot_v1_dot_plan__pb2
 from csv_analyst.v1 import run_pb2 as csv__analyst_dot_v1_dot_run__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$csv_analyst/v1/analyst_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1c\x63sv_analyst/v1/capsule.proto\x1a\x1c\x63sv_analyst/v1/dataset.proto\x1a\x19\x63sv_analyst/v1/plan.proto\x1a\x18\x63sv_analyst/v1/run.proto\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset\"X\n\nAskRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tcsv_paths\x18\x03 \x03(\t\x12\x11\n\tthread_id\x18\x04 \x01(\t\"6\n\x0b\x41skResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.csv_analyst.v1.RunEvent\"w\n\x10SubmitRunRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12$\n\x04plan\x18\x02 \x01(\x0b\x32\x14.csv_analyst.v1.PlanH\x00\x12\r\n\x03sql\x18\x03 \x01(\tH\x00\x12\x11\n\tcsv_paths\x18\x04 \x03(\tB\x07\n\x05query\"5\n\x11SubmitRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1d\n\rGetRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0eGetRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"!\n\x11GetCapsuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetCapsuleResponse\x12(\n\x07\x63\x61psule\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Capsule\"P\n\x13ListCapsulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ndataset_id\x18\x03 \x01(\t\"Z\n\x14ListCapsulesResponse\x12)\n\x08\x63\x61psules\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Capsule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xe6\x04\n\x0e\x41nalystService\x12^\n\x0cListDatasets\x12#.csv_analyst.v1.ListDatasetsRequest\x1a$.csv_analyst.v1.ListDatasetsResponse\"\x03\x90\x02\x01\x12X\n\nGetDataset\x12!.csv_analyst.v1.GetDatasetRequest\x1a\".csv_analyst.v1.GetDatasetResponse\"\x03\x90\x02\x01\x12@\n\x03\x41sk\x12\x1a.csv_analyst.v1.AskRequest\x1a\x1b.csv_analyst.v1.AskResponse0\x01\x12P\n\tSubmitRun\x12 .csv_analyst.v1.SubmitRunRequest\x1a!.csv_analyst.v1.SubmitRunResponse\x12L\n\x06GetRun\x12\x1d.csv_analyst.v1.GetRunRequest\x1a\x1e.csv_analyst.v1.GetRunResponse\"\x03\x90\x02\x01\x12X\n\nGetCapsule\x12!.csv_analyst.v1.GetCapsuleRequest\x1a\".csv_analyst.v1.GetCapsuleResponse\"\x03\x90\x02\x01\x12^\n\x0cListCapsules\x12#.csv_analyst.v1.ListCapsulesRequest\x1a$.csv_analyst.v1.ListCapsulesResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$csv_analyst/v1/analyst_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1c\x63sv_analyst/v1/capsule.proto\x1a\x1c\x63sv_analyst/v1/dataset.proto\x1a\x19\x63sv_analyst/v1/plan.proto\x1a\x18\x63sv_analyst/v1/run.proto\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset\"X\n\nAskRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tcsv_paths\x18\x03 \x03(\t\x12\x11\n\tthread_id\x18\x04 \x01(\t\"6\n\x0b\x41skResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.csv_analyst.v1.RunEvent\"w\n\x10SubmitRunRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12$\n\x04plan\x18\x02 \x01(\x0b\x32\x14.csv_analyst.v1.PlanH\x00\x12\r\n\x03sql\x18\x03 \x01(\tH\x00\x12\x11\n\tcsv_paths\x18\x04 \x03(\tB\x07\n\x05query\"5\n\x11SubmitRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1e\n\x0eStopRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x0fStopRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1d\n\rGetRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0eGetRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"!\n\x11GetCapsuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetCapsuleResponse\x12(\n\x07\x63\x61psule\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Capsule\"P\n\x13ListCapsulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ndataset_id\x18\x03 \x01(\t\"Z\n\x14ListCapsulesResponse\x12)\n\x08\x63\x61psules\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Capsule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb2\x05\n\x0e\x41nalystService\x12^\n\x0cListDatasets\x12#.csv_analyst.v1.ListDatasetsRequest\x1a$.csv_analyst.v1.ListDatasetsResponse\"\x03\x90\x02\x01\x12X\n\nGetDataset\x12!.csv_analyst.v1.GetDatasetRequest\x1a\".csv_analyst.v1.GetDatasetResponse\"\x03\x90\x02\x01\x12@\n\x03\x41sk\x12\x1a.csv_analyst.v1.AskRequest\x1a\x1b.csv_analyst.v1.AskResponse0\x01\x12P\n\tSubmitRun\x12 .csv_analyst.v1.SubmitRunRequest\x1a!.csv_analyst.v1.SubmitRunResponse\x12J\n\x07StopRun\x12\x1e.csv_analyst.v1.StopRunRequest\x1a\x1f.csv_analyst.v1.StopRunResponse\x12L\n\x06GetRun\x12\x1d.csv_analyst.v1.GetRunRequest\x1a\x1e.csv_analyst.v1.GetRunResponse\"\x03\x90\x02\x01\x12X\n\nGetCapsule\x12!.csv_analyst.v1.GetCapsuleRequest\x1a\".csv_analyst.v1.GetCapsuleResponse\"\x03\x90\x02\x01\x12^\n\x0cListCapsules\x12#.csv_analyst.v1.ListCapsulesRequest\x1a$.csv_analyst.v1.ListCapsulesResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -61,18 +61,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITRUNREQUEST']._serialized_end=687
   _globals['_SUBMITRUNRESPONSE']._serialized_start=689
   _globals['_SUBMITRUNRESPONSE']._serialized_end=742
-  _globals['_GETRUNREQUEST']._serialized_start=744
-  _globals['_GETRUNREQUEST']._serialized_end=773
-  _globals['_GETRUNRESPONSE']._serialized_start=775
-  _globals['_GETRUNRESPONSE']._serialized_end=825
-  _globals['_GETCAPSULEREQUEST']._serialized_start=827
-  _globals['_GETCAPSULEREQUEST']._serialized_end=860
-  _globals['_GETCAPSULERESPONSE']._serialized_start=862
-  _globals['_GETCAPSULERESPONSE']._serialized_end=924
-  _globals['_LISTCAPSULESREQUEST']._serialized_start=926
-  _globals['_LISTCAPSULESREQUEST']._serialized_end=1006
-  _globals['_LISTCAPSULESRESPONSE']._serialized_start=1008
-  _globals['_LISTCAPSULESRESPONSE']._serialized_end=1098
-  _globals['_ANALYSTSERVICE']._serialized_start=1101
-  _globals['_ANALYSTSERVICE']._serialized_end=1715
+  _globals['_STOPRUNREQUEST']._serialized_start=744
+  _globals['_STOPRUNREQUEST']._serialized_end=774
+  _globals['_STOPRUNRESPONSE']._serialized_start=776
+  _globals['_STOPRUNRESPONSE']._serialized_end=827
+  _globals['_GETRUNREQUEST']._serialized_start=829
+  _globals['_GETRUNREQUEST']._serialized_end=858
+  _globals['_GETRUNRESPONSE']._serialized_start=860
+  _globals['_GETRUNRESPONSE']._serialized_end=910
+  _globals['_GETCAPSULEREQUEST']._serialized_start=912
+  _globals['_GETCAPSULEREQUEST']._serialized_end=945
+  _globals['_GETCAPSULERESPONSE']._serialized_start=947
+  _globals['_GETCAPSULERESPONSE']._serialized_end=1009
+  _globals['_LISTCAPSULESREQUEST']._serialized_start=1011
+  _globals['_LISTCAPSULESREQUEST']._serialized_end=1091
+  _globals['_LISTCAPSULESRESPONSE']._serialized_start=1093
+  _globals['_LISTCAPSULESRESPONSE']._serialized_end=1183
+  _globals['_ANALYSTSERVICE']._serialized_start=1186
+  _globals['_ANALYSTSERVICE']._serialized_end=1876
 # @@protoc_insertion_point(module_scope)

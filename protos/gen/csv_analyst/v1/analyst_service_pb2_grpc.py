@@ -60,6 +60,11 @@ class AnalystServiceStub:
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunRequest.SerializeToString,
                 response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunResponse.FromString,
                 _registered_method=True)
+        self.StopRun = channel.unary_unary(
+                '/csv_analyst.v1.AnalystService/StopRun',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunResponse.FromString,
+                _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/csv_analyst.v1.AnalystService/GetRun',
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetRunRequest.SerializeToString,
@@ -120,6 +125,15 @@ class AnalystServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopRun(self, request, context):
+        """Cancels a run that is planning, queued or running: its sandbox is killed and the run ends
+        CANCELLED (with a capsule). Errors: NOT_FOUND (no such run), FAILED_PRECONDITION (the run
+        already finished). The analyst-side counterpart of RunnerService.CancelRun.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRun(self, request, context):
         """Gets a run. Errors: NOT_FOUND.
         """
@@ -163,6 +177,11 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     servicer.SubmitRun,
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunRequest.FromString,
                     response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunResponse.SerializeToString,
+            ),
+            'StopRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopRun,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
@@ -294,6 +313,33 @@ class AnalystService:
             '/csv_analyst.v1.AnalystService/SubmitRun',
             csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunRequest.SerializeToString,
             csv__analyst_dot_v1_dot_analyst__service__pb2.SubmitRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/StopRun',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.StopRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,204 @@
+"""Assembly: turn recognised comparisons, cues and mentions into measures, groups and filters."""
+
+from __future__ import annotations
+
+from analyst_service.errors import PlannerError
+from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, NEGATIONS
+from analyst_service.planning.parser_state import ParserState
+from analyst_service.planning.schema_linking import STOPWORDS, Mention
+from analyst_service.planning.spec import Condition, Group, Measure, Ref
+from csv_analyst.v1 import plan_pb2
+
+P = plan_pb2
+
+
+class Assembler(ParserState):
+    """Assigns comparisons, groups, aggregations and leftover mentions to the spec."""
+
+    def _assign_comparisons(self) -> None:
+        for start, end, op, values in self.comparisons:
+            best: tuple[int, Mention] | None = None
+            for mention in self.mentions:
+                column = mention.column
+                if id(mention) in self.claimed or column is None or not (column.is_numeric or column.is_temporal):
+                    continue
+                distance = start - mention.end if mention.end <= start else mention.start - end
+                if start <= mention.start and mention.end <= end:
+                    distance = -2  # "90 degrees or more": the unit inside the phrase names the column
+                distance += 0 if column.is_measure else 2
+                if -2 <= distance <= 4 and (best is None or distance < best[0]):
+                    best = (distance, mention)
+            if best is None:
+                measures = [c for c in self.index.columns if c.is_measure]
+                raise PlannerError(
+                    message=f"found a comparison with {values} but no numeric column next to it; "
+                            f"numeric columns: {', '.join(c.name for c in measures) or 'none'}",
+                    metadata={"candidates": ", ".join(c.name for c in measures)},
+                )
+            self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values))
+
+    def _find_entity(self) -> Mention | None:
+        """The thing being ranked or listed: after `top N`, or after a leading which/what."""
+        position = self.entity_position
+        if position is None:
+            for i, token in enumerate(self.tokens):
+                if token in ("which", "what") and i + 1 < len(self.tokens):
+                    candidate = self._next_mention(i + 1, window=0)
+                    if candidate is not None and not (candidate.column and candidate.column.is_measure):
+                        return candidate
+            return None
+        return self._next_mention(position, window=1)
+
+    def _assign_groups(self, entity: Mention | None) -> None:
+        for cue in self.group_cues:
+            if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) and self.used[cue + 1]:
+                continue  # "across michigan counties": a value filter, not a grouping
+            mention = self._next_mention(cue + 1, window=1)
+            if mention is None:
+                if cue + 1 < len(self.tokens) and not self.used[cue + 1] and self.tokens[cue + 1] not in STOPWORDS:
+                    raise PlannerError(
+                        message=f"could not find a column for {self.tokens[cue]!r} {self.tokens[cue + 1]!r}; "
+                                f"candidate columns: {self._candidates(lambda c: not c.is_measure)}",
+                        metadata={"word": self.tokens[cue + 1]},
+                    )
+                continue
+            if mention.column and mention.column.is_measure and (entity is not None or self.tokens[cue] == "by"):
+                continue  # "top 5 categories by quantity": the measure to rank by, not a group
+            self._add_group(self._claim(mention))
+            following = mention.end
+            while self._at(following, ("and",)) or (following < len(self.tokens) and self.tokens[following] == "and"):
+                nxt = self._next_mention(following + 1, window=1)
+                if nxt is None or (nxt.column and nxt.column.is_measure):
+                    break
+                self._add_group(self._claim(nxt))
+                following = nxt.end
+
+    def _add_group(self, mention: Mention) -> None:
+        ref: Ref
+        if mention.table:
+            column = self.index.id_column(mention.table)
+            if column is None:
+                return
+            ref = (column,)
+        else:
+            ref = mention.columns
+        if ref[0].is_temporal:
+            self.spec.groups.append(Group(ref, self.bucket or P.TIME_BUCKET_DAY))
+            self.bucket = 0
+        else:
+            self.spec.groups.append(Group(ref))
+        self.spec.understood.append(f"per {ref[0].name}")
+
+    def _assign_aggregations(self) -> None:
+        distinct = any(c.kind == "distinct" for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count") for c in self.cues)
+        if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
+            for cue in self.cues:
+                if cue.kind in ("max?", "min?"):
+                    cue.kind = "desc" if cue.kind == "max?" else "asc"
+        for first, second in zip(self.cues, self.cues[1:]):
+            if first.kind.endswith("?") and second.kind.endswith("?") and second.start == first.end + 1 \
+                    and self.tokens[first.end] == "and":
+                target = self._next_mention(second.end, window=0, measure_only=True)
+                if target is not None:  # "lowest and highest salary": both of one column
+                    self.spec.measures.append(Measure(AGGREGATIONS[first.kind], target.columns))
+                    self.spec.explicit_measure = True
+                    first.kind = "distinct"
+        for cue in self.cues:
+            if cue.kind == "distinct":
+                continue
+            if cue.kind in ("desc", "asc"):
+                self.spec.descending = cue.kind == "desc"
+                target = self._next_mention(cue.end, window=2)
+                if target is not None and target.table:
+                    self._claim(target)
+                    self._add_count(target, False)
+                continue
+            if cue.kind == "count":
+                self._add_count(self._next_mention(cue.end, window=3), distinct)
+                continue
+            target = self._next_mention(cue.end, window=0 if cue.kind.endswith("?") else 4, measure_only=True)
+            if target is None and cue.kind.endswith("?"):
+                self.spec.descending = cue.kind == "max?"
+                continue
+            if target is None:
+                target = self._next_mention(0, window=len(self.tokens), measure_only=True)
+            if target is None:
+                raise PlannerError(
+                    message=f"understood {cue.kind.rstrip('?')} but no numeric column matches "
+                            f"{', '.join(self.unlinked) or 'the question'}; numeric columns: "
+                            f"{self._candidates(lambda c: c.is_measure)}",
+                    metadata={"aggregation": cue.kind.rstrip("?"), "unmatched": ", ".join(self.unlinked)},
+                )
+            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity()):
+                self.spec.descending = cue.kind == "max?"
+            self._claim(target)
+            self.spec.measures.append(Measure(AGGREGATIONS[cue.kind], target.columns))
+            self.spec.explicit_measure = True
+            self.spec.understood.append(f"{cue.kind.rstrip('?')} of {target.columns[0].name}")
+
+    def _add_count(self, target: Mention | None, distinct: bool) -> None:
+        self.spec.explicit_measure = True
+        if target is not None:
+            self._claim(target)
+        column = target.column if target else None
+        if target is not None and target.table:
+            if distinct and (id_column := self.index.id_column(target.table)) is not None:
+                self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, (id_column,)))
+            else:
+                self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, target.table))
+                self.spec.tables.append(target.table)
+            self.spec.understood.append(f"count of {target.table}")
+        elif column is not None and column.is_boolean and not distinct:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, column.table))
+            negated = target is not None and self._negated(target)
+            self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ, [not negated]))  # type: ignore[union-attr]
+            self.spec.understood.append(f"count where {column.name}")
+        elif column is not None and (distinct or column.is_id or not column.is_numeric):
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
+            self.spec.understood.append(f"distinct count of {column.name}")
+        elif column is not None:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
+            self.spec.understood.append(f"count of {column.name}")
+        else:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
+            self.spec.understood.append("count of rows")
+
+    def _leftovers(self, entity: Mention | None) -> None:
+        for mention in self.mentions:
+            if id(mention) in self.claimed:
+                continue
+            column = mention.column
+            if mention.table:
+                self.spec.tables.append(mention.table)
+            elif column is not None and column.is_boolean and column.ref not in self.value_columns:
+                negated = any(self.tokens[j] in NEGATIONS for j in range(max(0, mention.start - 2), mention.start))
+                if not any(c.ref and c.ref[0].ref == column.ref for c in self.spec.conditions):
+                    self.spec.conditions.append(Condition(mention.columns, P.FILTER_OPERATOR_EQ, [not negated]))
+                    self.spec.understood.append(f"{column.name} is {str(not negated).lower()}")
+                self._claim(mention)
+        ranking = self.spec.descending is not None or self.spec.limit > 0
+        measures = [m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_measure]
+        if entity is not None and id(entity) not in self.claimed and (self.spec.measures or ranking):
+            if entity.table and not self.spec.measures:
+                self.spec.tables.insert(0, entity.table)
+            else:
+                self._add_group(self._claim(entity))
+        if not self.spec.measures and measures and (self.spec.groups or ranking):
+            column = measures[0].columns[0]
+            default = P.AGGREGATION_SUM if set(column.words) & ADDITIVE else P.AGGREGATION_AVG
+            if self.spec.groups:
+                self.spec.measures.append(Measure(default, self._claim(measures[0]).columns))
+                self.spec.understood.append(f"{'sum' if default == P.AGGREGATION_SUM else 'average'} of {column.name}")
+            else:
+                self.spec.order_ref = self._claim(measures[0]).columns
+        if self.spec.groups and not self.spec.measures:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
+        if ranking and self.spec.descending is None:
+            self.spec.descending = True
+        if (self.spec.descending is not None and not self.spec.limit and entity is not None
+                and not self.tokens[entity.end - 1].endswith("s")):
+            self.spec.limit = 1  # "which location has the highest ..." asks for one row
+        if self.implicit_rank and not self.spec.limit and not self.spec.groups:
+            self.spec.limit = 1  # "what was the hottest day?"
+

@@ -1,0 +1,78 @@
+"""Date phrases onto columns: DATE/TIMESTAMP columns, or integer year and month columns."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from analyst_service.errors import PlannerError
+from analyst_service.planning.dates import DateSpan, is_year
+from analyst_service.planning.parser_state import ParserState
+from analyst_service.planning.spec import Condition, Group, Measure, Ref
+from csv_analyst.v1 import plan_pb2
+
+P = plan_pb2
+
+
+class DateFilters(ParserState):
+    """Maps time buckets and date spans onto the dataset's temporal columns."""
+
+    def _assign_dates(self) -> None:
+        temporal = [m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_temporal]
+        ref: Ref = temporal[0].columns if temporal else tuple(c for c in self.index.columns if c.is_temporal)
+        year_ref = self._part_column("year")
+        if self.bucket == P.TIME_BUCKET_YEAR and year_ref:
+            self.spec.groups.insert(0, Group(year_ref))
+            self.bucket = 0
+        elif self.bucket == P.TIME_BUCKET_MONTH and (month_ref := self._part_column("month")) and not ref:
+            self.spec.groups.insert(0, Group(month_ref))
+            self.bucket = 0
+        if self.bucket and not ref:
+            raise PlannerError(message="the question asks about time but the dataset has no date or timestamp column")
+        if self.bucket:
+            self.spec.groups.insert(0, Group(ref, self.bucket))
+        if self.spec.groups and not self.spec.measures:
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
+        for span in self.date_spans:
+            self._assign_span(span, ref, year_ref)
+
+    def _part_column(self, part: str) -> Ref:
+        """An integer column holding a date part ("year", "month"), preferring one the question names."""
+        columns = [c for c in self.index.columns if c.is_numeric and part in c.words and len(c.words) <= 2]
+        named = [m.columns[0] for m in self.mentions if m.column in columns]
+        return tuple(named or columns)
+
+    def _assign_span(self, span: DateSpan, ref: Ref, year_ref: Ref) -> None:
+        ops = {"ge": P.FILTER_OPERATOR_GE, "gt": P.FILTER_OPERATOR_GE, "lt": P.FILTER_OPERATOR_LT}
+        if span.month_only:
+            month_ref = self._part_column("month")
+            if month_ref:
+                self.spec.conditions.append(Condition(month_ref, P.FILTER_OPERATOR_EQ, [span.month_only]))
+                return
+            years = {c.min_value[:4] for c in ref} | {c.max_value[:4] for c in ref}
+            if ref and len(years) == 1 and is_year(next(iter(years))):
+                year = int(next(iter(years)))
+                low = span.low.replace(year=year)
+                high = date(year + low.month // 12, low.month % 12 + 1, 1) if span.low == span.high else span.high.replace(year=year)
+                span = DateSpan(span.start, span.end, low, high, span.bound)
+            else:
+                raise PlannerError(message=f"the question names the month {self.tokens[span.start:span.end][-1]!r} "
+                                           "without a year, and the data spans several years; add the year")
+        if ref and not (span.years_only and year_ref and not any(m.column in ref for m in self.mentions)):
+            low, high = span.low.isoformat(), span.high.isoformat()
+            if span.bound == "in":
+                self.spec.conditions += [Condition(ref, P.FILTER_OPERATOR_GE, [low]), Condition(ref, P.FILTER_OPERATOR_LT, [high])]
+            else:
+                self.spec.conditions.append(Condition(ref, ops[span.bound], [high if span.bound == "gt" else low]))
+            return
+        if year_ref and span.years_only:
+            first, last = span.low.year, span.high.year - 1
+            if span.bound == "in":
+                if first == last:
+                    self.spec.conditions.append(Condition(year_ref, P.FILTER_OPERATOR_EQ, [first]))
+                else:
+                    self.spec.conditions.append(Condition(year_ref, P.FILTER_OPERATOR_BETWEEN, [first, last]))
+            else:
+                self.spec.conditions.append(Condition(year_ref, ops[span.bound], [last + 1 if span.bound == "gt" else first]))
+            return
+        raise PlannerError(message="the question asks about a date but the dataset has no date, timestamp or year column")
+

@@ -1,0 +1,244 @@
+"""Recognisers of the question parser: passes that consume cue words and link mentions.
+
+Each pass marks the tokens it consumes so that each word plays one role: top-N, numeric
+comparisons, dates, time buckets, known values, empty-state words, aggregation cues, grouping
+cues, and finally column and table mentions.
+"""
+
+from __future__ import annotations
+
+from analyst_service.planning.cues import (
+    AGG_CUES,
+    BUCKET_UNITS,
+    BUCKET_WORDS,
+    COMPARISONS,
+    DISTINCT_WORDS,
+    GROUP_CUES,
+    NEGATIONS,
+    ROW_NOUNS,
+)
+from analyst_service.planning.dates import find_dates, is_year
+from analyst_service.planning.parser_state import Cue, ParserState
+from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention
+from analyst_service.planning.spec import Condition
+from analyst_service.planning.values import link_values
+from csv_analyst.v1 import plan_pb2
+
+P = plan_pb2
+
+
+class Recognizers(ParserState):
+    """The token-consuming passes, run in a fixed order by `QuestionParser.parse`."""
+
+    def _top_n(self) -> None:
+        for i, token in enumerate(self.tokens):
+            if self.used[i]:
+                continue
+            if token in ("top", "bottom"):
+                number = self._number(i + 1)
+                self.spec.descending = token == "top"
+                self.spec.limit = int(number) if isinstance(number, int) and number > 0 else 0
+                self._use(i, i + (2 if self.spec.limit else 1))
+                self.spec.understood.append(f"{token} {self.spec.limit or ''}".strip())
+                self.entity_position = i + (2 if self.spec.limit else 1)
+            elif i + 1 < len(self.tokens) and self.tokens[i + 1] in ("top", "bottom") and isinstance(self._number(i), int):
+                self.spec.limit = int(self._number(i) or 0)
+                self.spec.descending = self.tokens[i + 1] == "top"
+                self._use(i, i + 2)
+                self.entity_position = i + 2
+            elif i + 1 < len(self.tokens) and AGG_CUES.get((self.tokens[i + 1],), "") in ("max?", "min?", "desc", "asc"):
+                number = self._number(i)
+                if isinstance(number, int) and 0 < number <= 1000 and not (1900 <= number <= 2100):
+                    self.spec.limit = number
+                    self._use(i, i + 1)
+
+    def _comparisons(self) -> None:
+        for i in range(len(self.tokens)):
+            if self._at(i, ("between",)):
+                low, high = self._number(i + 1), self._number(i + 3)
+                if low is not None and high is not None and self._at(i + 2, ("and",)):
+                    self.comparisons.append((i, i + 4, P.FILTER_OPERATOR_BETWEEN, [low, high]))
+                    self._use(i, i + 4)
+                continue
+            for phrase, op in COMPARISONS:
+                if self._at(i, phrase):
+                    after = i + len(phrase)
+                    if after + 1 < len(self.tokens) and is_year(self.tokens[after]) and self.tokens[after + 1] in (
+                            "to", "through", "thru", "until", "and"):
+                        break  # "over 2010 through 2012" is a date range
+                    value = self._number(after)
+                    if value is not None:
+                        self.comparisons.append((i, i + len(phrase) + 1, op, [value]))
+                        self._use(i, i + len(phrase) + 1)
+                    break
+            value = self._number(i)
+            for gap in (1, 2):  # "30 or more", "90 degrees or more"
+                if value is not None and (self._at(i + gap, ("or", "more")) or self._at(i + gap, ("or", "less"))
+                                          or self._at(i + gap, ("or", "fewer")) or self._at(i + gap, ("or", "higher"))
+                                          or self._at(i + gap, ("or", "lower"))):
+                    op = P.FILTER_OPERATOR_GE if self.tokens[i + gap + 1] in ("more", "higher") else P.FILTER_OPERATOR_LE
+                    self.comparisons.append((i, i + gap + 2, op, [value]))
+                    self._use(i, i + 1)
+                    self._use(i + gap, i + gap + 2)
+                    break
+        for _, _, op, values in self.comparisons:
+            self.spec.understood.append(f"{P.FilterOperator.Name(op).removeprefix('FILTER_OPERATOR_').lower()} "
+                                        + " and ".join(str(v) for v in values))
+
+    def _dates(self) -> None:
+        self.date_spans = find_dates(self.tokens, self.used)
+        for span in self.date_spans:
+            self.spec.understood.append(" ".join(self.tokens[span.start:span.end]))
+
+    def _buckets(self) -> None:
+        for i, token in enumerate(self.tokens):
+            if self.used[i]:
+                continue
+            if token in BUCKET_WORDS:
+                self.bucket = BUCKET_WORDS[token]
+                self._use(i, i + 1)
+            elif token in GROUP_CUES | {"a", "over"} and i + 1 < len(self.tokens) and not self.used[i + 1] \
+                    and self.words[i + 1] in BUCKET_UNITS and not self._names_plain_column(self.words[i + 1]):
+                self.bucket = BUCKET_UNITS[self.words[i + 1]]
+                self._use(i, i + 2)
+            elif self._at(i, ("over", "time")):
+                self.bucket = P.TIME_BUCKET_MONTH
+                self._use(i, i + 2)
+            else:
+                continue
+            self.spec.understood.append(f"per {P.TimeBucket.Name(self.bucket).removeprefix('TIME_BUCKET_').lower()}")
+
+    def _names_plain_column(self, word: str) -> bool:
+        """True when a non-temporal column is named exactly `word` (an integer `Month`, a text `day`)."""
+        columns = [c for c in self.index.columns if c.words == (word,)]
+        return bool(columns) and not any(c.is_temporal for c in columns)
+
+    def _values(self) -> None:
+        found: dict[tuple[str, str], tuple[ColumnInfo, list[str], bool, bool]] = {}
+        for match in link_values(self.tokens, self.words, self.used, self.index.columns):
+            negated = match.start > 0 and self.tokens[match.start - 1] in NEGATIONS
+            partial = len(match.values) > 1 and not match.column.all_values_known
+            entry = found.setdefault(match.column.ref, (match.column, [], negated, partial))
+            entry[1].extend(match.values)
+            self._use(match.start - (1 if negated else 0), match.end)
+            self.value_columns.add(match.column.ref)
+        for column, values, negated, partial in found.values():
+            values = list(dict.fromkeys(values))
+            same = tuple(c for c in self.index.columns if c.name == column.name and values[0] in c.values + c.top_values)
+            if partial:
+                prefix = _common_prefix(values)
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_STARTSWITH, [prefix]))
+            elif len(values) == 1:
+                op = P.FILTER_OPERATOR_NE if negated else P.FILTER_OPERATOR_EQ
+                self.spec.conditions.append(Condition(same, op, values))
+            else:
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_IN, values))
+            self.spec.understood.append(f"{column.name} {'is not' if negated else 'is'} {' or '.join(values)}")
+
+    def _empty_states(self) -> None:
+        for i, word in enumerate(self.words):
+            if self.used[i]:
+                continue
+            columns = [c for c in self.index.columns if word in c.null_states]
+            op = P.FILTER_OPERATOR_IS_NULL
+            if not columns and word.startswith("un") and len(word) > 4:
+                columns = list(self.index.link_span([word[2:]]))
+                op = P.FILTER_OPERATOR_IS_NULL
+            if columns:
+                column = columns[0]
+                if column.is_boolean:
+                    self.spec.conditions.append(Condition((column,), P.FILTER_OPERATOR_EQ, [False]))
+                else:
+                    self.spec.conditions.append(Condition((column,), op))
+                self.value_columns.add(column.ref)
+                self._use(i, i + 1)
+                self.spec.understood.append(f"{self.tokens[i]} ({column.name} is empty)")
+
+    def _agg_cues(self) -> None:
+        for i in range(len(self.tokens)):
+            if self.used[i]:
+                continue
+            if self.tokens[i] in DISTINCT_WORDS:
+                self.cues.append(Cue(i, i + 1, "distinct"))
+                self._use(i, i + 1)
+                continue
+            if self.tokens[i] == "for" and self._at(i + 1, ("each",)):
+                self._use(i, i + 1)
+                continue
+            if self.tokens[i] in GROUP_CUES or self._at(i, ("grouped", "by")) or self._at(i, ("broken", "down", "by")):
+                self.group_cues.append(i)
+                self._use(i, i + 1)
+                continue
+            for phrase, kind in sorted(AGG_CUES.items(), key=lambda item: -len(item[0])):
+                if self._at(i, phrase):
+                    if phrase == ("total",) and self._total_is_column(i):
+                        break
+                    if kind in ("max?", "min?") and len(phrase) == 1 and self._implicit_measure(i):
+                        # "hottest", "youngest": the word names its measure; rank the rows by it.
+                        self.spec.descending = kind == "max?"
+                        self.implicit_rank = True
+                        break
+                    self.cues.append(Cue(i, i + len(phrase), kind))
+                    self._use(i, i + len(phrase))
+                    break
+
+    def _implicit_measure(self, i: int) -> bool:
+        """True when a superlative word itself names a numeric column ("hottest" -> temp)."""
+        if self.tokens[i] in ("highest", "lowest", "largest", "smallest", "biggest", "greatest", "best", "worst"):
+            return False
+        return any(c.is_measure for c in self.index.link_span([self.words[i]]))
+
+    def _total_is_column(self, i: int) -> bool:
+        """`total` names a column unless a numeric column follows ("total revenue")."""
+        if not any("total" in c.words for c in self.index.columns):
+            return False
+        for j in range(i + 1, min(i + 3, len(self.tokens))):
+            if self.used[j] or self.tokens[j] in STOPWORDS:
+                continue
+            columns = self.index.link_span([self.words[j]])
+            return not any(c.is_measure for c in columns)
+        return True
+
+    def _mentions(self) -> None:
+        i = 0
+        while i < len(self.tokens):
+            if self.used[i] or self.tokens[i] in STOPWORDS or self.tokens[i] in NEGATIONS:
+                i += 1
+                continue
+            length, columns = 0, ()
+            for size in (3, 2):
+                words = self.words[i:i + size]
+                if len(words) == size and not any(self.used[i:i + size]) and not any(w in STOPWORDS for w in words):
+                    columns = self.index.link_span(words)
+                    if columns:
+                        length = size
+                        break
+            table = "" if length else self.index.table_for_word(self.tokens[i])
+            if table and any(c.words == (self.words[i],) for c in self.index.columns):
+                table = ""  # "avg tip" over a table named tips: the column is the better reading
+            if not length and not table:
+                columns = self.index.link_span([self.words[i]])
+                length = 1 if columns else 0
+            if table:
+                self.mentions.append(Mention(i, i + 1, table=table))
+                i += 1
+            elif length:
+                self.mentions.append(Mention(i, i + length, columns=columns))
+                i += length
+            else:
+                if self.words[i] in ROW_NOUNS:
+                    self.spec.understood.append("rows")
+                elif not self.tokens[i].replace(".", "").isdigit():
+                    self.unlinked.append(self.tokens[i])
+                else:
+                    self.stray_numbers.append(i)
+                i += 1
+
+
+def _common_prefix(values: list[str]) -> str:
+    prefix = values[0]
+    for value in values[1:]:
+        while not value.lower().startswith(prefix.lower()):
+            prefix = prefix[:-1]
+    return prefix
+

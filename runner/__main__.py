@@ -1,5 +1,6 @@
-"""The sandboxed runner: read one SandboxTask (binary protobuf) on stdin, write one
-SandboxResult (binary protobuf) on stdout, exit.
+"""The sandboxed runner: read a task on stdin, write one SandboxResult (binary protobuf) on
+stdout, exit. See runner/messages.py for the two input forms (one task, or a set-up frame
+followed by a query frame, which lets a warm sandbox prepare DuckDB before its run arrives).
 
 Exit codes: 0 a result was written (the query may still have failed: see SandboxResult.error);
 2 the task could not be read. Nothing else is ever written to stdout.
@@ -13,16 +14,22 @@ from google.protobuf.message import DecodeError
 
 from csv_analyst.v1 import sandbox_pb2
 from runner.engine import execute_task
+from runner.messages import ProtocolError, read_frame
 
 
 def main() -> int:
     """Run the one task of this sandbox."""
+    stdin = sys.stdin.buffer
     try:
-        task = sandbox_pb2.SandboxTask.FromString(sys.stdin.buffer.read())
-    except DecodeError as error:
+        first = stdin.read(1)
+        if first == b"\x00":
+            setup = read_frame(stdin, first)
+            result = execute_task(setup, lambda: read_frame(stdin))
+        else:
+            result = execute_task(sandbox_pb2.SandboxTask.FromString(first + stdin.read()))
+    except (DecodeError, ProtocolError) as error:
         print(f"runner: unreadable task: {error}", file=sys.stderr)
         return 2
-    result = execute_task(task)
     sys.stdout.buffer.write(result.SerializeToString())
     sys.stdout.buffer.flush()
     return 0

@@ -6,6 +6,8 @@ must be set before enable_external_access=false, and lock_configuration=true com
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import datetime
 import decimal
 import json
@@ -188,8 +190,15 @@ def to_value(cell: Any) -> value_pb2.Value:
     return value_pb2.Value(string_value=str(cell))
 
 
-def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
-    """Run a whole task and report the outcome as data (never raises for query errors)."""
+def execute_task(task: sandbox_pb2.SandboxTask,
+                 next_query: Callable[[], sandbox_pb2.SandboxTask] | None = None) -> sandbox_pb2.SandboxResult:
+    """Run a whole task and report the outcome as data (never raises for query errors).
+
+    Args:
+        task: The task; with next_query, only its set-up part (tables, limits, data_dir).
+        next_query: Blocks until the run's query arrives (a warm sandbox prepares DuckDB first,
+            then waits here); its run_id and sql complete the task.
+    """
     if task.materialize_to:
         return materialize(task)
     result = sandbox_pb2.SandboxResult()
@@ -203,6 +212,9 @@ def execute_task(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:
         result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13, f"sandbox setup failed: {error}"))
         return result
     result.setup_seconds = time.perf_counter() - started
+    if next_query is not None:
+        query = next_query()
+        task.run_id, task.sql = query.run_id, query.sql
     query_started = time.perf_counter()
     try:
         table, produced = run_query(connection, task.sql, task.limits.max_rows or 200)

@@ -115,6 +115,12 @@ def _value(scalar: Scalar) -> value_pb2.Value:
     return value_pb2.Value(string_value=scalar)
 
 
+def _filter(reference: str, column: ColumnInfo, condition: Condition) -> plan_pb2.Filter:
+    numbers = bool(condition.values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in condition.values)
+    return P.Filter(column=reference, op=condition.op, values=[_value(v) for v in condition.values],
+                    as_number=column.numeric_text and numbers)
+
+
 def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     """Build the plan for a spec.
 
@@ -169,9 +175,10 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
         agg_name = P.Aggregation.Name(agg).removeprefix("AGGREGATION_").lower()
         name = alias(agg_name if column is None else f"{agg_name}_{column.name}")
         measure_aliases.append(name)
-        plan.select.append(P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name))
+        plan.select.append(P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
+                                        as_number=column is not None and column.numeric_text))
     for column, condition in resolved_conditions:
-        plan.filters.append(P.Filter(column=ref(column), op=condition.op, values=[_value(v) for v in condition.values]))
+        plan.filters.append(_filter(ref(column), column, condition))
     _order(plan, spec, group_aliases, measure_aliases, order_column, ref)
     plan.explanation = explain(plan)
     return plan
@@ -190,7 +197,8 @@ def _order(plan: plan_pb2.Plan, spec: Spec, groups: list[tuple[str, int]], measu
             plan.order_by.append(P.OrderBy(key=measures[0], descending=True))
             plan.order_by.extend(P.OrderBy(key=name) for name, _ in groups)
     elif order_column is not None:
-        plan.order_by.append(P.OrderBy(key=ref(order_column), descending=bool(spec.descending)))  # type: ignore[operator]
+        plan.order_by.append(P.OrderBy(key=ref(order_column), descending=bool(spec.descending),  # type: ignore[operator]
+                                       as_number=order_column.numeric_text))
 
 
 def spec_from_plan(plan: plan_pb2.Plan, index: SchemaIndex) -> Spec:

@@ -57,7 +57,10 @@ def proto_comments(proto_file: str) -> dict[str, str]:
     path = PROTO_ROOT / proto_file
     if not path.is_file():
         return {}
-    package, comments, scope, pending = "", {}, [], []  # type: ignore[var-annotated]
+    package = ""
+    comments: dict[str, str] = {}
+    scope: list[str] = []  # enclosing message names; "" for enum and oneof blocks
+    pending: list[str] = []  # comment lines above the current line
     for line in path.read_text(encoding="utf-8").splitlines():
         stripped = line.strip()
         if stripped.startswith("package "):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyst_service.planning.cues import NEGATIONS
 from analyst_service.planning.dates import DateSpan
 from analyst_service.planning.schema_linking import Mention, SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Scalar, Spec

@@ -73,6 +73,19 @@ class ColumnInfo:
     row_count: int = 0
     min_value: str = ""
     max_value: str = ""
+    numeric_text: bool = False
+    number_range: tuple[float, float] | None = None
+
+    @property
+    def year_like(self) -> bool:
+        """True for a numeric (or numbers-as-text) column whose values all read as years (1000-2100)."""
+        return self.number_range is not None and 1000 <= self.number_range[0] and self.number_range[1] <= 2100 \
+            and all(float(v).is_integer() for v in self.number_range)
+
+    @property
+    def is_flag(self) -> bool:
+        """True for an integer 0/1 column ("inmetro"), which reads like a boolean."""
+        return self.is_native_numeric and self.number_range == (0.0, 1.0) and self.distinct_count <= 2
 
     @property
     def all_values_known(self) -> bool:
@@ -90,9 +103,14 @@ class ColumnInfo:
         return (self.table, self.name)
 
     @property
-    def is_numeric(self) -> bool:
+    def is_native_numeric(self) -> bool:
         """True for integer and floating types."""
         return self.type.upper().startswith(NUMERIC_PREFIXES)
+
+    @property
+    def is_numeric(self) -> bool:
+        """True for integer and floating types, and for text columns whose cells are numbers ("1,234")."""
+        return self.is_native_numeric or self.numeric_text
 
     @property
     def is_temporal(self) -> bool:
@@ -155,6 +173,8 @@ class SchemaIndex:
                     distinct_count=column.profile.distinct_count, null_count=column.profile.null_count,
                     row_count=table.row_count, min_value=column.profile.min_value,
                     max_value=column.profile.max_value,
+                    numeric_text=_numeric_text(column),
+                    number_range=_number_range(column),
                 ))
         return index
 
@@ -233,6 +253,45 @@ def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ..
     if not strong:
         return 0.0
     return total + 0.5 * len(covered) / len(column.words)
+
+
+# A cell that reads as a number: optional sign or currency, digits with separators, an optional unit or
+# footnote after it. Dates ("10 August 2007") and clock times ("2:28:17") do not count.
+_NUMBER_CELL = re.compile(r"^\s*[-+−~≈$€£]?\s*\d[\d,]*(\.\d+)?\s*(%|[a-z]{0,12}\.?|\(.*\)|\[.*\])?\s*$",
+                          flags=re.IGNORECASE)
+_MONTH_WORD = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b", flags=re.IGNORECASE)
+_PLACEHOLDERS = frozenset({"", "-", "–", "—", "−", "n/a", "na", "none", "?", "tbd", "tba", "unknown", "n.a.", "--", "----"})
+_FIRST_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _number_cells(column: dataset_pb2.Column) -> list[float] | None:
+    """The numbers of a text column's known cells, or None unless nearly all of them read as numbers."""
+    if not column.type.upper().startswith("VARCHAR") or not column.profile.top_values:
+        return None
+    cells = [v for v in column.profile.top_values if v.strip().lower() not in _PLACEHOLDERS]
+    numbers = []
+    for cell in cells:
+        if _NUMBER_CELL.match(cell) and not _MONTH_WORD.search(cell):
+            match = _FIRST_NUMBER.search(cell.replace(",", ""))
+            if match:
+                numbers.append(float(match.group(0)))
+    if len(cells) < 2 or len(numbers) < 0.8 * len(cells):
+        return None
+    return numbers
+
+
+def _numeric_text(column: dataset_pb2.Column) -> bool:
+    return _number_cells(column) is not None
+
+
+def _number_range(column: dataset_pb2.Column) -> tuple[float, float] | None:
+    if column.type.upper().startswith(NUMERIC_PREFIXES):
+        try:
+            return float(column.profile.min_value), float(column.profile.max_value)
+        except ValueError:
+            return None
+    numbers = _number_cells(column)
+    return (min(numbers), max(numbers)) if numbers else None
 
 
 def _enumerated_values(description: str) -> tuple[str, ...]:

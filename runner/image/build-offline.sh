@@ -57,7 +57,7 @@ if [ -f "$base_tar" ]; then
   echo "runner image: reusing the cached base $base_tar"
   tar -C "$rootfs" -xf "$base_tar"
 else
-  echo "runner image: debootstrap $SUITE from $MIRROR (about a minute)"
+  echo "runner image: debootstrap $SUITE from $MIRROR (2-3 minutes; cached afterwards)"
   debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
   chroot "$rootfs" /usr/bin/python3 -m venv --without-pip /opt/venv

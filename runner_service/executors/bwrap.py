@@ -40,6 +40,7 @@ from runner_service.executors.base import (
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool
+from runner.messages import frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def pool_key(request: SandboxRequest) -> str | None:
         return None
     digest = hashlib.sha256(request.database_path.encode())
     for table in request.tables:
-        digest.update(b"\0" + table.host_path.encode())
+        digest.update(b"\0" + table.name.encode() + b"\0" + table.host_path.encode())
     digest.update(request.limits.SerializeToString(deterministic=True))
     return digest.hexdigest()
 
@@ -222,6 +223,18 @@ class BwrapExecutor:
         finally:
             if seccomp_fd is not None:
                 os.close(seccomp_fd)
+        # The set-up frame goes in at once: the runner prepares DuckDB (tables, limits, lock-down)
+        # and then waits for the query frame of whichever run takes this sandbox.
+        setup = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
+        setup.ClearField("sql")
+        setup.ClearField("run_id")
+        try:
+            assert process.stdin is not None
+            process.stdin.write(frame(setup))
+            process.stdin.flush()
+        except OSError as error:
+            self._discard(_Sandbox(process, cgroup))
+            raise SandboxStartError(f"the sandbox did not accept its task: {error}") from error
         return _Sandbox(process, cgroup)
 
     def _discard(self, sandbox: _Sandbox) -> None:
@@ -234,7 +247,6 @@ class BwrapExecutor:
     async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
         """Run one request in its own sandbox, warm when one is waiting (see Executor.execute)."""
         loop = asyncio.get_running_loop()
-        task = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
         key = pool_key(request) if self._pool.enabled else None
         sandbox = self._pool.take(key) if key else None
         if sandbox is None:
@@ -247,7 +259,8 @@ class BwrapExecutor:
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         timed_out = False
         try:
-            stdout, stderr = await loop.run_in_executor(None, _communicate, process, task.SerializeToString(), timeout)
+            stdout, stderr = await loop.run_in_executor(
+                None, _communicate, process, query_frame(request.run_id, request.sql), timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill(process, cgroup)

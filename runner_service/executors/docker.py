@@ -36,6 +36,8 @@ import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
 from runner_service.executors.base import (
+    DATABASE_FILE,
+    OUTPUT_SUBDIR,
     SandboxOutcome,
     SandboxRequest,
     SandboxStartError,
@@ -164,8 +166,17 @@ def build_container_spec(image: str, request: SandboxRequest, labels: Mapping[st
     limits = request.limits
     memory = container_memory_bytes(request)
     tmp_bytes = max(MIN_TMP, limits.memory_bytes)
-    mounts = [{"Type": "bind", "Source": table.host_path, "Target": inside, "ReadOnly": True}
-              for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True)]
+    if request.database_path:
+        # A materialised dataset replaces the CSV files (same convention as the bwrap executor).
+        mounts = [{"Type": "bind", "Source": request.database_path, "Target": f"{DATA_DIR}/{DATABASE_FILE}",
+                   "ReadOnly": True}]
+    else:
+        mounts = [{"Type": "bind", "Source": table.host_path, "Target": inside, "ReadOnly": True}
+                  for table, inside in zip(request.tables, sandbox_table_paths(request), strict=True)]
+    if request.output_dir:
+        # The one writable bind: a fresh per-build directory of the materialiser.
+        mounts.append({"Type": "bind", "Source": request.output_dir, "Target": f"{DATA_DIR}/{OUTPUT_SUBDIR}",
+                       "ReadOnly": False})
     create: dict[str, Any] = {
         "image": image,
         "user": SANDBOX_USER,
@@ -359,6 +370,15 @@ class _Active:
     cancelled: bool = False
 
 
+def _let_sandbox_write(directory: str) -> None:
+    """Give the sandbox user the materialiser's fresh output directory (uid 65534 is real here)."""
+    uid, gid = (int(part) for part in SANDBOX_USER.split(":"))
+    try:
+        os.chown(directory, uid, gid)
+    except PermissionError:
+        os.chmod(directory, 0o777)  # a service without root: the directory is per build and removed after
+
+
 def _raw_socket(attached: Any) -> socket.socket:
     """The socket under docker SDK's attach_socket() result (a SocketIO on a unix socket)."""
     return getattr(attached, "_sock", attached)  # type: ignore[no-any-return]
@@ -470,6 +490,8 @@ class DockerExecutor:
         import requests
 
         active = active or _Active()
+        if request.output_dir:
+            _let_sandbox_write(request.output_dir)
         spec = self.spec(request, command)
         name = f"csv-analyst-{request.run_id[:40]}-{uuid.uuid4().hex[:8]}"
         try:

@@ -24,10 +24,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from analyst_service.config import AnalystSettings
-from analyst_service.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
-from runner_service.config import RunnerSettings
 from runner_service.executors.base import SandboxOutcome, SandboxRequest, SandboxStartError, TableFile
 from runner_service.executors.docker import (
     IMAGE_PYTHON,
@@ -40,7 +37,7 @@ from runner_service.executors.docker import (
     interpret_exit,
     owner_label,
 )
-from tests.conftest import LoopThread, require
+from tests.conftest import RunningStack, require, start_stack, stop_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -368,31 +365,45 @@ def test_no_container_is_left_behind(executor: DockerExecutor, api_client: Any, 
 # --- end to end: the whole stack with executor=docker --------------------------------------------
 
 @pytest.fixture(scope="module")
-def docker_stack(api_client: Any, datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    loop = LoopThread()
-    analyst = AnalystSettings(port=0, datasets_dir=datasets_dir,
-                              capsule_db=tmp_path_factory.mktemp("docker-capsules") / "capsules.sqlite3",
-                              run_timeout_seconds=20.0, run_memory_bytes=256 << 20, max_rows=500)
-    runner = RunnerSettings(port=0, executor="docker", max_concurrency=2, max_queue=64, max_timeout_seconds=20.0)
-    stack = loop.run(start_local_stack(analyst, runner))
-    yield stack.analyst_target
-    loop.run(stack.stop(grace=1.0))
-    loop.close()
+def docker_stack(api_client: Any, datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[RunningStack]:
+    running = start_stack(datasets_dir, tmp_path_factory.mktemp("docker-capsules") / "capsules.sqlite3",
+                          runner_overrides={"executor": "docker", "max_queue": 64, "max_timeout_seconds": 20.0},
+                          run_timeout_seconds=20.0)
+    yield running
+    stop_stack(running)
     assert api_client.containers(all=True, filters={"label": f"{LABEL_OWNER}={owner_label()}"}) == []
 
 
-@pytest.mark.parametrize("dataset_id", ["ecommerce", "support", "sensors"])
-def test_every_registry_prompt_succeeds_with_docker(docker_stack: str, dataset_id: str) -> None:
-    with grpc.insecure_channel(docker_stack) as channel:
+def ask_all(target: str, dataset_id: str, prompts: list[str] | None = None) -> list[tuple[str, str, str, str]]:
+    """Ask each prompt (default: the dataset's registry prompts); return the failures."""
+    with grpc.insecure_channel(target) as channel:
         analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
-        dataset = analyst.GetDataset(api.GetDatasetRequest(name=dataset_id)).dataset
-        assert dataset.prompts
+        if prompts is None:
+            prompts = list(analyst.GetDataset(api.GetDatasetRequest(name=dataset_id)).dataset.prompts)
+        assert prompts
         failures = []
-        for prompt in dataset.prompts:
+        for prompt in prompts:
             run = [r.event for r in analyst.Ask(api.AskRequest(dataset_id=dataset_id, question=prompt))][-1].run
             if run.state != run_pb2.RUN_STATE_SUCCEEDED or run.result.row_count == 0 or run.runner_mode != "docker":
                 failures.append((prompt, run_pb2.RunState.Name(run.state), run.runner_mode, run.error.message))
-    assert failures == []
+    return failures
+
+
+@pytest.mark.parametrize("dataset_id", ["ecommerce", "support", "sensors"])
+def test_every_registry_prompt_succeeds_with_docker(docker_stack: RunningStack, dataset_id: str) -> None:
+    assert ask_all(docker_stack.analyst_target, dataset_id) == []
+
+
+def test_materialised_datasets_are_built_and_read_in_containers(docker_stack: RunningStack) -> None:
+    """The prompts above started materialisations (in containers, writing to the one writable
+    bind); once built, runs attach the DuckDB file read-only instead of the CSVs."""
+    materializer = docker_stack.stack.runner.materializer
+    assert materializer is not None
+    docker_stack.loop.run(materializer.wait_idle())
+    built = list((docker_stack.capsule_db.parent / "materialized").glob("*.duckdb"))
+    assert len(built) >= 3, built
+    assert ask_all(docker_stack.analyst_target, "ecommerce", ["How many orders are there per status?"]) == []
 
 
 def test_embedded_cli_ask_with_docker(api_client: Any, datasets_dir: Path, tmp_path: Path) -> None:

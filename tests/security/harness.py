@@ -9,8 +9,9 @@ Case files (tests/security/cases/*.sql) are Python-free data. Each case starts w
     -- rule: <SqlPolicyError rule>           (optional; for policy rejections)
     -- not-in-result: <text>                 (optional, repeatable; must not appear in the result)
 
-followed by the SQL (up to the next `-- case:`). `allow` cases must succeed (layer `none`);
-`reject` means the run ends REJECTED (the policy stopped it before any sandbox); `fail` means
+followed by the SQL (up to the next `-- case:`). `allow` cases must succeed;
+An `allow` case may name the layer that makes it harmless (e.g. `sandbox` for a DELETE that only
+touches the sandbox's private in-memory copy). `reject` means the run ends REJECTED (the policy stopped it before any sandbox); `fail` means
 it ran and ended FAILED with one of the codes (DuckDB lock-down or the sandbox stopped it).
 """
 
@@ -74,8 +75,8 @@ def load_cases(filename: str) -> list[Case]:
         name = match["name"]
         if expect not in EXPECTS or layer not in LAYERS or not set(codes) <= CODES:
             raise ValueError(f"{filename}:{name}: bad header expect={expect!r} layer={layer!r} code={codes!r}")
-        if (expect == "allow") != (layer == "none") or (expect == "allow") == bool(codes):
-            raise ValueError(f"{filename}:{name}: allow cases have layer none and no code; others need both")
+        if (expect == "allow") == bool(codes) or (expect != "allow" and layer == "none"):
+            raise ValueError(f"{filename}:{name}: allow cases have no code; others need a code and a layer")
         rules = tuple(headers["rule"][0].split("|")) if "rule" in headers else ()
         cases.append(Case(filename, name, sql, expect, layer, codes, rules, tuple(headers.get("not-in-result", []))))
     return cases
@@ -129,7 +130,8 @@ def bwrap_processes() -> list[str]:
             continue
         if argv and argv[0] and os.path.basename(argv[0].decode(errors="replace")) == "bwrap" \
                 and _descends_from_us(int(entry.name)):
-            found.append(" ".join(a.decode(errors="replace") for a in argv)[:200])
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            found.append(f"pid {entry.name} state {state}: " + " ".join(a.decode(errors="replace") for a in argv)[-300:])
     return found
 
 

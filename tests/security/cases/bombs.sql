@@ -61,7 +61,7 @@ SELECT length(string_agg(repeat(a.status, 2000), ',')) AS n FROM orders a, order
 -- expect: fail
 -- layer: sandbox
 -- code: RUNNER_RESOURCE_EXCEEDED|RUNNER_TIMEOUT
-SELECT length(array_agg(repeat(b.status, 1000))) AS n FROM orders a, order_items b
+SELECT length(array_agg(repeat(b.category, 1000))) AS n FROM orders a, order_items b
 
 -- case: unknown_column
 -- expect: fail

@@ -146,7 +146,7 @@ SELECT order_id, (SELECT content FROM read_text('/etc/passwd')) AS leak FROM ord
 -- expect: reject
 -- layer: policy
 -- code: SQL_POLICY_VIOLATION
--- rule: table_function
+-- rule: table_function|function
 SELECT * FROM orders, LATERAL read_csv('/etc/passwd') LIMIT 1
 
 -- case: table_function_from_first

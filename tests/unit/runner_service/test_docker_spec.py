@@ -181,3 +181,20 @@ def test_image_tag_covers_code_versions_and_recipe(tmp_path: Path) -> None:
     changed = tmp_path / "engine.py"
     changed.write_bytes(files[0][0].read_bytes() + b"\n# changed\n")
     assert tag != runner_image_tag([(changed, files[0][1]), *files[1:]], versions)
+
+
+def test_materialised_database_replaces_the_csv_binds() -> None:
+    request = make_request()
+    attached = SandboxRequest(request.run_id, request.sql, request.tables, request.limits,
+                              database_path="/cache/abc.duckdb")
+    assert build_container_spec("img", attached, {}).host["mounts"] == [
+        {"Type": "bind", "Source": "/cache/abc.duckdb", "Target": "/data/dataset.duckdb", "ReadOnly": True}]
+
+
+def test_materialisation_gets_one_writable_output_dir() -> None:
+    request = make_request()
+    build = SandboxRequest(request.run_id, "", request.tables, request.limits, output_dir="/cache/.build-1")
+    mounts = build_container_spec("img", build, {}).host["mounts"]
+    assert [m["Target"] for m in mounts] == ["/data/t0.csv", "/data/t1.csv", "/data/out"]
+    assert [m["ReadOnly"] for m in mounts] == [True, True, False]
+    assert build_container_spec("img", build, {}).host["read_only"] is True

@@ -78,8 +78,9 @@ def test_pool_key_separates_mounts_and_limits() -> None:
     other_file = SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/b.csv"),), LIMITS)
     other_limits = SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/a.csv"),),
                                   run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=3)))
-    same_data_other_query = SandboxRequest("r2", "SELECT 2", (TableFile("u", "/x/a.csv"),), LIMITS)
-    assert pool_key(base) != pool_key(other_file) != pool_key(other_limits)
+    same_data_other_query = SandboxRequest("r2", "SELECT 2", (TableFile("t", "/x/a.csv"),), LIMITS)
+    other_name = SandboxRequest("r", "SELECT 1", (TableFile("u", "/x/a.csv"),), LIMITS)
+    assert len({pool_key(base), pool_key(other_file), pool_key(other_limits), pool_key(other_name)}) == 4
     assert pool_key(base) == pool_key(same_data_other_query)
     assert pool_key(SandboxRequest("m", "", base.tables, LIMITS, output_dir="/tmp/out")) is None
 

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import duckdb
 import grpc
 import pytest
@@ -83,7 +84,8 @@ def plan(planner: ClaudePlanner, dataset: dataset_pb2.Dataset, question: str = "
 
 
 def attempts(notes_or_metadata: str) -> list[dict[str, Any]]:
-    return json.loads(notes_or_metadata.split("planner_attempts=", 1)[-1])
+    calls: list[dict[str, Any]] = json.loads(notes_or_metadata.split("planner_attempts=", 1)[-1])
+    return calls
 
 
 # --- the tool schema is derived from the Plan proto ----------------------------------------------
@@ -378,6 +380,18 @@ def test_a_request_the_api_calls_malformed_is_internal(shop: dataset_pb2.Dataset
     assert type(caught.value) is AnalystError and caught.value.status_code == grpc.StatusCode.INTERNAL
 
 
+def test_the_fake_refuses_a_tool_use_without_its_result() -> None:
+    """The fake holds the planner to the real API's conversation rules (so passing tests mean something)."""
+    with FakeMessagesApi(propose_plan_reply(STATUS_COUNTS)) as fake:
+        with anthropic.Anthropic(api_key="k", base_url=fake.url, max_retries=0) as client:
+            with pytest.raises(anthropic.BadRequestError):
+                client.messages.create(model="m", max_tokens=10, messages=[
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_schema", "input": {}}]},
+                    {"role": "user", "content": "no tool result"}])
+    assert "need tool_result blocks first" in fake.protocol_errors[0] and fake.remaining == 1
+
+
 # --- wiring: make_planner, CLI ----------------------------------------------------------------------
 
 def test_auto_is_claude_only_with_a_key() -> None:
@@ -424,7 +438,7 @@ def _orders_csv(datasets_dir: Path) -> Path:
     registry = json.loads((datasets_dir / "registry.json").read_text(encoding="utf-8"))
     datasets = registry["datasets"] if isinstance(registry, dict) else registry
     table = next(t for d in datasets if d["id"] == "ecommerce" for t in d["tables"] if t["name"] == "orders")
-    return datasets_dir / table["file"]
+    return datasets_dir / str(table["file"])
 
 
 @pytest.mark.bwrap
@@ -444,7 +458,8 @@ def test_ask_over_grpc_with_the_claude_planner(datasets_dir: Path, tmp_path: Pat
                     events = [r.event for r in stub.Ask(api.AskRequest(dataset_id="ecommerce", question=question,
                                                                        thread_id=thread_id))]
                     assert events[-1].stage == run_pb2.STAGE_DONE
-                    return events[-1].run
+                    final: run_pb2.Run = events[-1].run
+                    return final
 
                 run = ask("How many orders are there per status?")
                 assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error
@@ -453,8 +468,9 @@ def test_ask_over_grpc_with_the_claude_planner(datasets_dir: Path, tmp_path: Pat
                 capsule = stub.GetCapsule(api.GetCapsuleRequest(name=run.run_id)).capsule
         finally:
             stop_stack(running)
-    expected = duckdb.sql(f"SELECT status, count(*) FROM read_csv('{_orders_csv(datasets_dir)}') "
-                          "GROUP BY status ORDER BY 2 DESC").fetchall()
+    with duckdb.connect() as connection:
+        expected = connection.execute(f"SELECT status, count(*) FROM read_csv('{_orders_csv(datasets_dir)}') "
+                                      "GROUP BY status ORDER BY 2 DESC").fetchall()
     rows = [(r.values[0].string_value, r.values[1].int_value) for r in run.result.rows]
     assert rows == expected
     assert run.planner == "claude" and capsule.planner == "claude"

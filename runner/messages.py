@@ -1,0 +1,58 @@
+"""The runner's stdin protocol.
+
+Two forms, told apart by the first byte:
+- legacy: one SandboxTask (binary protobuf) until end of input;
+- framed: two frames, each a 4-byte big-endian length and a SandboxTask. The first frame sets up
+  DuckDB (tables or materialised file, limits); the second brings the run's run_id and sql. A
+  warm sandbox receives the first frame when it starts and the second when a run takes it.
+A binary SandboxTask never starts with a zero byte (field tags are >= 0x08), and frames are
+capped below 16 MiB, so a framed stream always does.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from csv_analyst.v1 import sandbox_pb2
+
+MAX_FRAME = (1 << 24) - 1
+
+
+class ProtocolError(Exception):
+    """The input is not a readable task."""
+
+
+def frame(task: sandbox_pb2.SandboxTask) -> bytes:
+    """Encode one task as a frame."""
+    data = task.SerializeToString()
+    if len(data) > MAX_FRAME:
+        raise ProtocolError(f"task of {len(data)} bytes is larger than a frame")
+    return struct.pack(">I", len(data)) + data
+
+
+def query_frame(run_id: str, sql: str) -> bytes:
+    """The second frame: the run's id and SQL."""
+    return frame(sandbox_pb2.SandboxTask(run_id=run_id, sql=sql))
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise ProtocolError(f"input ended after {len(data)} of {size} bytes")
+        data += chunk
+    return data
+
+
+def read_frame(stream: BinaryIO, header: bytes = b"") -> sandbox_pb2.SandboxTask:
+    """Read one frame (optionally with the first header bytes already read)."""
+    header += _read_exactly(stream, 4 - len(header))
+    (size,) = struct.unpack(">I", header)
+    if size > MAX_FRAME:
+        raise ProtocolError(f"frame of {size} bytes is too large")
+    try:
+        return sandbox_pb2.SandboxTask.FromString(_read_exactly(stream, size))
+    except Exception as error:  # noqa: BLE001 - protobuf raises DecodeError and others
+        raise ProtocolError(f"unreadable frame: {error}") from error

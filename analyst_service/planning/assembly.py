@@ -91,7 +91,7 @@ class Assembler(ParserState):
 
     def _assign_aggregations(self) -> None:
         distinct = any(c.kind == "distinct" for c in self.cues)
-        explicit = any(c.kind in ("avg", "sum", "count") for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count", "median") for c in self.cues)
         if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
             for cue in self.cues:
                 if cue.kind in ("max?", "min?"):

@@ -17,7 +17,7 @@ from csv_analyst.v1 import plan_pb2, value_pb2
 P = plan_pb2
 _UNITS = {P.TIME_BUCKET_HOUR: "hour", P.TIME_BUCKET_DAY: "day", P.TIME_BUCKET_WEEK: "week",
           P.TIME_BUCKET_MONTH: "month", P.TIME_BUCKET_QUARTER: "quarter", P.TIME_BUCKET_YEAR: "year"}
-_FAN_OUT_SENSITIVE = {P.AGGREGATION_SUM, P.AGGREGATION_AVG, P.AGGREGATION_COUNT}
+_FAN_OUT_SENSITIVE = {P.AGGREGATION_SUM, P.AGGREGATION_AVG, P.AGGREGATION_COUNT, P.AGGREGATION_MEDIAN}
 
 
 def reachable(index: SchemaIndex, base: str) -> dict[str, int]:
@@ -196,6 +196,9 @@ def _order(plan: plan_pb2.Plan, spec: Spec, groups: list[tuple[str, int]], measu
         else:
             plan.order_by.append(P.OrderBy(key=measures[0], descending=True))
             plan.order_by.extend(P.OrderBy(key=name) for name, _ in groups)
+    elif spec.position and not measures and not groups:
+        plan.order_by.append(P.OrderBy(file_order=True, descending=spec.position == "last"))
+        plan.limit = spec.position_count or 1
     elif order_column is not None:
         plan.order_by.append(P.OrderBy(key=ref(order_column), descending=bool(spec.descending),  # type: ignore[operator]
                                        as_number=order_column.numeric_text))

@@ -33,6 +33,7 @@ AGG_CUES: dict[tuple[str, ...], str] = {
     ("how", "many"): "count", ("number", "of"): "count", ("count", "of"): "count", ("count",): "count",
     ("how", "much"): "sum", ("sum", "of"): "sum", ("sum",): "sum", ("total",): "sum",
     ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
+    ("median",): "median",
     ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
     ("maximum",): "max", ("max",): "max", ("peak",): "max",
     ("minimum",): "min", ("min",): "min",
@@ -44,7 +45,7 @@ AGG_CUES: dict[tuple[str, ...], str] = {
     ("most",): "desc", ("least",): "asc", ("fewest",): "asc",
 }
 AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
-                "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "max?": P.AGGREGATION_MAX,
+                "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "median": P.AGGREGATION_MEDIAN, "max?": P.AGGREGATION_MAX,
                 "min?": P.AGGREGATION_MIN}
 GROUP_CUES = {"per", "by", "each", "every", "across"}
 DISTINCT_WORDS = {"distinct", "unique", "different"}
@@ -53,3 +54,5 @@ NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "is
 ROW_NOUNS = {"row", "record", "entry", "line", "reading", "observation", "measurement", "event"}
 ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sales", "count", "cost",
             "stock", "spend", "volume", "value", "profit", "fee", "tax"}
+# Words that pick rows by their position in the file (the table's own order).
+POSITION_WORDS = {"first": "first", "last": "last", "final": "last"}

@@ -38,6 +38,8 @@ class DateFilters(ParserState):
     def _part_column(self, part: str) -> Ref:
         """An integer column holding a date part ("year", "month"), preferring one the question names."""
         columns = [c for c in self.index.columns if c.is_numeric and part in c.words and len(c.words) <= 2]
+        if part == "year":  # "founded after 1950" -> a `Founded` column of years
+            columns += [c for c in self.index.columns if c.year_like and c not in columns]
         named = [m.columns[0] for m in self.mentions if m.column in columns]
         return tuple(named or columns)
 
@@ -73,6 +75,17 @@ class DateFilters(ParserState):
                     self.spec.conditions.append(Condition(year_ref, P.FILTER_OPERATOR_BETWEEN, [first, last]))
             else:
                 self.spec.conditions.append(Condition(year_ref, ops[span.bound], [last + 1 if span.bound == "gt" else first]))
+            return
+        if span.years_only and span.bound == "in" and span.high.year - span.low.year == 1:
+            year = str(span.low.year)
+            holders = [c for c in self.index.columns if c.is_text and any(year in v for v in c.top_values)]
+            if holders:  # "the 1995 finals" in a table whose Season column reads "1995-96"
+                self.spec.conditions.append(Condition(holders[:1], P.FILTER_OPERATOR_CONTAINS, [year]))
+                return
+        if span.years_only and not ref and not any(c.is_text and c.top_values for c in self.index.columns
+                                                    if any(w in ("date", "year", "season") for w in c.words)):
+            # No column holds dates or years: the year names the table's subject ("the 2007 tournament").
+            self.spec.ignored.append(" ".join(self.tokens[span.start:span.end]))
             return
         raise PlannerError(message="the question asks about a date but the dataset has no date, timestamp or year column")
 

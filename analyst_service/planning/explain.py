@@ -7,7 +7,8 @@ from csv_analyst.v1 import plan_pb2, value_pb2
 P = plan_pb2
 _AGGREGATIONS = {P.AGGREGATION_SUM: "sum", P.AGGREGATION_AVG: "average", P.AGGREGATION_MIN: "minimum",
                  P.AGGREGATION_MAX: "maximum", P.AGGREGATION_COUNT: "count",
-                 P.AGGREGATION_COUNT_DISTINCT: "number of distinct"}
+                 P.AGGREGATION_COUNT_DISTINCT: "number of distinct", P.AGGREGATION_MEDIAN: "median",
+                 P.AGGREGATION_PERCENT: "percentage"}
 _OPERATORS = {P.FILTER_OPERATOR_EQ: "=", P.FILTER_OPERATOR_NE: "≠", P.FILTER_OPERATOR_LT: "<",
               P.FILTER_OPERATOR_LE: "≤", P.FILTER_OPERATOR_GT: ">", P.FILTER_OPERATOR_GE: "≥",
               P.FILTER_OPERATOR_CONTAINS: "contains", P.FILTER_OPERATOR_STARTSWITH: "starts with",

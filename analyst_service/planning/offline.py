@@ -54,11 +54,17 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
         plan = build_plan(merged, index)
         plan.notes = f"Refined the previous plan with: {'; '.join(spec.understood) or 'no change'}."
         return plan
-    if spec.is_empty() or (not spec.conditions and not spec.groups and unlinked and _only_bare_count(spec)):
+    if spec.is_empty() or (not spec.conditions and not spec.groups and not spec.position and unlinked
+                           and _only_bare_count(spec)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
+    notes = []
     if unlinked:
-        plan.notes = f"Ignored words: {', '.join(unlinked)}."
+        notes.append(f"Ignored words: {', '.join(unlinked)}.")
+    if spec.ignored:
+        notes.append(f"No column holds dates or years, so {', '.join(repr(p) for p in spec.ignored)} was taken as "
+                     "naming the table's subject and not used as a filter.")
+    plan.notes = " ".join(notes)
     return plan
 
 

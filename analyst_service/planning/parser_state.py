@@ -13,6 +13,7 @@ from analyst_service.planning.cues import NEGATIONS
 from analyst_service.planning.dates import DateSpan
 from analyst_service.planning.schema_linking import Mention, SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Scalar, Spec
+from analyst_service.planning.vocabulary import NUMBER_WORDS
 
 
 @dataclass
@@ -62,10 +63,13 @@ class ParserState:
         for i in range(start, end):
             self.used[i] = True
 
-    def _number(self, i: int) -> Scalar | None:
+    def _number(self, i: int, words: bool = False) -> Scalar | None:
+        """The number at token i ("40", "2.5", "100 k"; also "two" when `words`), or None."""
         if i >= len(self.tokens) or self.used[i]:
             return None
         token = self.tokens[i]
+        if words and token in NUMBER_WORDS:
+            return NUMBER_WORDS[token]
         try:
             value: Scalar = float(token) if "." in token else int(token)
         except ValueError:

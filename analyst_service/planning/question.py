@@ -30,6 +30,7 @@ class QuestionParser(Recognizers, Assembler, DateFilters):
             PlannerError: When a part of the question was recognised but cannot be mapped.
         """
         self._top_n()
+        self._positions()
         self._comparisons()
         self._dates()
         self._buckets()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from analyst_service.planning.cues import (
     AGG_CUES,
+    POSITION_WORDS,
     BUCKET_UNITS,
     BUCKET_WORDS,
     COMPARISONS,
@@ -52,6 +53,27 @@ class Recognizers(ParserState):
                     self.spec.limit = number
                     self._use(i, i + 1)
 
+    def _positions(self) -> None:
+        """File order: "the first club", "who was last", "the last 3 races", "the first five integers".
+
+        Only the words first/last/final, and not when they belong to a column name ("First Name").
+        """
+        for i, token in enumerate(self.tokens):
+            if self.used[i] or token not in POSITION_WORDS:
+                continue
+            if i + 1 < len(self.tokens) and any(POSITION_WORDS[token] in c.words or token in c.words
+                                                for c in self.index.link_span(self.words[i:i + 2])):
+                continue
+            number = self._number(i + 1, words=True)
+            count = int(number) if isinstance(number, int) and 0 < number <= 100 and not is_year(self.tokens[i + 1]) else 0
+            self.spec.position = POSITION_WORDS[token]
+            self.spec.position_count = count
+            self._use(i, i + (2 if count else 1))
+            if i + (2 if count else 1) < len(self.tokens) and self.tokens[i + (2 if count else 1)] == "place":
+                self._use(i, i + (3 if count else 2))  # "in last place": the position, not a column
+            self.spec.understood.append(f"the {token} {count or ''} row(s) in file order".replace("  ", " "))
+            return
+
     def _comparisons(self) -> None:
         for i in range(len(self.tokens)):
             if self._at(i, ("between",)):
@@ -66,7 +88,7 @@ class Recognizers(ParserState):
                     if after + 1 < len(self.tokens) and is_year(self.tokens[after]) and self.tokens[after + 1] in (
                             "to", "through", "thru", "until", "and"):
                         break  # "over 2010 through 2012" is a date range
-                    value = self._number(after)
+                    value = self._number(after, words=True)
                     if value is not None:
                         self.comparisons.append((i, i + len(phrase) + 1, op, [value]))
                         self._use(i, i + len(phrase) + 1)

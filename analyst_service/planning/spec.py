@@ -54,6 +54,9 @@ class Spec:
         tables: Tables the question names (such as the counted entity), preferred as base table.
         understood: Human-readable pieces of what was understood, for clarification messages.
         explicit_measure: True when the question itself asked for an aggregation.
+        position: "first" or "last" when the question picks rows by their place in the file.
+        position_count: How many rows "the first five" asks for; 0 for one.
+        ignored: Phrases deliberately left out of the plan (reported in the plan's notes).
     """
 
     measures: list[Measure] = field(default_factory=list)
@@ -65,6 +68,9 @@ class Spec:
     tables: list[str] = field(default_factory=list)
     understood: list[str] = field(default_factory=list)
     explicit_measure: bool = False
+    position: str = ""
+    position_count: int = 0
+    ignored: list[str] = field(default_factory=list)
 
     def refs(self) -> list[Ref]:
         """Every column candidate list the spec uses."""
@@ -76,4 +82,4 @@ class Spec:
 
     def is_empty(self) -> bool:
         """True when nothing at all was understood."""
-        return not (self.measures or self.groups or self.conditions or self.order_ref)
+        return not (self.measures or self.groups or self.conditions or self.order_ref or self.position)

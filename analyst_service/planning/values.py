@@ -75,6 +75,7 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
         ("manual" -> every `manual(...)` transmission).
     """
     candidates: list[ValueMatch] = []
+    column_words = {w for c in columns for w in c.words}
     for column in columns:
         if column.is_boolean:
             continue
@@ -104,7 +105,8 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
                 if matched < len(vwords):
                     # Only short values complete from their first words ("nuclear" -> Nuclear Energy);
                     # a sentence in a notes column is no value a question names by its opening.
-                    if len(vwords) > 3 or len(words[start]) < 4 or words[start] in CUE_WORDS:
+                    if len(vwords) > 3 or len(words[start]) < 4 or words[start] in CUE_WORDS \
+                            or words[start] in column_words:  # "the first team": the Team column, not `Team USA`
                         continue
                     strength = 0.5 * score / len(vwords)
                 else:

@@ -194,6 +194,7 @@ class BwrapExecutor:
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
             self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
         self._janitor: asyncio.Task[None] | None = None
+        self._cleanups: set[asyncio.Future[bool]] = set()
         if self.use_cgroups:
             reap_stale_cgroups()
 
@@ -270,7 +271,9 @@ class BwrapExecutor:
         wall = time.perf_counter() - started
         outcome = _interpret(request, process.returncode, stdout, stderr, wall, timed_out, active)
         if cgroup:
-            await loop.run_in_executor(None, cgroup.remove)
+            # Off the answer's path: removal waits for the sandbox's last processes to exit.
+            self._cleanups.add(cleanup := asyncio.ensure_future(loop.run_in_executor(None, cgroup.remove)))
+            cleanup.add_done_callback(self._cleanups.discard)
         if key:
             self._pool.want(key, request)
             if self._janitor is None:
@@ -302,6 +305,8 @@ class BwrapExecutor:
         for active in list(self._active.values()):
             _kill(active.process, active.cgroup)
         await self._pool.close()
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._spawner.shutdown(wait=False)
 
 

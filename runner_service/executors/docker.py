@@ -62,6 +62,9 @@ LABEL_EXECUTOR = "csv-analyst.executor"
 LABEL_RUN_ID = "csv-analyst.run-id"
 LABEL_OWNER = "csv-analyst.owner"
 LABEL_INSTANCE = "csv-analyst.executor-instance"
+# Unix time after which the container can only be a leak (its run's time limit plus a grace).
+LABEL_REAP_AFTER = "csv-analyst.reap-after"
+REAP_GRACE = 60
 
 # The cgroup memory cap is a multiple of DuckDB's memory_limit, as in the bwrap executor:
 # DuckDB's own reservations, Python and the /tmp tmpfs (which the memory cgroup charges) need room.
@@ -322,18 +325,21 @@ def should_reap(container: Mapping[str, Any], host: str, now: float, stale_after
     """Whether a labelled container from `containers(filters=label)` is a leak to remove.
 
     A container is a leak when its owner process on this host is gone (a crashed service), or when
-    it is older than any run may last (the owner kills every run at its time limit), whoever
-    owns it.
+    its run's time limit is long past (the owner kills every run at its limit), whoever owns it.
 
     Args:
         container: One entry of the Engine's container list (Labels, Created).
         host: This host's name.
         now: Current Unix time.
-        stale_after: Seconds after which any run container is a leak.
+        stale_after: Age in seconds after which a container without a reap-after label is a leak.
         owner_alive: Whether an owner label names a live process on this host.
     """
     labels = container.get("Labels") or {}
-    if now - float(container.get("Created", now)) > stale_after:
+    reap_after = labels.get(LABEL_REAP_AFTER, "")
+    if reap_after.isdigit():
+        if now > int(reap_after):
+            return True
+    elif now - float(container.get("Created", now)) > stale_after:
         return True
     owner = labels.get(LABEL_OWNER, "")
     return owner.split("/", 1)[0] == host and not owner_alive(owner)
@@ -391,8 +397,8 @@ class DockerExecutor:
         image: Runner image; empty = `csv-analyst-runner:<content tag of this code>`.
         base_url: Engine address; empty = DOCKER_HOST or the local socket.
         cpus: CPU cap per container, in cores.
-        stale_after_seconds: Containers older than this are leaks whoever owns them.
-        check_image: Refuse to start when the image is missing (tests that build specs skip it).
+        stale_after_seconds: Containers without a reap-after label and older than this are leaks.
+        check_image: Refuse to start when the image is missing (False: find out at the first run).
 
     Raises:
         SandboxStartError: When the engine is unreachable or the image is missing.
@@ -426,6 +432,9 @@ class DockerExecutor:
                     f"`docker build -f runner/Dockerfile -t {self.image} .`") from error
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker-run")
         self._active: dict[str, _Active] = {}
+        # Containers that exist right now, created by run_container threads (which outlive a
+        # cancelled execute() task) and removed by them.
+        self._containers: set[str] = set()
         self.reap(startup=True)
 
     def labels(self) -> dict[str, str]:
@@ -433,8 +442,10 @@ class DockerExecutor:
         return {LABEL_OWNER: self.owner, LABEL_INSTANCE: self.instance}
 
     def spec(self, request: SandboxRequest, command: list[str] | None = None) -> ContainerSpec:
-        """The container spec of a run on this executor."""
-        return build_container_spec(self.image, request, self.labels(), self.cpus, command)
+        """The container spec of a run on this executor, starting now."""
+        limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
+        labels = {**self.labels(), LABEL_REAP_AFTER: str(int(time.time() + limit + REAP_GRACE))}
+        return build_container_spec(self.image, request, labels, self.cpus, command)
 
     def reap(self, startup: bool = False) -> int:
         """Remove leaked containers: at start-up those of dead owners or too old; else this instance's.
@@ -451,7 +462,8 @@ class DockerExecutor:
         for container in doomed:
             self._remove(container["Id"])
         if doomed:
-            log.warning("removed %d leftover run container(s)", len(doomed))
+            log.warning("removed %d leftover run container(s)%s", len(doomed),
+                        " of crashed or stuck services" if startup else "")
         return len(doomed)
 
     async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
@@ -502,6 +514,7 @@ class DockerExecutor:
         except (docker.errors.DockerException, requests.RequestException) as error:
             raise SandboxStartError(f"could not create the run container: {error}") from error
         container_id: str = created["Id"]
+        self._containers.add(container_id)
         active.container_id = container_id
         attached = None
         try:
@@ -524,10 +537,12 @@ class DockerExecutor:
                                  time.perf_counter() - started, demuxer.stdout_overflow)
         finally:
             if attached is not None:
-                # Both the SocketIO wrapper and the socket under it, so the connection really closes.
+                # The socket and its SocketIO wrapper both, so the connection really closes.
+                raw = _raw_socket(attached)
+                raw.close()
                 attached.close()
-                _raw_socket(attached).close()
             self._remove(container_id)
+            self._containers.discard(container_id)
 
     def _exchange(self, sock: socket.socket, payload: bytes, demuxer: StreamDemuxer, deadline: float,
                   container_id: str) -> bool:
@@ -617,11 +632,11 @@ class DockerExecutor:
         loop = asyncio.get_running_loop()
         for active in list(self._active.values()):
             active.cancelled = True
-            if active.container_id:
-                await loop.run_in_executor(None, self._kill, active.container_id)
+        for container_id in list(self._containers):
+            await loop.run_in_executor(None, self._kill, container_id)
         # Killed runs finish (and remove their containers) within moments; then sweep the rest.
         deadline = time.monotonic() + KILL_GRACE
-        while self._active and time.monotonic() < deadline:
+        while self._containers and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await loop.run_in_executor(None, self.reap)
         self._threads.shutdown(wait=False)

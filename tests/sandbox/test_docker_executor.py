@@ -15,6 +15,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from runner_service.executors.docker import (
     LABEL_EXECUTOR,
     LABEL_INSTANCE,
     LABEL_OWNER,
+    LABEL_REAP_AFTER,
     ContainerExit,
     DockerExecutor,
     default_runner_image,
@@ -156,6 +158,8 @@ print(json.dumps(out))
 
 
 def test_isolation_from_inside(executor: DockerExecutor, table: TableFile) -> None:
+    # World-writable on the host, so only the read-only bind can refuse the write below.
+    Path(table.host_path).chmod(0o666)
     request = make_request("SELECT 1", (table,), memory_bytes=200 << 20, max_processes=24)
     done = probe(executor, request, ISOLATION_PROBE)
     assert done.exit_code == 0, done.stderr.decode()
@@ -206,6 +210,7 @@ def test_the_container_inspects_as_specified(executor: DockerExecutor, table: Ta
     assert seen["Config"]["User"] == "65534:65534"
     assert seen["Config"]["Labels"][LABEL_EXECUTOR] == "docker"
     assert seen["Config"]["Labels"][LABEL_INSTANCE] == executor.instance
+    assert int(seen["Config"]["Labels"][LABEL_REAP_AFTER]) >= int(time.time()) + 20  # 20 s limit + grace
 
 
 def test_query_runs_in_a_container(executor: DockerExecutor, table: TableFile) -> None:
@@ -368,8 +373,7 @@ def test_no_container_is_left_behind(executor: DockerExecutor, api_client: Any, 
 def docker_stack(api_client: Any, datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory
                  ) -> Iterator[RunningStack]:
     running = start_stack(datasets_dir, tmp_path_factory.mktemp("docker-capsules") / "capsules.sqlite3",
-                          runner_overrides={"executor": "docker", "max_queue": 64, "max_timeout_seconds": 20.0},
-                          run_timeout_seconds=20.0)
+                          runner_overrides={"executor": "docker", "max_queue": 64})
     yield running
     stop_stack(running)
     assert api_client.containers(all=True, filters={"label": f"{LABEL_OWNER}={owner_label()}"}) == []

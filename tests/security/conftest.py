@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from analyst_service.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
+from tests.security.harness import busy_cgroups, bwrap_processes
 
 # Limits of the red-team stack: small enough that bombs end quickly.
 RUN_TIMEOUT_SECONDS = 3.0
@@ -57,6 +59,12 @@ def security_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     loop.close()
     os.environ.pop(PLANTED_ENV, None)
     assert file_digests(datasets_dir) == digests, "a run changed a dataset file"
+    # Warm sandboxes may idle while the stack runs; once it stopped, none may remain.
+    deadline = time.monotonic() + 10
+    while (bwrap_processes() or busy_cgroups()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert bwrap_processes() == [], "sandbox processes outlived the stack"
+    assert busy_cgroups() == [], "run cgroups still hold processes after the stack stopped"
 
 
 @pytest.fixture(scope="session")

@@ -116,7 +116,7 @@ def _descends_from_us(pid: int) -> bool:
 
 
 def bwrap_processes() -> list[str]:
-    """Command lines of bwrap processes (sandboxes) started by this test process and still running.
+    """bwrap processes and sandboxed runners started by this test process and still alive.
 
     Other sessions on the machine may run their own sandboxes, so only our descendants count.
     """
@@ -128,22 +128,26 @@ def bwrap_processes() -> list[str]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0] and os.path.basename(argv[0].decode(errors="replace")) == "bwrap" \
-                and _descends_from_us(int(entry.name)):
+        is_bwrap = bool(argv and argv[0]) and os.path.basename(argv[0].decode(errors="replace")) == "bwrap"
+        is_runner = b"runner" in argv and b"-m" in argv  # the sandboxed `python -m runner`
+        if (is_bwrap or is_runner) and _descends_from_us(int(entry.name)):
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             found.append(f"pid {entry.name} state {state}: " + " ".join(a.decode(errors="replace") for a in argv)[-300:])
     return found
 
 
-def busy_cgroups(run_ids: set[str]) -> list[str]:
-    """Run cgroups of the given runs that still exist with processes in them."""
+def busy_cgroups() -> list[str]:
+    """csv-analyst run cgroups holding a process started by this test process."""
     busy = []
     for controller in ("memory", "pids"):
-        for run_id in run_ids:
-            group = Path("/sys/fs/cgroup") / controller / "csv-analyst" / run_id
+        parent = Path("/sys/fs/cgroup") / controller / "csv-analyst"
+        if not parent.is_dir():
+            continue
+        for group in parent.iterdir():
             try:
-                if group.is_dir() and (group / "cgroup.procs").read_text().split():
-                    busy.append(str(group))
-            except OSError:
+                pids = [int(p) for p in (group / "cgroup.procs").read_text().split()] if group.is_dir() else []
+            except (OSError, ValueError):
                 continue
+            if any(_descends_from_us(pid) for pid in pids):
+                busy.append(str(group))
     return busy

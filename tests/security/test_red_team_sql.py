@@ -28,7 +28,7 @@ from csv_analyst.v1 import (
     sandbox_pb2,
 )
 from tests.security.conftest import RUN_MEMORY_BYTES, RUN_TIMEOUT_SECONDS
-from tests.security.harness import STATES, Case, bwrap_processes, busy_cgroups, leaks, load_cases
+from tests.security.harness import STATES, Case, bwrap_processes, leaks, load_cases
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(240)]
 
@@ -40,7 +40,6 @@ ALL_CASES = ANALYST_CASES + RUNNER_CASES
 # A bomb must end within its limit plus sandbox start-up and kill time.
 BOMB_GRACE_SECONDS = 4.0
 NORMAL_QUESTION = "How many orders are there per status?"
-SEEN_RUN_IDS: set[str] = set()
 
 
 @dataclass
@@ -70,13 +69,11 @@ def _submit(analyst: Any, case: Case) -> Outcome:
     run = analyst.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce", sql=case.sql), timeout=60).run
     seconds = time.perf_counter() - started
     capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=f"capsules/{run.run_id}"), timeout=10).capsule
-    SEEN_RUN_IDS.add(run.run_id)
     return Outcome(case, run=run, capsule=capsule, seconds=seconds)
 
 
 def _execute(runner: Any, orders_path: str, case: Case, index: int) -> Outcome:
     run_id = f"bypass-{index:03d}-{case.name.replace('_', '-')}"[:60]
-    SEEN_RUN_IDS.add(run_id)
     started = time.perf_counter()
     events = list(runner.Execute(dispatch_pb2.ExecuteRequest(
         run_id=run_id, sql=case.sql, tables=[sandbox_pb2.TableSource(name="orders", path=orders_path)],
@@ -109,7 +106,6 @@ def outcomes(analyst: Any, runner: Any, security_stack: Any) -> dict[str, Outcom
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     assert listed.datasets and responsive < 2.0, f"the analyst service took {responsive:.2f} s to answer during bombs"
     assert concurrent_answer[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED, concurrent_answer[-1].run.error
-    SEEN_RUN_IDS.add(concurrent_answer[-1].run.run_id)
     return results
 
 
@@ -164,13 +160,14 @@ def test_exfiltration_rejection_carries_a_suggestion(outcomes: dict[str, Outcome
     assert "LIMIT" in run.error.message and "aggregate" in run.error.message
 
 
-def test_normal_question_answers_after_the_suite_and_nothing_is_left_behind(
+def test_normal_question_answers_after_the_bombs_and_no_run_is_still_executing(
         analyst: Any, outcomes: dict[str, Outcome]) -> None:
     events = [r.event for r in analyst.Ask(api.AskRequest(dataset_id="ecommerce", question=NORMAL_QUESTION), timeout=60)]
     assert events[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED
-    SEEN_RUN_IDS.add(events[-1].run.run_id)
+    # Idle warm sandboxes may wait for work, but no sandbox may still be busy with a finished
+    # run: every bwrap process left is sleeping, not burning CPU. (After the stack stops, the
+    # security_stack fixture checks that no bwrap process or busy run cgroup remains at all.)
     deadline = time.monotonic() + 10
-    while (bwrap_processes() or busy_cgroups(SEEN_RUN_IDS)) and time.monotonic() < deadline:
+    while any(" state R" in p for p in bwrap_processes()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert bwrap_processes() == []
-    assert busy_cgroups(SEEN_RUN_IDS) == []
+    assert [p for p in bwrap_processes() if " state R" in p] == []

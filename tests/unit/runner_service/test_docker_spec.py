@@ -15,6 +15,7 @@ from runner_service.executors.base import SandboxRequest, TableFile
 from runner_service.executors.docker import (
     LABEL_EXECUTOR,
     LABEL_OWNER,
+    LABEL_REAP_AFTER,
     LABEL_RUN_ID,
     MAX_RESULT_BYTES,
     ContainerExit,
@@ -166,6 +167,11 @@ def test_reaping_decision() -> None:
     # Older than any run may last: a leak whoever owns it.
     assert should_reap(container(elsewhere, 400), "this-host", now, 360, owner_is_alive)
     assert should_reap(container(me, 400), "this-host", now, 360, owner_is_alive)
+    # A reap-after label (the run's own limit + grace) wins over the age rule, both ways.
+    long_run = {**container(elsewhere, 400), "Labels": {LABEL_OWNER: elsewhere, LABEL_REAP_AFTER: str(int(now + 60))}}
+    assert not should_reap(long_run, "this-host", now, 360, owner_is_alive)
+    past = {**container(elsewhere, 5), "Labels": {LABEL_OWNER: elsewhere, LABEL_REAP_AFTER: str(int(now - 1))}}
+    assert should_reap(past, "this-host", now, 360, owner_is_alive)
 
 
 def test_image_tag_covers_code_versions_and_recipe(tmp_path: Path) -> None:

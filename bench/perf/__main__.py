@@ -1,0 +1,189 @@
+"""Runner benchmark: `python -m bench.perf [--scale 50]`.
+
+Measures, side by side in one run on this machine, and prints as a table (JSON with --json-out):
+- the floor: in-process DuckDB time of the question on the materialised data;
+- end-to-end gRPC SubmitRun latency through the warm pool (p50, p95) and its ratio to the floor;
+- cold start per executor (bubblewrap, Docker) against plain `python -c 'import duckdb'`;
+- pandas read_csv + group-by of the same question (peer baseline) and its ratio to the floor;
+- a load run (5 users x 10 concurrent runs) and a burst of 50: outcomes, latency, runs/s, peak memory.
+Numbers are ratios against baselines measured in the same run; nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import duration_pb2
+
+from bench.perf import measure
+from csv_analyst.v1 import run_pb2
+
+REPO = Path(__file__).resolve().parents[2]
+QUESTION_SQL = ("SELECT status, count(*) AS orders, sum(total) AS revenue FROM orders "
+                "GROUP BY status ORDER BY revenue DESC")
+
+
+def machine() -> dict[str, Any]:
+    """What this machine is."""
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        memory_kb = int(meminfo.readline().split()[1])
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(memory_kb / 2**20, 1),
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+def datasets_at(scale: float, root: Path) -> Path:
+    """The demo datasets at this scale (generated once, then reused)."""
+    from csv_analyst_datasets.generator import generate
+
+    out = root / f"scale-{scale:g}"
+    if not (out / "registry.json").exists():
+        print(f"generating the demo datasets at scale {scale:g} into {out} ...", file=sys.stderr, flush=True)
+        generate(out, scale)
+    return out
+
+
+class Loop:
+    """An asyncio loop in a thread, so the gRPC stack serves while this thread measures."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(600)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def end_to_end(datasets: Path, work: Path, runs: int, load_users: int, load_per_user: int, burst: int) -> dict[str, Any]:
+    """Start the real stack (bwrap, warm pool, materialisation) and measure SubmitRun and load."""
+    from analyst_service.config import AnalystSettings
+    from analyst_service.stack import start_local_stack
+    from runner_service.config import RunnerSettings
+
+    loop = Loop()
+    analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=work / "capsules.sqlite3",
+                              run_timeout_seconds=60.0, max_rows=100)
+    runner = RunnerSettings(port=0, cache_dir=work / "materialized", pool_size=1, max_concurrency=2, max_queue=64)
+    stack = loop.run(start_local_stack(analyst, runner))
+    try:
+        target = stack.analyst_target
+        # First run reads the CSVs and starts the materialisation; wait for it, then warm up.
+        measure.submit_latencies(target, "ecommerce", QUESTION_SQL, 1)
+        loop.run(stack.runner.materializer.wait_idle())
+        measure.submit_latencies(target, "ecommerce", QUESTION_SQL, 3)
+        latencies, results = measure.submit_latencies(target, "ecommerce", QUESTION_SQL, runs)
+        failures = [r.error.message for r in results if r.state != run_pb2.RUN_STATE_SUCCEEDED]
+        sandbox_query = [r.stats.query_duration.ToNanoseconds() / 1e9 for r in results]
+        load = measure.load_run(target, "ecommerce", QUESTION_SQL, load_users, load_per_user)
+        burst_result = measure.load_run(target, "ecommerce", QUESTION_SQL, 1, burst)
+    finally:
+        loop.run(stack.stop(grace=2.0))
+        loop.close()
+
+    def load_summary(result: measure.LoadResult) -> dict[str, Any]:
+        done = sum(result.outcomes.values())
+        return {**measure.summary_ms(result.latencies), "outcomes": result.outcomes,
+                "runs_per_second": round(done / result.wall_seconds, 1),
+                "peak_memory_mib": round(result.peak_rss_bytes / 2**20, 1),
+                "unexpected_errors": sum(n for k, n in result.outcomes.items()
+                                         if k not in ("SUCCEEDED", "RESOURCE_EXHAUSTED"))}
+
+    return {"submit_run": measure.summary_ms(latencies), "submit_failures": failures,
+            "query_in_sandbox": measure.summary_ms(sandbox_query),
+            "load": {"users": load_users, "concurrent_per_user": load_per_user, **load_summary(load)},
+            "burst": {"size": burst, **load_summary(burst_result)}}
+
+
+def cold_starts(csv: Path, repeats: int) -> dict[str, Any]:
+    """Cold start per executor, against `python -c 'import duckdb'`."""
+    from runner_service.executors.base import SandboxRequest, TableFile
+    from runner_service.executors.bwrap import BwrapExecutor
+    from runner_service.executors.pool import PoolSettings
+
+    limits = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=60), memory_bytes=512 << 20,
+                                    max_rows=10, threads=1, max_processes=64)
+
+    def request(index: int) -> SandboxRequest:
+        return SandboxRequest(f"cold-{index}", "SELECT 1", (TableFile("t", str(csv)),), limits)
+
+    out: dict[str, Any] = {"python_import_duckdb": measure.summary_ms(measure.import_duckdb_seconds(repeats))}
+    out["bwrap"] = measure.summary_ms(measure.executor_cold_seconds(
+        lambda: BwrapExecutor(pool_settings=PoolSettings(size_per_key=0)), request, repeats))
+    try:
+        from runner_service.executors.docker import DockerExecutor  # noqa: F401
+        from runner_service.config import RunnerSettings
+        from runner_service.server import make_executor
+
+        settings = dataclasses.replace(RunnerSettings(), executor="docker")
+        out["docker"] = measure.summary_ms(measure.executor_cold_seconds(lambda: make_executor(settings), request, repeats))
+    except Exception as error:  # noqa: BLE001 - Docker is optional on a laptop
+        out["docker"] = {"unavailable": f"{type(error).__name__}: {error}"[:300]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=50.0, help="demo data scale (50 = 1e6 orders)")
+    parser.add_argument("--data-dir", type=Path, default=REPO / "bench" / ".data", help="where generated data is kept")
+    parser.add_argument("--runs", type=int, default=50, help="sequential SubmitRun calls measured")
+    parser.add_argument("--cold-runs", type=int, default=10, help="cold starts measured per executor")
+    parser.add_argument("--json-out", type=Path, help="also write the results as JSON here")
+    options = parser.parse_args(argv)
+
+    datasets = datasets_at(options.scale, options.data_dir)
+    orders_csv = datasets / "ecommerce" / "orders.csv"
+    work = Path(tempfile.mkdtemp(prefix="csv-analyst-perf-"))
+    try:
+        database = work / "floor.duckdb"
+        measure.materialise(orders_csv, database, "orders")
+        floor = measure.summary_ms(measure.floor_seconds(database, QUESTION_SQL, 30))
+        pandas = measure.summary_ms(measure.pandas_seconds(orders_csv, 3))
+        e2e = end_to_end(datasets, work, options.runs, 5, 10, 50)
+        cold = cold_starts(orders_csv, options.cold_runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with open(orders_csv) as handle:
+        rows = sum(1 for _ in handle) - 1
+    results = {
+        "machine": machine(), "scale": options.scale, "orders_rows": rows, "question_sql": QUESTION_SQL,
+        "floor_in_process": floor, "pandas_read_csv_groupby": pandas, **e2e, "cold_start": cold,
+        "ratios": {
+            "submit_run_p50_over_floor_p50": round(e2e["submit_run"]["p50_ms"] / floor["p50_ms"], 2),
+            "pandas_over_floor": round(pandas["p50_ms"] / floor["p50_ms"], 1),
+            "bwrap_cold_over_python_import": round(cold["bwrap"]["p50_ms"] / cold["python_import_duckdb"]["p50_ms"], 2),
+        },
+    }
+    if "p50_ms" in cold.get("docker", {}):
+        results["ratios"]["docker_cold_over_python_import"] = round(
+            cold["docker"]["p50_ms"] / cold["python_import_duckdb"]["p50_ms"], 2)
+    print(json.dumps(results, indent=2))
+    if options.json_out:
+        options.json_out.parent.mkdir(parents=True, exist_ok=True)
+        options.json_out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -103,16 +103,11 @@ class PlannerUnavailableError(AnalystError):
     """The model API behind a planner is rate-limited, failing (5xx) or not answering in time.
 
     Transient: retrying the same question later can work. `metadata["retry_after_seconds"]`
-    carries the API's hint when it sent one. Until run.proto has an ErrorCode for it, the code
-    stays unspecified and `reason` names it.
+    carries the API's hint when it sent one.
     """
 
+    error_code: int = run_pb2.ERROR_CODE_PLANNER_UNAVAILABLE
     status_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
-
-    @property
-    def reason(self) -> str:
-        """Always `PLANNER_UNAVAILABLE`."""
-        return "PLANNER_UNAVAILABLE"
 
 
 @dataclass

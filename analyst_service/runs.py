@@ -205,10 +205,12 @@ class RunManager:
             if question:
                 yield recorder.event(run_pb2.STAGE_PLANNING, f"planning with the {self._planner.name} planner")
                 started = time.perf_counter()
+                context = context or PlanningContext()
                 try:
-                    plan = await self._planner.plan(question, dataset, context or PlanningContext())
+                    plan = await self._planner.plan(question, dataset, context)
                 finally:
                     run.stats.planning_duration.CopyFrom(_seconds(time.perf_counter() - started))
+                    run.planner_attempts.extend(context.attempts)
             run.state = run_pb2.RUN_STATE_VALIDATING
             started = time.perf_counter()
             if plan is not None:

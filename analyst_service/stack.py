@@ -47,7 +47,7 @@ class LocalStack:
 async def start_local_stack(analyst: AnalystSettings, runner: RunnerSettings, planner: Planner | None = None,
                             executor: Executor | None = None) -> LocalStack:
     """Start the runner service, then the analyst service pointed at it."""
-    planner = planner or make_planner(analyst.planner)
+    planner = planner or make_planner(analyst.planner, analyst)
     runner_server = await start_runner_server(runner, executor)
     runner_host = "127.0.0.1" if runner.host in ("0.0.0.0", "::", "") else runner.host
     analyst = dataclasses.replace(analyst, runner_target=f"{runner_host}:{runner_server.port}")

@@ -237,7 +237,10 @@ def execute_task(task: sandbox_pb2.SandboxTask,
 
 def _ingest_error(error: CsvIngestError) -> run_pb2.RunError:
     # A broken input file is the caller's to fix: INVALID_ARGUMENT (3), not an internal error.
-    run_error = _error(run_pb2.ERROR_CODE_QUERY_ERROR, 3, error.message)
+    if error.issue == "out_of_memory":
+        run_error = _error(run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8, error.message)
+    else:
+        run_error = _error(run_pb2.ERROR_CODE_QUERY_ERROR, 3, error.message)
     run_error.metadata.update(error.metadata())
     return run_error
 

@@ -14,19 +14,27 @@ columns and header-only files load, with a note on stderr (it lands in the run's
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from dataclasses import dataclass, field
 
 import duckdb
 
-# DuckDB's default maximum line size is 2 MB; a legitimate 5 MB text field must load. Larger
-# lines fail with a typed error instead of exhausting memory.
-MAX_LINE_BYTES = 16 << 20
+# DuckDB's reader memory grows with its buffer size times the number of columns, and the buffer
+# must exceed the longest line. Under the sandbox's address-space cap (4x a 256 MB memory_limit)
+# a 2,000-column file loads with a 1 MB buffer but not with an 8 MB one, while a 5 MB text
+# field needs the larger buffer. So the first attempt uses the small buffer and only a file
+# with a longer line is read again with the large one. Longer lines fail with a typed error.
+FIRST_MAX_LINE_BYTES = 1 << 20
+MAX_LINE_BYTES = 8 << 20
 # Bytes of the file read to take its header (for renamed-column notes).
 HEADER_PROBE_BYTES = 1 << 20
 _DELIMITERS = (",", ";", "\t", "|")
-READ_OPTIONS = (f"header = true, strict_mode = true, ignore_errors = false, null_padding = false, "
-                f"max_line_size = {MAX_LINE_BYTES}")
+READ_OPTIONS = "header = true, strict_mode = true, ignore_errors = false, null_padding = false"
+
+
+def _read_options(max_line_bytes: int) -> str:
+    return f"{READ_OPTIONS}, max_line_size = {max_line_bytes}, buffer_size = {max_line_bytes + 1}"
 
 
 @dataclass
@@ -35,7 +43,8 @@ class CsvIngestError(Exception):
 
     Attributes:
         table: The table the file was to become.
-        issue: A short snake_case kind: ragged_rows, dropped_rows, invalid_utf8, line_too_long, unreadable.
+        issue: A short snake_case kind: ragged_rows, dropped_rows, invalid_utf8, line_too_long,
+            out_of_memory, unreadable.
         message: Actionable English naming the table and, when known, the line.
         line: 1-based line (record) number of the first offending row, 0 when unknown.
     """
@@ -90,10 +99,17 @@ def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> Lo
         CsvIngestError: For ragged rows, silently dropped rows, invalid UTF-8, over-long lines
             or any file DuckDB cannot parse.
     """
-    try:
-        connection.execute(f"CREATE TABLE {identifier(table)} AS SELECT * FROM read_csv({literal(path)}, {READ_OPTIONS})")
-    except duckdb.Error as error:
-        raise _classify(table, error) from error
+    attempts = (FIRST_MAX_LINE_BYTES, MAX_LINE_BYTES) if _longest_line(path) < FIRST_MAX_LINE_BYTES else (MAX_LINE_BYTES,)
+    for max_line_bytes in attempts:
+        try:
+            connection.execute(f"CREATE TABLE {identifier(table)} AS "
+                               f"SELECT * FROM read_csv({literal(path)}, {_read_options(max_line_bytes)})")
+            break
+        except duckdb.Error as error:
+            # With the small buffer a long line shows up as any sniffing or parsing error.
+            problem = _classify(table, error)
+            if problem.issue in ("out_of_memory", "invalid_utf8") or max_line_bytes == MAX_LINE_BYTES:
+                raise problem from error
     columns = [row[0] for row in connection.execute(f"DESCRIBE {identifier(table)}").fetchall()]
     rows = int(connection.execute(f"SELECT count(*) FROM {identifier(table)}").fetchone()[0])  # type: ignore[index]
     report = LoadReport(table, rows)
@@ -113,6 +129,17 @@ def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> Lo
     return report
 
 
+def _longest_line(path: str) -> int:
+    """Length of the longest physical line (0 for files too small to hold a long line)."""
+    try:
+        if os.path.getsize(path) < FIRST_MAX_LINE_BYTES:
+            return 0
+        with open(path, "rb") as handle:
+            return max((len(line) for line in handle), default=0)
+    except OSError:
+        return 0
+
+
 def _classify(table: str, error: duckdb.Error) -> CsvIngestError:
     text = str(error)
     line = 0
@@ -127,6 +154,9 @@ def _classify(table: str, error: duckdb.Error) -> CsvIngestError:
     if "maximum line size of" in text.lower():
         return CsvIngestError(table, "line_too_long", f"a line of the CSV file of table {table!r} is longer than "
                               f"{MAX_LINE_BYTES >> 20} MB{where}", line)
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return CsvIngestError(table, "out_of_memory", f"the CSV file of table {table!r} needs more memory to load "
+                              "than the run's memory limit (run_memory) allows")
     first = text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
     return CsvIngestError(table, "unreadable", f"the CSV file of table {table!r} could not be read{where}: {first}", line)
 
@@ -140,7 +170,8 @@ def _physical_records(connection: duckdb.DuckDBPyConnection, path: str) -> int:
     try:
         lines = connection.execute(
             f"SELECT count(*) FROM read_csv({literal(path)}, columns = {{'line': 'VARCHAR'}}, header = false, "
-            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', max_line_size = {MAX_LINE_BYTES}, "
+            f"auto_detect = false, delim = '\\x1f', quote = '', escape = '', "
+            f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {MAX_LINE_BYTES + 1}, "
             f"strict_mode = false) WHERE line IS NOT NULL AND trim(line, ' \\r') <> ''").fetchone()
     except duckdb.Error:
         return -1  # could not count: take the exact path

@@ -66,6 +66,8 @@ class LoopThread:
         """Stop the loop and join its thread."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 @dataclass
@@ -87,7 +89,7 @@ class RunningStack:
 
 
 def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str, Any] | None = None,
-                **analyst_overrides: Any) -> RunningStack:
+                planner: Any = None, **analyst_overrides: Any) -> RunningStack:
     """Start a real local stack with tight limits on a background loop."""
     require_bwrap()
     loop = LoopThread()
@@ -97,7 +99,7 @@ def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str
     runner_settings: dict[str, Any] = {"port": 0, "max_concurrency": 2, "max_queue": 16, "max_timeout_seconds": 10.0,
                                        "cache_dir": capsule_db.parent / "materialized", **(runner_overrides or {})}
     runner = RunnerSettings(**runner_settings)
-    stack = loop.run(start_local_stack(analyst, runner))
+    stack = loop.run(start_local_stack(analyst, runner, planner))
     return RunningStack(stack, loop, capsule_db, datasets_dir)
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from analyst_service.errors import PlannerError
-from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, NEGATIONS
+from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, NEGATIONS, SHARE_SPLITS
 from analyst_service.planning.parser_state import ParserState
-from analyst_service.planning.schema_linking import STOPWORDS, Mention
-from analyst_service.planning.spec import Condition, Group, Measure, Ref
+from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
+from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
+
+
+def _truth(column: ColumnInfo, value: bool) -> Scalar:
+    """The cell value meaning yes/no: a boolean, or 1/0 for an integer flag column ("inmetro")."""
+    return value if column.is_boolean else int(value)
 
 
 class Assembler(ParserState):
@@ -35,7 +42,7 @@ class Assembler(ParserState):
                             f"numeric columns: {', '.join(c.name for c in measures) or 'none'}",
                     metadata={"candidates": ", ".join(c.name for c in measures)},
                 )
-            self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values))
+            self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start))
 
     def _find_entity(self) -> Mention | None:
         """The thing being ranked or listed: after `top N`, or after a leading which/what."""
@@ -105,7 +112,7 @@ class Assembler(ParserState):
                     self.spec.explicit_measure = True
                     first.kind = "distinct"
         for cue in self.cues:
-            if cue.kind == "distinct":
+            if cue.kind in ("distinct", "percent"):
                 continue
             if cue.kind in ("desc", "asc"):
                 self.spec.descending = cue.kind == "desc"
@@ -149,20 +156,41 @@ class Assembler(ParserState):
                 self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, target.table))
                 self.spec.tables.append(target.table)
             self.spec.understood.append(f"count of {target.table}")
-        elif column is not None and column.is_boolean and not distinct:
+        elif column is not None and (column.is_boolean or column.is_flag) and not distinct:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, column.table))
             negated = target is not None and self._negated(target)
-            self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ, [not negated]))  # type: ignore[union-attr]
+            self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ,  # type: ignore[union-attr]
+                                                  [_truth(column, not negated)], target.start))  # type: ignore[union-attr]
             self.spec.understood.append(f"count where {column.name}")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"distinct count of {column.name}")
+        elif column is not None and target is not None and self._holds_counts(target):
+            # "how many laps did X complete", "how many gold medals did russia earn": the column already
+            # holds the counts, so add them up (one matching row gives its own cell).
+            self.spec.measures.append(Measure(P.AGGREGATION_SUM, target.columns))  # type: ignore[union-attr]
+            self.spec.understood.append(f"sum of {column.name}")
         elif column is not None:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"count of {column.name}")
         else:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
             self.spec.understood.append("count of rows")
+
+    def _holds_counts(self, target: Mention) -> bool:
+        """True when a counted column already holds counts: "Laps", "# of prisoners", "gold (medals)"."""
+        column = target.columns[0]
+        if not column.is_measure or column.year_like or column.is_flag or set(column.words) & DATE_PARTS:
+            return False
+        if any(c.op == P.FILTER_OPERATOR_EQ and c.ref[0].is_text and c.ref[0].row_count
+               and c.ref[0].distinct_count >= 0.9 * c.ref[0].row_count for c in self.spec.conditions):
+            return True  # "how many laps did jj lehto complete": one named row's own cell
+        raw = [w for w in re.split(r"[^a-z#]+", column.name.lower()) if w]
+        if raw and (raw[-1] != singular(raw[-1]) or raw[0] in ("#", "no", "number", "num")):
+            return True
+        after = target.end
+        return after < len(self.tokens) and not self.used[after] and self.tokens[after] not in STOPWORDS \
+            and self.words[after] != self.tokens[after] and not any(m.start == after for m in self.mentions)
 
     def _leftovers(self, entity: Mention | None) -> None:
         for mention in self.mentions:
@@ -171,10 +199,11 @@ class Assembler(ParserState):
             column = mention.column
             if mention.table:
                 self.spec.tables.append(mention.table)
-            elif column is not None and column.is_boolean and column.ref not in self.value_columns:
+            elif column is not None and (column.is_boolean or column.is_flag) and column.ref not in self.value_columns:
                 negated = any(self.tokens[j] in NEGATIONS for j in range(max(0, mention.start - 2), mention.start))
                 if not any(c.ref and c.ref[0].ref == column.ref for c in self.spec.conditions):
-                    self.spec.conditions.append(Condition(mention.columns, P.FILTER_OPERATOR_EQ, [not negated]))
+                    self.spec.conditions.append(Condition(mention.columns, P.FILTER_OPERATOR_EQ,
+                                                          [_truth(column, not negated)], mention.start))
                     self.spec.understood.append(f"{column.name} is {str(not negated).lower()}")
                 self._claim(mention)
         ranking = self.spec.descending is not None or self.spec.limit > 0
@@ -202,3 +231,39 @@ class Assembler(ParserState):
         if self.implicit_rank and not self.spec.limit and not self.spec.groups:
             self.spec.limit = 1  # "what was the hottest day?"
 
+
+    def _assign_percent(self) -> None:
+        """Turn "what percent of X are Y" into a percentage measure with Y as its share condition.
+
+        Conditions stated after the first verb that follows the cue ("are female", "came from
+        renewables") define the share; earlier ones and date phrases narrow the rows counted. A
+        measure column named between the cue and that verb ("percent of iowa's electricity") is
+        summed instead of counting rows. Without any condition, a column that has empty cells
+        makes the share "has a value" ("for what percent of days do we have a solar reading").
+        """
+        cue = next((c for c in self.cues if c.kind == "percent"), None)
+        if cue is None:
+            return
+        split = next((i for i in range(cue.end, len(self.tokens)) if self.tokens[i] in SHARE_SPLITS), cue.end)
+        share = [c for c in self.spec.conditions if c.position >= split or (c.position >= cue.end and split == cue.end)]
+        self.spec.conditions = [c for c in self.spec.conditions if all(c is not s for s in share)]
+        measure = next((m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_measure
+                        and not set(m.column.words) & DATE_PARTS and cue.end <= m.start < split
+                        and self.words[m.end - 1] == self.tokens[m.end - 1]), None)  # "% of the bills" counts rows
+        if not share:
+            negated = any(self.tokens[i] in NEGATIONS or self.words[i] in ("missing", "empty", "blank")
+                          for i in range(split, len(self.tokens)))
+            nullable = next((m for m in self.mentions if id(m) not in self.claimed and m.column
+                             and m.column.null_count > 0 and m is not measure), None)
+            if nullable is None:
+                raise PlannerError(
+                    message=f"understood a percentage but not of which rows; understood: "
+                            f"{'; '.join(self.spec.understood) or 'nothing else'}",
+                    metadata={"understood": "; ".join(self.spec.understood)})
+            op = P.FILTER_OPERATOR_IS_NULL if negated else P.FILTER_OPERATOR_NOT_NULL
+            share = [Condition(self._claim(nullable).columns, op)]
+        ref = self._claim(measure).columns if measure is not None else None
+        self.spec.measures = [Measure(P.AGGREGATION_PERCENT, ref, share=share)]
+        self.spec.explicit_measure = True
+        self.spec.order_ref = None
+        self.spec.understood.append(f"percentage of {'rows' if ref is None else ref[0].name}")

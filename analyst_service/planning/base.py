@@ -6,10 +6,10 @@ with confidence raises `PlannerError` naming what it understood and the candidat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from csv_analyst.v1 import dataset_pb2, plan_pb2
+from csv_analyst.v1 import dataset_pb2, plan_pb2, run_pb2
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,13 @@ class PlanningContext:
     Attributes:
         previous_plan: The last successful plan of the same thread, for follow-up questions.
         previous_question: The question that produced previous_plan.
+        attempts: Where a model-backed planner appends a record of each model call (also when
+            it fails); the run stores them in its capsule.
     """
 
     previous_plan: plan_pb2.Plan | None = None
     previous_question: str = ""
+    attempts: list[run_pb2.PlannerAttempt] = field(default_factory=list)
 
 
 class Planner(Protocol):

@@ -6,7 +6,9 @@ Joins only follow declared relationships from the referencing (many) side to the
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Callable
 
 from analyst_service.errors import PlannerError
 from analyst_service.planning.explain import explain
@@ -142,6 +144,7 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     resolved_groups = [(resolver.column(g.ref), g.bucket) for g in spec.groups]
     resolved_measures = [(m, resolver.column(m.ref) if m.ref else None) for m in spec.measures]
     resolved_conditions = [(resolver.column(c.ref), c) for c in spec.conditions]
+    share_columns = {id(c): resolver.column(c.ref) for m in spec.measures for c in m.share}
     order_column = resolver.column(spec.order_ref) if spec.order_ref else None
     joins = resolver.joins()
 
@@ -175,13 +178,37 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
         agg_name = P.Aggregation.Name(agg).removeprefix("AGGREGATION_").lower()
         name = alias(agg_name if column is None else f"{agg_name}_{column.name}")
         measure_aliases.append(name)
-        plan.select.append(P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
-                                        as_number=column is not None and column.numeric_text))
+        item = P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
+                            as_number=column is not None and column.numeric_text)
+        for condition in measure.share:
+            item.share_of.append(_filter(ref(share_columns[id(condition)]), share_columns[id(condition)], condition))
+        plan.select.append(item)
     for column, condition in resolved_conditions:
         plan.filters.append(_filter(ref(column), column, condition))
+    _exclude_summary_rows(plan, index, base, resolved_conditions, ref)
     _order(plan, spec, group_aliases, measure_aliases, order_column, ref)
     plan.explanation = explain(plan)
     return plan
+
+
+_SUMMARY = re.compile(r"^\s*(grand\s+)?totals?\s*:?\s*$", flags=re.IGNORECASE)
+
+
+def _exclude_summary_rows(plan: plan_pb2.Plan, index: SchemaIndex, base: str,
+                          conditions: list[tuple[ColumnInfo, Condition]], ref: Callable[[ColumnInfo], str]) -> None:
+    """Leave out a table's own "Total" row (common in copied tables) unless the question asks about it.
+
+    Only text columns without empty cells qualify, so that the `<>` filter drops nothing else.
+    """
+    asked = {column.ref for column, _ in conditions}
+    for column in index.table_columns(base):
+        if not column.is_text or column.null_count or column.ref in asked:
+            continue
+        totals = [v for v in column.top_values if _SUMMARY.match(v)]
+        if totals:
+            plan.filters.append(P.Filter(column=ref(column), op=P.FILTER_OPERATOR_NE, values=[_value(totals[0])]))
+            plan.notes = (plan.notes + " " if plan.notes else "") + f"Left out the summary row {column.name} = {totals[0]!r}."
+            return
 
 
 def _order(plan: plan_pb2.Plan, spec: Spec, groups: list[tuple[str, int]], measures: list[str],

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import httpx2  # the SDK's HTTP client: a stream cut or stalled mid-body raises its errors unwrapped
 from anthropic.types import Message
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, json_format
 
 from analyst_service.compiler import MAX_LIMIT, compile_plan
 from analyst_service.config import ClaudeSettings
@@ -41,7 +42,7 @@ from analyst_service.planning.claude_tools import (
 )
 from analyst_service.planning.explain import explain
 from analyst_service.validation.sql import check_sql
-from csv_analyst.v1 import dataset_pb2, plan_pb2
+from csv_analyst.v1 import dataset_pb2, plan_pb2, run_pb2
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,16 @@ class PlanningTrace:
                 f"{total['cache_read_tokens']}, cache write {total['cache_write_tokens']}); {seconds:.2f} s. "
                 f"planner_attempts={json.dumps([c.record() for c in self.calls], separators=(',', ':'))}")
 
+    def to_protos(self) -> list[run_pb2.PlannerAttempt]:
+        """The calls as PlannerAttempt messages, for the run's capsule."""
+        return [run_pb2.PlannerAttempt(
+            number=c.number, model=self.model, tools=c.tools, outcome=c.outcome,
+            violations=[path for path, _ in c.violations], input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens, cache_read_tokens=c.cache_read_tokens,
+            cache_write_tokens=c.cache_write_tokens,
+            latency=duration_pb2.Duration(nanos=int(c.latency_seconds * 1e9) % 10**9,
+                                          seconds=int(c.latency_seconds))) for c in self.calls]
+
     def metadata(self) -> dict[str, str]:
         """The trace as error metadata."""
         return {"planner": "claude", "model": self.model, "model_calls": str(len(self.calls)),
@@ -120,7 +131,9 @@ class ClaudePlanner:
     name = "claude"
 
     def __init__(self, settings: ClaudeSettings, max_plan_limit: int = MAX_LIMIT) -> None:
-        """Args:
+        """Create a planner; nothing is sent until the first question.
+
+        Args:
             settings: Model, key, base URL, limits and retries.
             max_plan_limit: The largest plan.limit the service accepts (validation uses it too).
         """
@@ -154,6 +167,14 @@ class ClaudePlanner:
                                        "(or choose --planner offline)",
                                metadata={"planner": "claude", "setting": "ANTHROPIC_API_KEY"})
         trace = PlanningTrace(settings.model)
+        try:
+            return await self._plan(question, dataset, context, trace)
+        finally:
+            context.attempts.extend(trace.to_protos())
+
+    async def _plan(self, question: str, dataset: dataset_pb2.Dataset, context: PlanningContext,
+                    trace: PlanningTrace) -> plan_pb2.Plan:
+        settings = self._settings
         messages = opening_messages(question, context)
         system = system_blocks(dataset)
         async with anthropic.AsyncAnthropic(api_key=settings.api_key, base_url=settings.base_url,
@@ -192,7 +213,7 @@ class ClaudePlanner:
                     response = await stream.get_final_message()
             else:
                 response = await client.messages.create(**request)
-        except anthropic.APIError as error:
+        except (anthropic.APIError, httpx2.TransportError) as error:
             call.latency_seconds = time.perf_counter() - started
             call.outcome = "api_error"
             raise self._api_error(error, trace) from error
@@ -203,6 +224,10 @@ class ClaudePlanner:
         call.cache_read_tokens = usage.cache_read_input_tokens or 0
         call.cache_write_tokens = usage.cache_creation_input_tokens or 0
         call.tools = [b.name for b in response.content if b.type == "tool_use"]
+        if response.stop_reason is None:  # a stream that ended before message_delta/message_stop
+            call.outcome = "api_error"
+            raise PlannerUnavailableError(message="the Claude API stream ended before the reply was complete; "
+                                                  "try again later", metadata=trace.metadata())
         return response
 
     def _handle(self, response: Message, dataset: dataset_pb2.Dataset, call: ModelCall,
@@ -278,15 +303,15 @@ class ClaudePlanner:
         return PlannerError(message=f"the Claude planner found no valid plan: {why}",
                             violations=list(violations or []), metadata=trace.metadata())
 
-    def _api_error(self, error: anthropic.APIError, trace: PlanningTrace) -> AnalystError:
+    def _api_error(self, error: anthropic.APIError | httpx2.TransportError, trace: PlanningTrace) -> AnalystError:
         settings = self._settings
         metadata = {**trace.metadata(), "base_url": settings.base_url, "max_retries": str(settings.max_retries)}
-        if isinstance(error, anthropic.APITimeoutError):
+        if isinstance(error, (anthropic.APITimeoutError, httpx2.TimeoutException)):
             return PlannerUnavailableError(
                 message=f"the Claude API did not answer within {settings.timeout_seconds:g} s (timeout_seconds) "
                         f"after {settings.max_retries} retries; try again later",
                 metadata={**metadata, "timeout_seconds": f"{settings.timeout_seconds:g}"})
-        if isinstance(error, anthropic.APIConnectionError):
+        if isinstance(error, (anthropic.APIConnectionError, httpx2.TransportError)):
             return PlannerUnavailableError(
                 message=f"the Claude API at {settings.base_url} could not be reached after {settings.max_retries} "
                         "retries; try again later", metadata=metadata)

@@ -56,3 +56,11 @@ ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sa
             "stock", "spend", "volume", "value", "profit", "fee", "tax"}
 # Words that pick rows by their position in the file (the table's own order).
 POSITION_WORDS = {"first": "first", "last": "last", "final": "last"}
+# Words asking for a share ("what percent of the bills ...", "the share of women").
+PERCENT_WORDS = frozenset({"percent", "percentage", "proportion", "fraction", "share", "pct"})
+# Words after which a percentage question states the condition whose share it asks for
+# ("what % of faculty | are female", "what percent of 2017 electricity | came from renewables").
+SHARE_SPLITS = frozenset({"are", "is", "were", "was", "have", "has", "had", "came", "come", "comes", "do", "does",
+                          "did", "that", "who", "with", "get", "got", "went", "go"})
+# Column words naming a part of a date: such columns label rows, they are not quantities to add up.
+DATE_PARTS = frozenset({"year", "month", "day", "week", "hour", "minute", "quarter", "weekday"})

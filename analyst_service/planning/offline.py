@@ -11,7 +11,7 @@ from analyst_service.errors import PlannerError
 from analyst_service.planning.base import PlanningContext
 from analyst_service.planning.builder import build_plan, spec_from_plan
 from analyst_service.planning.question import parse_question
-from analyst_service.planning.schema_linking import SchemaIndex, tokenize
+from analyst_service.planning.schema_linking import SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Spec
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
@@ -55,7 +55,7 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
         plan.notes = f"Refined the previous plan with: {'; '.join(spec.understood) or 'no change'}."
         return plan
     if spec.is_empty() or (not spec.conditions and not spec.groups and not spec.position and unlinked
-                           and _only_bare_count(spec)):
+                           and _only_bare_count(spec) and not _counts_the_rows(question, unlinked, index)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
     notes = []
@@ -64,12 +64,24 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
     if spec.ignored:
         notes.append(f"No column holds dates or years, so {', '.join(repr(p) for p in spec.ignored)} was taken as "
                      "naming the table's subject and not used as a filter.")
-    plan.notes = " ".join(notes)
+    plan.notes = " ".join(notes + ([plan.notes] if plan.notes else []))
     return plan
 
 
 def _only_bare_count(spec: Spec) -> bool:
-    return all(m.ref is None and not m.count_table for m in spec.measures) and not spec.tables
+    return all(m.ref is None and not m.count_table and not m.share for m in spec.measures) and not spec.tables
+
+
+def _counts_the_rows(question: str, unlinked: list[str], index: SchemaIndex) -> bool:
+    """True for "how many <things> ..." over one table when at most one other word went unmatched.
+
+    The rows of a single table are the things a bare "how many movies has he been in?" counts; with
+    more unmatched words the question likely says something the plan would silently drop.
+    """
+    tokens = tokenize(question)
+    if len(index.dataset.tables) != 1 or tokens[:2] != ["how", "many"] or len(tokens) < 3:
+        return False
+    return tokens[2] in unlinked and tokens[2] != singular(tokens[2]) and len(unlinked) <= 2
 
 
 def _is_follow_up(question: str, spec: Spec) -> bool:

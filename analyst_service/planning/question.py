@@ -55,6 +55,7 @@ class QuestionParser(Recognizers, Assembler, DateFilters):
         self._assign_aggregations()
         self._leftovers(entity)
         self._assign_dates()
+        self._assign_percent()
         if not self.spec.measures and self.spec.order_ref is None:
             ranges = [c for c in self.spec.conditions if c.op in (P.FILTER_OPERATOR_GT, P.FILTER_OPERATOR_GE,
                                                                   P.FILTER_OPERATOR_LT, P.FILTER_OPERATOR_LE)]

@@ -16,6 +16,7 @@ from analyst_service.planning.cues import (
     DISTINCT_WORDS,
     GROUP_CUES,
     NEGATIONS,
+    PERCENT_WORDS,
     ROW_NOUNS,
 )
 from analyst_service.planning.dates import find_dates, is_year
@@ -136,25 +137,25 @@ class Recognizers(ParserState):
         return bool(columns) and not any(c.is_temporal for c in columns)
 
     def _values(self) -> None:
-        found: dict[tuple[str, str], tuple[ColumnInfo, list[str], bool, bool]] = {}
+        found: dict[tuple[str, str], tuple[ColumnInfo, list[str], bool, bool, int]] = {}
         for match in link_values(self.tokens, self.words, self.used, self.index.columns):
             negated = match.start > 0 and self.tokens[match.start - 1] in NEGATIONS
             partial = len(match.values) > 1 and not match.column.all_values_known
-            entry = found.setdefault(match.column.ref, (match.column, [], negated, partial))
+            entry = found.setdefault(match.column.ref, (match.column, [], negated, partial, match.start))
             entry[1].extend(match.values)
             self._use(match.start - (1 if negated else 0), match.end)
             self.value_columns.add(match.column.ref)
-        for column, values, negated, partial in found.values():
+        for column, values, negated, partial, position in found.values():
             values = list(dict.fromkeys(values))
             same = tuple(c for c in self.index.columns if c.name == column.name and values[0] in c.values + c.top_values)
             if partial:
                 prefix = _common_prefix(values)
-                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_STARTSWITH, [prefix]))
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_STARTSWITH, [prefix], position))
             elif len(values) == 1:
                 op = P.FILTER_OPERATOR_NE if negated else P.FILTER_OPERATOR_EQ
-                self.spec.conditions.append(Condition(same, op, values))
+                self.spec.conditions.append(Condition(same, op, values, position))
             else:
-                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_IN, values))
+                self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_IN, values, position))
             self.spec.understood.append(f"{column.name} {'is not' if negated else 'is'} {' or '.join(values)}")
 
     def _empty_states(self) -> None:
@@ -169,9 +170,9 @@ class Recognizers(ParserState):
             if columns:
                 column = columns[0]
                 if column.is_boolean:
-                    self.spec.conditions.append(Condition((column,), P.FILTER_OPERATOR_EQ, [False]))
+                    self.spec.conditions.append(Condition((column,), P.FILTER_OPERATOR_EQ, [False], i))
                 else:
-                    self.spec.conditions.append(Condition((column,), op))
+                    self.spec.conditions.append(Condition((column,), op, [], i))
                 self.value_columns.add(column.ref)
                 self._use(i, i + 1)
                 self.spec.understood.append(f"{self.tokens[i]} ({column.name} is empty)")
@@ -182,6 +183,11 @@ class Recognizers(ParserState):
                 continue
             if self.tokens[i] in DISTINCT_WORDS:
                 self.cues.append(Cue(i, i + 1, "distinct"))
+                self._use(i, i + 1)
+                continue
+            if self.tokens[i] in PERCENT_WORDS and not (i > 0 and self._number(i - 1) is not None) and (
+                    self._at(i + 1, ("of",)) or (i > 0 and self.tokens[i - 1] in ("what", "which"))):
+                self.cues.append(Cue(i, i + 1, "percent"))
                 self._use(i, i + 1)
                 continue
             if self.tokens[i] == "for" and self._at(i + 1, ("each",)):

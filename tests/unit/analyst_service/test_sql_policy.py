@@ -17,6 +17,8 @@ import pytest
 from sqlglot import exp
 
 from analyst_service.errors import SqlPolicyError
+from analyst_service.compiler import MAX_LIMIT
+from analyst_service.validation.exfiltration import WIDE_COLUMN_FRACTION, WIDE_QUERY_MAX_LIMIT
 from analyst_service.validation.sql import (
     ALLOWED_FUNCTION_NAMES,
     MAX_SQL_CHARS,
@@ -27,7 +29,7 @@ from csv_analyst.v1 import run_pb2
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "sql"
 TABLES = ["orders", "order_items", "inventory", "tickets"]
 RULES = {"empty", "too_long", "unparsable", "statement_count", "statement_type", "too_deep", "table_function",
-         "table", "function"}
+         "table", "function", "exfiltration"}
 
 _CASE = re.compile(r"^-- case: (?P<name>[a-z0-9_]+)[ \t]*$", re.MULTILINE)
 _DIRECTIVE = re.compile(r"^-- (?P<key>rule|xfail): (?P<value>.+)$")
@@ -170,3 +172,65 @@ def test_every_allowlisted_function_name_is_accepted() -> None:
         else:
             refused[name] = last
     assert refused == {}
+
+
+# The exfiltration heuristic runs when check_sql gets each table's columns.
+COLUMNS = {
+    "orders": ["order_id", "customer_id", "order_date", "total", "status", "returned"],
+    "order_items": ["item_id", "order_id", "product_id", "category", "quantity", "price", "discount"],
+    "adhoc": [],  # an ad-hoc CSV whose columns are not known yet
+}
+
+
+@pytest.mark.parametrize(("sql", "wide"), [
+    ("SELECT * FROM orders", True),
+    ("SELECT * FROM orders LIMIT 10", False),
+    (f"SELECT * FROM orders LIMIT {WIDE_QUERY_MAX_LIMIT}", False),
+    (f"SELECT * FROM orders LIMIT {WIDE_QUERY_MAX_LIMIT + 1}", True),
+    ("SELECT * FROM orders LIMIT 5 * 5", True),
+    ("SELECT order_id, total FROM orders", False),
+    ("SELECT order_id, customer_id, order_date, total FROM orders", True),
+    ("SELECT order_id, customer_id, order_date FROM orders", False),
+    ("SELECT count(*) FROM orders", False),
+    ("SELECT status, count(*), sum(total), avg(total), min(order_date), max(order_date) FROM orders GROUP BY status", False),
+    ("SELECT order_id, customer_id, order_date, total, count(*) FROM orders GROUP BY ALL", True),
+    ("WITH t AS (SELECT * FROM orders) SELECT * FROM t", True),
+    ("WITH t AS (SELECT * FROM orders) SELECT count(*) FROM t", False),
+    ("WITH t AS (SELECT * FROM orders LIMIT 5) SELECT * FROM t", False),
+    ("SELECT * FROM (SELECT * FROM orders) LIMIT 5", False),
+    ("SELECT x.* FROM (SELECT * FROM orders) x", True),
+    ("SELECT a FROM (SELECT order_id AS a, customer_id AS b, total AS c, status AS d FROM orders) x", False),
+    ("SELECT orders FROM orders", True),
+    ("SELECT concat_ws(',', *) FROM orders", True),
+    ("SELECT string_agg(concat_ws(',', *), ';') FROM orders LIMIT 1", True),
+    ("SELECT list(orders) FROM orders", True),
+    ("SELECT string_agg(status, ',') FROM orders", False),
+    ("SELECT (SELECT string_agg(orders::VARCHAR, ';') FROM orders)", True),
+    ("SELECT o.* FROM orders o JOIN order_items i USING (order_id)", True),
+    ("SELECT i.category, o.total FROM orders o JOIN order_items i USING (order_id)", False),
+    ("SELECT * FROM orders UNION ALL SELECT * FROM orders", True),
+    ("SELECT * FROM orders UNION ALL SELECT * FROM orders LIMIT 3", False),
+    ("SELECT * EXCLUDE (order_id, customer_id, order_date, total) FROM orders", False),
+    ("SELECT order_id, lag(total) OVER (ORDER BY order_id), customer_id, status FROM orders", True),
+    ("SELECT order_id, rank() OVER (ORDER BY total), sum(total) OVER () FROM orders", False),
+    ("SELECT * FROM adhoc", True),
+    ("SELECT a, b FROM adhoc", False),
+])
+def test_exfiltration_heuristic(sql: str, wide: bool) -> None:
+    check_sql(sql, list(COLUMNS))  # names only: the heuristic is off, the policy passes
+    if not wide:
+        check_sql(sql, COLUMNS)
+        return
+    with pytest.raises(SqlPolicyError) as info:
+        check_sql(sql, COLUMNS)
+    assert info.value.metadata["rule"] == "exfiltration"
+    assert info.value.metadata["suggestion"]
+    assert "LIMIT" in info.value.message
+
+
+def test_exfiltration_thresholds_let_every_compiled_plan_through() -> None:
+    # Compiled plans always carry a LIMIT of at most the compiler's MAX_LIMIT.
+    assert WIDE_QUERY_MAX_LIMIT >= MAX_LIMIT
+    assert 0 < WIDE_COLUMN_FRACTION < 1
+    check_sql(f'SELECT "orders"."order_id", "orders"."customer_id", "orders"."order_date", "orders"."total", '
+              f'"orders"."status", "orders"."returned" FROM "orders" LIMIT {MAX_LIMIT}', COLUMNS)

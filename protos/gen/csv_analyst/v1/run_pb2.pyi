@@ -37,6 +37,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_PLANNER_ERROR: _ClassVar[ErrorCode]
     ERROR_CODE_CANCELLED: _ClassVar[ErrorCode]
     ERROR_CODE_RUNNER_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_PLANNER_UNAVAILABLE: _ClassVar[ErrorCode]
 
 class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -66,6 +67,7 @@ ERROR_CODE_QUERY_ERROR: ErrorCode
 ERROR_CODE_PLANNER_ERROR: ErrorCode
 ERROR_CODE_CANCELLED: ErrorCode
 ERROR_CODE_RUNNER_UNAVAILABLE: ErrorCode
+ERROR_CODE_PLANNER_UNAVAILABLE: ErrorCode
 STAGE_UNSPECIFIED: Stage
 STAGE_PLANNING: Stage
 STAGE_VALIDATING: Stage
@@ -75,7 +77,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,7 @@ class Run(_message.Message):
     DATASET_VERSION_HASH_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     PLANNER_FIELD_NUMBER: _ClassVar[int]
+    PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     state: RunState
@@ -112,7 +115,32 @@ class Run(_message.Message):
     dataset_version_hash: str
     thread_id: str
     planner: str
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ...) -> None: ...
+    planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ...) -> None: ...
+
+class PlannerAttempt(_message.Message):
+    __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    model: str
+    tools: _containers.RepeatedScalarFieldContainer[str]
+    outcome: str
+    violations: _containers.RepeatedScalarFieldContainer[str]
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    latency: _duration_pb2.Duration
+    def __init__(self, number: _Optional[int] = ..., model: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ..., violations: _Optional[_Iterable[str]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ResourceLimits(_message.Message):
     __slots__ = ("timeout", "memory_bytes", "max_rows", "threads", "max_processes", "max_output_bytes")

@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import error_details_pb2
 
-from analyst_service.cli import build_parser, settings_from
+from analyst_service.cli import build_parser, main, settings_from
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.errors import AnalystError, PlannerError, PlannerUnavailableError
 from analyst_service.planning.base import PlanningContext
@@ -332,11 +332,22 @@ def test_server_errors_are_unavailable(shop: dataset_pb2.Dataset, reply: Reply, 
     assert caught.value.status_code == grpc.StatusCode.UNAVAILABLE
 
 
-def test_a_slow_api_times_out_as_unavailable(shop: dataset_pb2.Dataset) -> None:
-    with FakeMessagesApi(Reply(body=propose_plan_reply(STATUS_COUNTS).body, delay_seconds=5.0)) as fake:
-        with pytest.raises(PlannerUnavailableError) as caught:
-            plan(planner_for(fake, timeout_seconds=0.2), shop)
+@pytest.mark.parametrize("reply, streaming", [
+    (Reply(body=propose_plan_reply(STATUS_COUNTS).body, delay_seconds=5.0), False),
+    (Reply(body=propose_plan_reply(STATUS_COUNTS).body, delay_seconds=5.0), True),
+    (Reply(body=propose_plan_reply(STATUS_COUNTS).body, stream_stall_seconds=5.0), True),
+], ids=["plain", "streaming", "stalled-mid-stream"])
+def test_a_slow_api_times_out_as_unavailable(shop: dataset_pb2.Dataset, reply: Reply, streaming: bool) -> None:
+    with FakeMessagesApi(reply) as fake, pytest.raises(PlannerUnavailableError) as caught:
+        plan(planner_for(fake, timeout_seconds=0.2, streaming=streaming), shop)
     assert caught.value.metadata["timeout_seconds"] == "0.2" and "timeout_seconds" in caught.value.message
+
+
+def test_a_stream_cut_short_is_unavailable_not_a_bad_plan(shop: dataset_pb2.Dataset) -> None:
+    cut = Reply(body=propose_plan_reply(STATUS_COUNTS).body, stream_stall_seconds=0)
+    with FakeMessagesApi(cut, propose_plan_reply(STATUS_COUNTS)) as fake, pytest.raises(PlannerUnavailableError):
+        plan(planner_for(fake, streaming=True), shop)
+    assert len(fake.requests) == 1
 
 
 def test_an_unreachable_api_is_unavailable(shop: dataset_pb2.Dataset) -> None:
@@ -475,10 +486,17 @@ def test_ask_over_grpc_with_the_claude_planner(datasets_dir: Path, tmp_path: Pat
     assert rows == expected
     assert run.planner == "claude" and capsule.planner == "claude"
     assert "2 model call(s), 1 rejected" in capsule.run.plan.notes and "planner_attempts=" in capsule.plan_json
+    # The capsule also records each model call as a typed PlannerAttempt.
+    assert [a.outcome for a in capsule.run.planner_attempts] == ["rejected", "accepted"]
+    assert all(a.model and a.latency.ToNanoseconds() > 0 for a in capsule.run.planner_attempts)
+    assert capsule.run.planner_attempts[0].violations[0] == "plan.select[0].column"
     assert again.state == run_pb2.RUN_STATE_SUCCEEDED and again.plan.filters[0].column == "returned"
     assert fake.requests[2].messages[1]["content"][0]["input"]["base_table"] == "orders"  # the replayed plan
     assert limited.state == run_pb2.RUN_STATE_FAILED and limited.error.reason == "PLANNER_UNAVAILABLE"
     assert limited.error.status_code == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert json.loads(limited.error.metadata["planner_attempts"])[0]["outcome"] == "api_error"
+    assert limited.error.code == run_pb2.ERROR_CODE_PLANNER_UNAVAILABLE
+    assert [a.outcome for a in limited.planner_attempts] == ["api_error"]
     assert fake.protocol_errors == [] and fake.remaining == 0
 
 
@@ -490,3 +508,18 @@ def test_status_details_parse_as_error_info(shop: dataset_pb2.Dataset) -> None:
     unpacked = error_details_pb2.ErrorInfo()
     info.Unpack(unpacked)
     assert unpacked.reason == "PLANNER_UNAVAILABLE"
+
+
+@pytest.mark.bwrap
+def test_the_cli_switches_to_claude_with_a_key(datasets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    require_bwrap()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "cli-key")
+    with FakeMessagesApi(propose_plan_reply(STATUS_COUNTS), api_key="cli-key") as fake:
+        code = main(["ask", "--planner", "auto", "--claude-base-url", fake.url, "--claude-model", "claude-cli",
+                     "--claude-retries", "0", "--datasets-dir", str(datasets_dir),
+                     "--capsule-db", str(tmp_path / "capsules.sqlite3"), "--cache-dir", str(tmp_path / "materialized"),
+                     "--dataset", "ecommerce", "--json", "How many orders are there per status?"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["status"] == "SUCCEEDED" and answer["row_count"] == 4
+    assert [r.body["model"] for r in fake.requests] == ["claude-cli"]

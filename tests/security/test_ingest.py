@@ -1,0 +1,46 @@
+"""runner.ingest in-process: strict CSV loading that refuses ragged and silently dropped rows and
+reports renamed columns (the sandboxed path is covered by test_hostile_csv.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from runner.ingest import CsvIngestError, load_csv
+
+
+@pytest.mark.parametrize(("content", "issue", "line"), [
+    (b"a,b,c\n1,2,3\n4,5\n6,7,8\n", "ragged_rows", 3),
+    (b"a,b,c\n1,2,3\n4,5,6,7\n", "ragged_rows", 3),  # DuckDB alone loads 0 rows here
+    (b"a;b;c\n1;2;3\n4;5\n", "ragged_rows", 3),
+    (b"a,b\n1,caf\xe9\n", "invalid_utf8", 2),
+])
+def test_refused(tmp_path: Path, content: bytes, issue: str, line: int) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(CsvIngestError) as info:
+        load_csv(duckdb.connect(), "t", str(path))
+    assert info.value.issue == issue and info.value.line == line
+    assert info.value.metadata()["table"] == "t"
+
+
+@pytest.mark.parametrize(("content", "rows", "note"), [
+    (b"a,a,b\n1,2,3\n", 1, "'a_1'"),
+    (b"a,,b\n1,2,3\n", 1, "an empty name"),
+    (b"a,b\n", 0, "no data rows"),
+    (b'id,text\n1,"two\nlines"\n2,x\n', 2, ""),
+    (b"\xef\xbb\xbfid,v\n1,x\n", 1, ""),
+])
+def test_loaded_with_notes(tmp_path: Path, content: bytes, rows: int, note: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    connection = duckdb.connect()
+    report = load_csv(connection, "t", str(path))
+    assert report.rows == rows == connection.execute("SELECT count(*) FROM t").fetchone()[0]  # type: ignore[index]
+    if note:
+        assert note in capsys.readouterr().err
+    else:
+        assert not report.notes

@@ -27,7 +27,7 @@ _AGGREGATES: dict[int, type[exp.Func]] = {
     plan_pb2.AGGREGATION_MEDIAN: exp.Median,
 }
 _NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG, plan_pb2.AGGREGATION_MEDIAN,
-                 plan_pb2.AGGREGATION_PERCENT}
+                 plan_pb2.AGGREGATION_PERCENT, plan_pb2.AGGREGATION_RANGE}
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
 _BOOLEAN_TYPES = ("BOOLEAN", "BOOL")
@@ -165,6 +165,8 @@ def build_select(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: i
     for condition in conditions:
         if condition is not None:
             query = query.where(condition)
+    if plan.HasField("anchor"):
+        query = _anchored(query, plan.anchor, scope, aggregating)
     if plan.group_by:
         query = query.group_by(*[key for key in group_keys if key is not None])
     for index, order in enumerate(plan.order_by):
@@ -254,6 +256,15 @@ def number_of(value: exp.Expression) -> exp.Expression:
     return exp.TryCast(this=first_number, to=exp.DataType.build("DOUBLE"))
 
 
+def year_of(value: exp.Expression, temporal: bool) -> exp.Expression:
+    """A value's year: year() of a date; the first four-digit year in a text cell."""
+    if temporal:
+        return exp.Year(this=value)
+    found = exp.RegexpExtract(this=exp.Cast(this=value, to=exp.DataType.build("VARCHAR")),
+                              expression=exp.Literal.string(r"(1[0-9]{3}|20[0-9]{2})"), group=exp.Literal.number(1))
+    return exp.TryCast(this=found, to=exp.DataType.build("INTEGER"))
+
+
 @dataclass(frozen=True)
 class _Operand:
     """A select item's value before aggregation, and what kind of value it is."""
@@ -265,6 +276,8 @@ class _Operand:
 
 def _operand(item: plan_pb2.SelectItem, column: ResolvedColumn, scope: _Scope, path: str) -> _Operand | None:
     value = _bucketed(column, item.bucket, scope, f"{path}.bucket")
+    if item.as_year:
+        return _Operand(year_of(value, column.is_temporal), True, False)
     if not item.minus_column:
         if item.as_number and not column.is_numeric:
             return _Operand(number_of(value), True, False)
@@ -286,6 +299,19 @@ def _operand(item: plan_pb2.SelectItem, column: ResolvedColumn, scope: _Scope, p
 
 def _percent(total: exp.Expression, item: plan_pb2.SelectItem, scope: _Scope, path: str) -> exp.Expression | None:
     conditions = [_filter(f, scope, f"{path}.share_of[{i}]") for i, f in enumerate(item.share_of)]
+    if item.ratio_of and not conditions and item.column != "*":
+        other = scope.resolve(item.ratio_of, f"{path}.ratio_of")
+        if other is None:
+            return None
+        denominator = other.expression()
+        if not other.is_numeric:
+            if not item.as_number:
+                scope.violations.append((f"{path}.ratio_of", f"column {other.name!r} ({other.type}) is not numeric; "
+                                         "set as_number to read it as a number"))
+                return None
+            denominator = number_of(denominator)
+        return exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=total.copy()),
+                       expression=exp.Nullif(this=exp.Sum(this=denominator), expression=exp.Literal.number(0)))
     if not conditions:
         scope.violations.append((f"{path}.share_of", "AGGREGATION_PERCENT needs at least one share_of filter"))
         return None
@@ -334,6 +360,8 @@ def _select_item(
         if share is None:
             return None
         value = share
+    elif aggregation == plan_pb2.AGGREGATION_RANGE:
+        value = exp.Sub(this=exp.Max(this=value.copy()), expression=exp.Min(this=value))
     elif aggregation:
         value = _AGGREGATES[aggregation](this=value)
     elif group_keys is not None and value not in group_keys:
@@ -362,7 +390,11 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
     column = scope.resolve(condition.column, f"{path}.column")
     if column is None:
         return None
-    target = number_of(column.expression()) if condition.as_number and not column.is_numeric else column.expression()
+    target = column.expression()
+    if condition.as_year:
+        target = year_of(target, column.is_temporal)
+    elif condition.as_number and not column.is_numeric:
+        target = number_of(target)
     op = condition.op
     values = [_literal(v, scope, f"{path}.values[{i}]") for i, v in enumerate(condition.values)]
     expected = {plan_pb2.FILTER_OPERATOR_IS_NULL: 0, plan_pb2.FILTER_OPERATOR_NOT_NULL: 0,
@@ -397,6 +429,35 @@ def _filter(condition: plan_pb2.Filter, scope: _Scope, path: str) -> exp.Express
 ROW_POSITION = "rowid"
 
 
+def _anchored(query: exp.Select, anchor: plan_pb2.RowAnchor, scope: _Scope, aggregating: bool) -> exp.Select:
+    """Restrict the query to rows positioned relative to the anchor row (base table, file order)."""
+    base = scope.tables[0]
+    if not anchor.match:
+        scope.violations.append(("plan.anchor.match", "an anchor needs at least one match filter"))
+        return query
+    if anchor.offset == 0:
+        scope.violations.append(("plan.anchor.offset", "offset must be non-zero (-1: the row before, 1: the row after)"))
+        return query
+    # The anchor is searched in the base table alone, whatever the plan joins.
+    inner = _Scope(scope.dataset, [base], scope.violations)
+    matches = [_filter(f, inner, f"plan.anchor.match[{i}]") for i, f in enumerate(anchor.match)]
+    if any(m is None for m in matches):
+        return query
+    position = exp.column(ROW_POSITION, table=exp.to_identifier(base, quoted=True))
+    anchor_row = exp.Subquery(this=exp.select(exp.Min(this=position.copy()))
+                              .from_(exp.to_table(exp.to_identifier(base, quoted=True))).where(exp.and_(*matches)))
+    if anchor.nearest and aggregating:
+        scope.violations.append(("plan.anchor.nearest", "nearest orders rows by position; it cannot be aggregated"))
+        return query
+    if not anchor.nearest:
+        target = exp.Add(this=anchor_row, expression=exp.Literal.number(anchor.offset))
+        return query.where(exp.EQ(this=position, expression=target))
+    if anchor.offset > 0:
+        return query.where(exp.GT(this=position, expression=anchor_row)).order_by(exp.Ordered(this=position.copy()))
+    return query.where(exp.LT(this=position, expression=anchor_row)).order_by(
+        exp.Ordered(this=position.copy(), desc=True))
+
+
 def _order_key(
     order: plan_pb2.OrderBy, aliases: dict[str, exp.Expression], scope: _Scope, path: str,
     group_keys: list[exp.Expression | None] | None,
@@ -419,4 +480,6 @@ def _order_key(
     if group_keys is not None and key not in group_keys:
         scope.violations.append((f"{path}.key", f"sort key {order.key!r} must be an output name or a grouped column"))
         return None
+    if order.as_year:
+        return year_of(key, column.is_temporal)
     return number_of(key) if order.as_number and not column.is_numeric else key

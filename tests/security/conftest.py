@@ -39,7 +39,7 @@ def file_digests(root: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.csv"))}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def security_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A real stack with the red-team limits; the planted secret is in the process environment."""
     require_bwrap()
@@ -67,7 +67,7 @@ def security_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     assert busy_cgroups() == [], "run cgroups still hold processes after the stack stopped"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def analyst(security_stack: RunningStack) -> Iterator[Any]:
     """An AnalystService stub on the red-team stack."""
     channel = grpc.insecure_channel(security_stack.analyst_target)
@@ -75,7 +75,7 @@ def analyst(security_stack: RunningStack) -> Iterator[Any]:
     channel.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runner(security_stack: RunningStack) -> Iterator[Any]:
     """A RunnerService stub on the red-team stack (no SQL policy in front of it)."""
     channel = grpc.insecure_channel(security_stack.runner_target)

@@ -111,3 +111,48 @@ def test_file_order_first_and_last(dataset, connection) -> None:
     with pytest.raises(ValidationError) as raised:
         compile_plan(grouped, dataset)
     assert raised.value.violations[0][0] == "plan.order_by[0].file_order"
+
+
+def test_anchor_row_before_and_after(dataset, connection) -> None:
+    match = [plan_pb2.Filter(column="event", op=plan_pb2.FILTER_OPERATOR_EQ, values=[text("Masters")])]
+    before = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="event")],
+                           anchor=plan_pb2.RowAnchor(match=match, offset=-1))
+    assert run(before, dataset, connection) == [("Open B",)]
+    after = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="event")],
+                          anchor=plan_pb2.RowAnchor(match=match, offset=1))
+    assert run(after, dataset, connection) == [("Cup",)]
+
+
+def test_anchor_nearest_passing_the_plan_filters(dataset, connection) -> None:
+    match = [plan_pb2.Filter(column="event", op=plan_pb2.FILTER_OPERATOR_EQ, values=[text("Open A")])]
+    kenya = [plan_pb2.Filter(column="country", op=plan_pb2.FILTER_OPERATOR_NE, values=[text("Kenya")])]
+    plan = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="event")], filters=kenya,
+                         anchor=plan_pb2.RowAnchor(match=match, offset=1, nearest=True), limit=1)
+    assert run(plan, dataset, connection) == [("Masters",)]
+    counted = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="*", aggregation=plan_pb2.AGGREGATION_COUNT)],
+                            anchor=plan_pb2.RowAnchor(match=match, offset=1, nearest=True))
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(counted, dataset)
+    assert raised.value.violations[0][0] == "plan.anchor.nearest"
+
+
+def test_years_of_text_and_date_columns(dataset, connection, tmp_path) -> None:
+    connection.execute("CREATE TABLE notes AS SELECT * FROM (VALUES ('10 August 1975'), ('June 28, 1998'), ('n/a')) t(said)")
+    notes = dataset_pb2.Dataset(dataset_id="d", tables=[dataset_pb2.Table(
+        name="notes", columns=[dataset_pb2.Column(name="said", type="VARCHAR")])])
+    plan = plan_pb2.Plan(base_table="notes", select=[plan_pb2.SelectItem(column="said", as_year=True, alias="y")],
+                         filters=[plan_pb2.Filter(column="said", as_year=True, op=plan_pb2.FILTER_OPERATOR_LT,
+                                                  values=[value_pb2.Value(int_value=1990)])])
+    sql = compile_plan(plan, notes)
+    assert connection.execute(sql).fetchall() == [(1975,)]
+    dates = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="held_on", as_year=True, alias="y")],
+                          limit=1)
+    assert run(dates, dataset, connection) == [(2020,)]
+
+
+def test_range_and_ratio_of_totals(dataset, connection) -> None:
+    spread = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(column="score", aggregation=plan_pb2.AGGREGATION_RANGE)])
+    assert run(spread, dataset, connection) == [(6,)]
+    ratio = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(
+        column="score", aggregation=plan_pb2.AGGREGATION_PERCENT, ratio_of="prize", as_number=True)])
+    assert run(ratio, dataset, connection) == [(pytest.approx(100 * 24 / 250001.5),)]

@@ -25,31 +25,33 @@ _sym_db = _symbol_database.Default()
 from csv_analyst.v1 import value_pb2 as csv__analyst_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63sv_analyst/v1/plan.proto\x12\x0e\x63sv_analyst.v1\x1a\x1a\x63sv_analyst/v1/value.proto\"\xb1\x02\n\x04Plan\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nbase_table\x18\x02 \x01(\t\x12#\n\x05joins\x18\x03 \x03(\x0b\x32\x14.csv_analyst.v1.Join\x12*\n\x06select\x18\x04 \x03(\x0b\x32\x1a.csv_analyst.v1.SelectItem\x12\'\n\x07\x66ilters\x18\x05 \x03(\x0b\x32\x16.csv_analyst.v1.Filter\x12)\n\x08group_by\x18\x06 \x03(\x0b\x32\x17.csv_analyst.v1.GroupBy\x12)\n\x08order_by\x18\x07 \x03(\x0b\x32\x17.csv_analyst.v1.OrderBy\x12\r\n\x05limit\x18\x08 \x01(\x05\x12\r\n\x05notes\x18\t \x01(\t\x12\x13\n\x0b\x65xplanation\x18\n \x01(\t\"=\n\x04Join\x12\r\n\x05table\x18\x01 \x01(\t\x12&\n\x04type\x18\x02 \x01(\x0e\x32\x18.csv_analyst.v1.JoinType\"\xdc\x01\n\nSelectItem\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x02 \x01(\x0e\x32\x1b.csv_analyst.v1.Aggregation\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12*\n\x06\x62ucket\x18\x04 \x01(\x0e\x32\x1a.csv_analyst.v1.TimeBucket\x12\x11\n\tas_number\x18\x05 \x01(\x08\x12(\n\x08share_of\x18\x06 \x03(\x0b\x32\x16.csv_analyst.v1.Filter\x12\x14\n\x0cminus_column\x18\x07 \x01(\t\"~\n\x06\x46ilter\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12*\n\x02op\x18\x02 \x01(\x0e\x32\x1e.csv_analyst.v1.FilterOperator\x12%\n\x06values\x18\x03 \x03(\x0b\x32\x15.csv_analyst.v1.Value\x12\x11\n\tas_number\x18\x04 \x01(\x08\"E\n\x07GroupBy\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12*\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x1a.csv_analyst.v1.TimeBucket\"Q\n\x07OrderBy\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\ndescending\x18\x02 \x01(\x08\x12\x11\n\tas_number\x18\x03 \x01(\x08\x12\x12\n\nfile_order\x18\x04 \x01(\x08*\xe6\x01\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GGREGATION_SUM\x10\x01\x12\x13\n\x0f\x41GGREGATION_AVG\x10\x02\x12\x13\n\x0f\x41GGREGATION_MIN\x10\x03\x12\x13\n\x0f\x41GGREGATION_MAX\x10\x04\x12\x15\n\x11\x41GGREGATION_COUNT\x10\x05\x12\x1e\n\x1a\x41GGREGATION_COUNT_DISTINCT\x10\x06\x12\x16\n\x12\x41GGREGATION_MEDIAN\x10\x07\x12\x17\n\x13\x41GGREGATION_PERCENT\x10\x08*\xb0\x01\n\nTimeBucket\x12\x1b\n\x17TIME_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n\x10TIME_BUCKET_HOUR\x10\x01\x12\x13\n\x0fTIME_BUCKET_DAY\x10\x02\x12\x14\n\x10TIME_BUCKET_WEEK\x10\x03\x12\x15\n\x11TIME_BUCKET_MONTH\x10\x04\x12\x17\n\x13TIME_BUCKET_QUARTER\x10\x05\x12\x14\n\x10TIME_BUCKET_YEAR\x10\x06*N\n\x08JoinType\x12\x19\n\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n\x0eJOIN_TYPE_LEFT\x10\x02*\x8d\x03\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILTER_OPERATOR_EQ\x10\x01\x12\x16\n\x12\x46ILTER_OPERATOR_NE\x10\x02\x12\x16\n\x12\x46ILTER_OPERATOR_LT\x10\x03\x12\x16\n\x12\x46ILTER_OPERATOR_LE\x10\x04\x12\x16\n\x12\x46ILTER_OPERATOR_GT\x10\x05\x12\x16\n\x12\x46ILTER_OPERATOR_GE\x10\x06\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x07\x12\x1b\n\x17\x46ILTER_OPERATOR_BETWEEN\x10\x08\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\t\x12\x1e\n\x1a\x46ILTER_OPERATOR_STARTSWITH\x10\n\x12\x1c\n\x18\x46ILTER_OPERATOR_ENDSWITH\x10\x0b\x12\x1b\n\x17\x46ILTER_OPERATOR_IS_NULL\x10\x0c\x12\x1c\n\x18\x46ILTER_OPERATOR_NOT_NULL\x10\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63sv_analyst/v1/plan.proto\x12\x0e\x63sv_analyst.v1\x1a\x1a\x63sv_analyst/v1/value.proto\"\xdc\x02\n\x04Plan\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x12\n\nbase_table\x18\x02 \x01(\t\x12#\n\x05joins\x18\x03 \x03(\x0b\x32\x14.csv_analyst.v1.Join\x12*\n\x06select\x18\x04 \x03(\x0b\x32\x1a.csv_analyst.v1.SelectItem\x12\'\n\x07\x66ilters\x18\x05 \x03(\x0b\x32\x16.csv_analyst.v1.Filter\x12)\n\x08group_by\x18\x06 \x03(\x0b\x32\x17.csv_analyst.v1.GroupBy\x12)\n\x08order_by\x18\x07 \x03(\x0b\x32\x17.csv_analyst.v1.OrderBy\x12\r\n\x05limit\x18\x08 \x01(\x05\x12\r\n\x05notes\x18\t \x01(\t\x12\x13\n\x0b\x65xplanation\x18\n \x01(\t\x12)\n\x06\x61nchor\x18\x0b \x01(\x0b\x32\x19.csv_analyst.v1.RowAnchor\"S\n\tRowAnchor\x12%\n\x05match\x18\x01 \x03(\x0b\x32\x16.csv_analyst.v1.Filter\x12\x0e\n\x06offset\x18\x02 \x01(\x05\x12\x0f\n\x07nearest\x18\x03 \x01(\x08\"=\n\x04Join\x12\r\n\x05table\x18\x01 \x01(\t\x12&\n\x04type\x18\x02 \x01(\x0e\x32\x18.csv_analyst.v1.JoinType\"\xff\x01\n\nSelectItem\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12\x30\n\x0b\x61ggregation\x18\x02 \x01(\x0e\x32\x1b.csv_analyst.v1.Aggregation\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12*\n\x06\x62ucket\x18\x04 \x01(\x0e\x32\x1a.csv_analyst.v1.TimeBucket\x12\x11\n\tas_number\x18\x05 \x01(\x08\x12(\n\x08share_of\x18\x06 \x03(\x0b\x32\x16.csv_analyst.v1.Filter\x12\x14\n\x0cminus_column\x18\x07 \x01(\t\x12\x0f\n\x07\x61s_year\x18\x08 \x01(\x08\x12\x10\n\x08ratio_of\x18\t \x01(\t\"\x8f\x01\n\x06\x46ilter\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12*\n\x02op\x18\x02 \x01(\x0e\x32\x1e.csv_analyst.v1.FilterOperator\x12%\n\x06values\x18\x03 \x03(\x0b\x32\x15.csv_analyst.v1.Value\x12\x11\n\tas_number\x18\x04 \x01(\x08\x12\x0f\n\x07\x61s_year\x18\x05 \x01(\x08\"E\n\x07GroupBy\x12\x0e\n\x06\x63olumn\x18\x01 \x01(\t\x12*\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x1a.csv_analyst.v1.TimeBucket\"b\n\x07OrderBy\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x12\n\ndescending\x18\x02 \x01(\x08\x12\x11\n\tas_number\x18\x03 \x01(\x08\x12\x12\n\nfile_order\x18\x04 \x01(\x08\x12\x0f\n\x07\x61s_year\x18\x05 \x01(\x08*\xfd\x01\n\x0b\x41ggregation\x12\x1b\n\x17\x41GGREGATION_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GGREGATION_SUM\x10\x01\x12\x13\n\x0f\x41GGREGATION_AVG\x10\x02\x12\x13\n\x0f\x41GGREGATION_MIN\x10\x03\x12\x13\n\x0f\x41GGREGATION_MAX\x10\x04\x12\x15\n\x11\x41GGREGATION_COUNT\x10\x05\x12\x1e\n\x1a\x41GGREGATION_COUNT_DISTINCT\x10\x06\x12\x16\n\x12\x41GGREGATION_MEDIAN\x10\x07\x12\x17\n\x13\x41GGREGATION_PERCENT\x10\x08\x12\x15\n\x11\x41GGREGATION_RANGE\x10\t*\xb0\x01\n\nTimeBucket\x12\x1b\n\x17TIME_BUCKET_UNSPECIFIED\x10\x00\x12\x14\n\x10TIME_BUCKET_HOUR\x10\x01\x12\x13\n\x0fTIME_BUCKET_DAY\x10\x02\x12\x14\n\x10TIME_BUCKET_WEEK\x10\x03\x12\x15\n\x11TIME_BUCKET_MONTH\x10\x04\x12\x17\n\x13TIME_BUCKET_QUARTER\x10\x05\x12\x14\n\x10TIME_BUCKET_YEAR\x10\x06*N\n\x08JoinType\x12\x19\n\x15JOIN_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fJOIN_TYPE_INNER\x10\x01\x12\x12\n\x0eJOIN_TYPE_LEFT\x10\x02*\x8d\x03\n\x0e\x46ilterOperator\x12\x1f\n\x1b\x46ILTER_OPERATOR_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46ILTER_OPERATOR_EQ\x10\x01\x12\x16\n\x12\x46ILTER_OPERATOR_NE\x10\x02\x12\x16\n\x12\x46ILTER_OPERATOR_LT\x10\x03\x12\x16\n\x12\x46ILTER_OPERATOR_LE\x10\x04\x12\x16\n\x12\x46ILTER_OPERATOR_GT\x10\x05\x12\x16\n\x12\x46ILTER_OPERATOR_GE\x10\x06\x12\x16\n\x12\x46ILTER_OPERATOR_IN\x10\x07\x12\x1b\n\x17\x46ILTER_OPERATOR_BETWEEN\x10\x08\x12\x1c\n\x18\x46ILTER_OPERATOR_CONTAINS\x10\t\x12\x1e\n\x1a\x46ILTER_OPERATOR_STARTSWITH\x10\n\x12\x1c\n\x18\x46ILTER_OPERATOR_ENDSWITH\x10\x0b\x12\x1b\n\x17\x46ILTER_OPERATOR_IS_NULL\x10\x0c\x12\x1c\n\x18\x46ILTER_OPERATOR_NOT_NULL\x10\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'csv_analyst.v1.plan_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGGREGATION']._serialized_start=950
-  _globals['_AGGREGATION']._serialized_end=1180
-  _globals['_TIMEBUCKET']._serialized_start=1183
-  _globals['_TIMEBUCKET']._serialized_end=1359
-  _globals['_JOINTYPE']._serialized_start=1361
-  _globals['_JOINTYPE']._serialized_end=1439
-  _globals['_FILTEROPERATOR']._serialized_start=1442
-  _globals['_FILTEROPERATOR']._serialized_end=1839
+  _globals['_AGGREGATION']._serialized_start=1148
+  _globals['_AGGREGATION']._serialized_end=1401
+  _globals['_TIMEBUCKET']._serialized_start=1404
+  _globals['_TIMEBUCKET']._serialized_end=1580
+  _globals['_JOINTYPE']._serialized_start=1582
+  _globals['_JOINTYPE']._serialized_end=1660
+  _globals['_FILTEROPERATOR']._serialized_start=1663
+  _globals['_FILTEROPERATOR']._serialized_end=2060
   _globals['_PLAN']._serialized_start=74
-  _globals['_PLAN']._serialized_end=379
-  _globals['_JOIN']._serialized_start=381
-  _globals['_JOIN']._serialized_end=442
-  _globals['_SELECTITEM']._serialized_start=445
-  _globals['_SELECTITEM']._serialized_end=665
-  _globals['_FILTER']._serialized_start=667
-  _globals['_FILTER']._serialized_end=793
-  _globals['_GROUPBY']._serialized_start=795
-  _globals['_GROUPBY']._serialized_end=864
-  _globals['_ORDERBY']._serialized_start=866
-  _globals['_ORDERBY']._serialized_end=947
+  _globals['_PLAN']._serialized_end=422
+  _globals['_ROWANCHOR']._serialized_start=424
+  _globals['_ROWANCHOR']._serialized_end=507
+  _globals['_JOIN']._serialized_start=509
+  _globals['_JOIN']._serialized_end=570
+  _globals['_SELECTITEM']._serialized_start=573
+  _globals['_SELECTITEM']._serialized_end=828
+  _globals['_FILTER']._serialized_start=831
+  _globals['_FILTER']._serialized_end=974
+  _globals['_GROUPBY']._serialized_start=976
+  _globals['_GROUPBY']._serialized_end=1045
+  _globals['_ORDERBY']._serialized_start=1047
+  _globals['_ORDERBY']._serialized_end=1145
 # @@protoc_insertion_point(module_scope)

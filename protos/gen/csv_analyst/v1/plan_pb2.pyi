@@ -19,6 +19,7 @@ class Aggregation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGGREGATION_COUNT_DISTINCT: _ClassVar[Aggregation]
     AGGREGATION_MEDIAN: _ClassVar[Aggregation]
     AGGREGATION_PERCENT: _ClassVar[Aggregation]
+    AGGREGATION_RANGE: _ClassVar[Aggregation]
 
 class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -61,6 +62,7 @@ AGGREGATION_COUNT: Aggregation
 AGGREGATION_COUNT_DISTINCT: Aggregation
 AGGREGATION_MEDIAN: Aggregation
 AGGREGATION_PERCENT: Aggregation
+AGGREGATION_RANGE: Aggregation
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
@@ -87,7 +89,7 @@ FILTER_OPERATOR_IS_NULL: FilterOperator
 FILTER_OPERATOR_NOT_NULL: FilterOperator
 
 class Plan(_message.Message):
-    __slots__ = ("dataset_id", "base_table", "joins", "select", "filters", "group_by", "order_by", "limit", "notes", "explanation")
+    __slots__ = ("dataset_id", "base_table", "joins", "select", "filters", "group_by", "order_by", "limit", "notes", "explanation", "anchor")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     BASE_TABLE_FIELD_NUMBER: _ClassVar[int]
     JOINS_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +100,7 @@ class Plan(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     base_table: str
     joins: _containers.RepeatedCompositeFieldContainer[Join]
@@ -108,7 +111,18 @@ class Plan(_message.Message):
     limit: int
     notes: str
     explanation: str
-    def __init__(self, dataset_id: _Optional[str] = ..., base_table: _Optional[str] = ..., joins: _Optional[_Iterable[_Union[Join, _Mapping]]] = ..., select: _Optional[_Iterable[_Union[SelectItem, _Mapping]]] = ..., filters: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., group_by: _Optional[_Iterable[_Union[GroupBy, _Mapping]]] = ..., order_by: _Optional[_Iterable[_Union[OrderBy, _Mapping]]] = ..., limit: _Optional[int] = ..., notes: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
+    anchor: RowAnchor
+    def __init__(self, dataset_id: _Optional[str] = ..., base_table: _Optional[str] = ..., joins: _Optional[_Iterable[_Union[Join, _Mapping]]] = ..., select: _Optional[_Iterable[_Union[SelectItem, _Mapping]]] = ..., filters: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., group_by: _Optional[_Iterable[_Union[GroupBy, _Mapping]]] = ..., order_by: _Optional[_Iterable[_Union[OrderBy, _Mapping]]] = ..., limit: _Optional[int] = ..., notes: _Optional[str] = ..., explanation: _Optional[str] = ..., anchor: _Optional[_Union[RowAnchor, _Mapping]] = ...) -> None: ...
+
+class RowAnchor(_message.Message):
+    __slots__ = ("match", "offset", "nearest")
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_FIELD_NUMBER: _ClassVar[int]
+    match: _containers.RepeatedCompositeFieldContainer[Filter]
+    offset: int
+    nearest: bool
+    def __init__(self, match: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., offset: _Optional[int] = ..., nearest: _Optional[bool] = ...) -> None: ...
 
 class Join(_message.Message):
     __slots__ = ("table", "type")
@@ -119,7 +133,7 @@ class Join(_message.Message):
     def __init__(self, table: _Optional[str] = ..., type: _Optional[_Union[JoinType, str]] = ...) -> None: ...
 
 class SelectItem(_message.Message):
-    __slots__ = ("column", "aggregation", "alias", "bucket", "as_number", "share_of", "minus_column")
+    __slots__ = ("column", "aggregation", "alias", "bucket", "as_number", "share_of", "minus_column", "as_year", "ratio_of")
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +141,8 @@ class SelectItem(_message.Message):
     AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
     SHARE_OF_FIELD_NUMBER: _ClassVar[int]
     MINUS_COLUMN_FIELD_NUMBER: _ClassVar[int]
+    AS_YEAR_FIELD_NUMBER: _ClassVar[int]
+    RATIO_OF_FIELD_NUMBER: _ClassVar[int]
     column: str
     aggregation: Aggregation
     alias: str
@@ -134,19 +150,23 @@ class SelectItem(_message.Message):
     as_number: bool
     share_of: _containers.RepeatedCompositeFieldContainer[Filter]
     minus_column: str
-    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., as_number: _Optional[bool] = ..., share_of: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., minus_column: _Optional[str] = ...) -> None: ...
+    as_year: bool
+    ratio_of: str
+    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., as_number: _Optional[bool] = ..., share_of: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., minus_column: _Optional[str] = ..., as_year: _Optional[bool] = ..., ratio_of: _Optional[str] = ...) -> None: ...
 
 class Filter(_message.Message):
-    __slots__ = ("column", "op", "values", "as_number")
+    __slots__ = ("column", "op", "values", "as_number", "as_year")
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    AS_YEAR_FIELD_NUMBER: _ClassVar[int]
     column: str
     op: FilterOperator
     values: _containers.RepeatedCompositeFieldContainer[_value_pb2.Value]
     as_number: bool
-    def __init__(self, column: _Optional[str] = ..., op: _Optional[_Union[FilterOperator, str]] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ..., as_number: _Optional[bool] = ...) -> None: ...
+    as_year: bool
+    def __init__(self, column: _Optional[str] = ..., op: _Optional[_Union[FilterOperator, str]] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ..., as_number: _Optional[bool] = ..., as_year: _Optional[bool] = ...) -> None: ...
 
 class GroupBy(_message.Message):
     __slots__ = ("column", "bucket")
@@ -157,13 +177,15 @@ class GroupBy(_message.Message):
     def __init__(self, column: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ...) -> None: ...
 
 class OrderBy(_message.Message):
-    __slots__ = ("key", "descending", "as_number", "file_order")
+    __slots__ = ("key", "descending", "as_number", "file_order", "as_year")
     KEY_FIELD_NUMBER: _ClassVar[int]
     DESCENDING_FIELD_NUMBER: _ClassVar[int]
     AS_NUMBER_FIELD_NUMBER: _ClassVar[int]
     FILE_ORDER_FIELD_NUMBER: _ClassVar[int]
+    AS_YEAR_FIELD_NUMBER: _ClassVar[int]
     key: str
     descending: bool
     as_number: bool
     file_order: bool
-    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ..., as_number: _Optional[bool] = ..., file_order: _Optional[bool] = ...) -> None: ...
+    as_year: bool
+    def __init__(self, key: _Optional[str] = ..., descending: _Optional[bool] = ..., as_number: _Optional[bool] = ..., file_order: _Optional[bool] = ..., as_year: _Optional[bool] = ...) -> None: ...

@@ -32,10 +32,14 @@ def make_executor(settings: RunnerSettings) -> Executor:
                                                         idle_seconds=settings.pool_idle_seconds))
     if settings.executor == "docker":
         from runner_service.executors.docker import DockerExecutor
+        from runner_service.executors.pool import PoolSettings
 
-        # A run container older than the longest allowed run is a leak, whoever owns it.
+        # A run container older than the longest allowed run is a leak, whoever owns it (warm
+        # containers carry a reap-after label that covers their idle wait).
         return DockerExecutor(image=settings.docker_image, base_url=settings.docker_host, cpus=settings.docker_cpus,
-                              stale_after_seconds=settings.max_timeout_seconds + 60)
+                              stale_after_seconds=settings.max_timeout_seconds + 60,
+                              pool_settings=PoolSettings(size_per_key=settings.pool_size,
+                                                         idle_seconds=settings.pool_idle_seconds))
     raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker")
 
 

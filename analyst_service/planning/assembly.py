@@ -51,8 +51,10 @@ class Assembler(ParserState):
             for i, token in enumerate(self.tokens):
                 if token in ("which", "what") and i + 1 < len(self.tokens):
                     candidate = self._next_mention(i + 1, window=0)
-                    if candidate is not None and not (candidate.column and candidate.column.is_measure):
-                        return candidate
+                    if candidate is not None and not (candidate.column and candidate.column.is_measure
+                                                      and not candidate.column.year_like
+                                                      and not set(candidate.column.words) & DATE_PARTS):
+                        return candidate  # "which team", "in what year": the label of the answer
             return None
         return self._next_mention(position, window=1)
 
@@ -162,6 +164,11 @@ class Assembler(ParserState):
             self.spec.conditions.append(Condition(target.columns, P.FILTER_OPERATOR_EQ,  # type: ignore[union-attr]
                                                   [_truth(column, not negated)], target.start))  # type: ignore[union-attr]
             self.spec.understood.append(f"count where {column.name}")
+        elif column is not None and column.is_temporal and not distinct and not any(
+                w in DATE_PARTS | {"date", "time", "when"} for w in self.words[target.start:target.end]):  # type: ignore[union-attr]
+            # "how many people died" -> death_date: the rows with that event, not its distinct dates
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
+            self.spec.understood.append(f"count of rows with {column.name}")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"distinct count of {column.name}")
@@ -207,13 +214,18 @@ class Assembler(ParserState):
                     self.spec.understood.append(f"{column.name} is {str(not negated).lower()}")
                 self._claim(mention)
         ranking = self.spec.descending is not None or self.spec.limit > 0
-        measures = [m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_measure]
+        measures = [m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_measure
+                    and m is not entity]
         if entity is not None and id(entity) not in self.claimed and (self.spec.measures or ranking):
-            if entity.table and not self.spec.measures:
+            if not self.spec.measures and not self.spec.groups and self._ranks_rows(entity):
+                # "the 5 top salaries": the ranked thing is a quantity, so list the rows ordered by it
+                self.spec.order_ref = self._claim(entity).columns
+                measures = []
+            elif entity.table and not self.spec.measures:
                 self.spec.tables.insert(0, entity.table)
             else:
                 self._add_group(self._claim(entity))
-        if not self.spec.measures and measures and (self.spec.groups or ranking):
+        if not self.spec.measures and measures and (self.spec.groups or ranking) and self.spec.order_ref is None:
             column = measures[0].columns[0]
             default = P.AGGREGATION_SUM if set(column.words) & ADDITIVE else P.AGGREGATION_AVG
             if self.spec.groups:
@@ -231,6 +243,36 @@ class Assembler(ParserState):
         if self.implicit_rank and not self.spec.limit and not self.spec.groups:
             self.spec.limit = 1  # "what was the hottest day?"
 
+
+    def _distinct_listing(self) -> None:
+        """ "what toyota models are there?", "list the different classes": the distinct values of a text column.
+
+        Only for plain listings (no measure, grouping, ranking or position) whose subject is a plural noun
+        after which/what, or any noun after distinct/different/unique; each value comes with its row count.
+        """
+        spec = self.spec
+        if spec.measures or spec.groups or spec.order_ref or spec.position or spec.anchor is not None \
+                or spec.descending is not None or spec.limit:
+            return
+        starts = [c.end for c in self.cues if c.kind == "distinct"]
+        starts += [i + 1 for i, t in enumerate(self.tokens[:2]) if t in ("which", "what")]
+        for start in starts:
+            j = start
+            while j < len(self.tokens) and j < start + 4 and (self.used[j] or self.tokens[j] in STOPWORDS):
+                j += 1
+            mention = next((m for m in self.mentions if m.start == j and id(m) not in self.claimed), None)
+            if mention is None or mention.column is None or not mention.column.is_text or mention.column.is_id:
+                continue
+            distinct = any(c.kind == "distinct" and c.end == start for c in self.cues)
+            if distinct or self.tokens[mention.end - 1] != self.words[mention.end - 1]:
+                self._add_group(self._claim(mention))
+                return
+
+    def _ranks_rows(self, entity: Mention) -> bool:
+        """True when a top-N entity is itself a quantity ("top 5 salaries"), not a label to group by."""
+        column = entity.column
+        return column is not None and column.is_measure and not column.year_like and not column.is_flag \
+            and not set(column.words) & DATE_PARTS and self.tokens[entity.end - 1].endswith("s")
 
     def _assign_percent(self) -> None:
         """Turn "what percent of X are Y" into a percentage measure with Y as its share condition.

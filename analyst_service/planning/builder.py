@@ -119,8 +119,9 @@ def _value(scalar: Scalar) -> value_pb2.Value:
 
 def _filter(reference: str, column: ColumnInfo, condition: Condition) -> plan_pb2.Filter:
     numbers = bool(condition.values) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in condition.values)
+    as_year = condition.as_year and numbers and not column.is_numeric
     return P.Filter(column=reference, op=condition.op, values=[_value(v) for v in condition.values],
-                    as_number=column.numeric_text and numbers)
+                    as_number=column.numeric_text and numbers and not as_year, as_year=as_year)
 
 
 def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
@@ -146,6 +147,11 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     resolved_conditions = [(resolver.column(c.ref), c) for c in spec.conditions]
     share_columns = {id(c): resolver.column(c.ref) for m in spec.measures for c in m.share}
     order_column = resolver.column(spec.order_ref) if spec.order_ref else None
+    anchor_column = resolver.column(spec.anchor.ref) if spec.anchor is not None else None
+    if anchor_column is not None and anchor_column.table != base:
+        raise PlannerError(message=f"rows before or after a named row are found in one table's file order, but "
+                                   f"{anchor_column.table}.{anchor_column.name} is not a column of {base}",
+                           metadata={"column": f"{anchor_column.table}.{anchor_column.name}", "base_table": base})
     joins = resolver.joins()
 
     def ref(column: ColumnInfo) -> str:
@@ -186,9 +192,25 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     for column, condition in resolved_conditions:
         plan.filters.append(_filter(ref(column), column, condition))
     _exclude_summary_rows(plan, index, base, resolved_conditions, ref)
+    if spec.anchor is not None and anchor_column is not None:
+        _anchor(plan, spec, anchor_column, ref(anchor_column))
     _order(plan, spec, group_aliases, measure_aliases, order_column, ref)
     plan.explanation = explain(plan)
     return plan
+
+
+def _anchor(plan: plan_pb2.Plan, spec: Spec, column: ColumnInfo, reference: str) -> None:
+    """Locate rows relative to the anchor row: exactly one row away, or the nearest passing the filters.
+
+    With conditions of its own ("the previous friendly match before germany"), or asking for "the
+    first" row on that side, the question wants the nearest matching rows; otherwise the neighbour.
+    """
+    assert spec.anchor is not None
+    nearest = bool(spec.conditions) or bool(spec.position) or spec.limit > 0
+    plan.anchor.CopyFrom(P.RowAnchor(match=[_filter(reference, column, spec.anchor)], offset=spec.anchor_offset,
+                                     nearest=nearest))
+    if nearest and not plan.limit and not any(item.aggregation for item in plan.select):
+        plan.limit = spec.position_count or 1
 
 
 _SUMMARY = re.compile(r"^\s*(grand\s+)?totals?\s*:?\s*$", flags=re.IGNORECASE)
@@ -223,7 +245,7 @@ def _order(plan: plan_pb2.Plan, spec: Spec, groups: list[tuple[str, int]], measu
         else:
             plan.order_by.append(P.OrderBy(key=measures[0], descending=True))
             plan.order_by.extend(P.OrderBy(key=name) for name, _ in groups)
-    elif spec.position and not measures and not groups:
+    elif spec.position and not measures and not groups and spec.anchor is None:
         plan.order_by.append(P.OrderBy(file_order=True, descending=spec.position == "last"))
         plan.limit = spec.position_count or 1
     elif order_column is not None:

@@ -35,7 +35,7 @@ AGG_CUES: dict[tuple[str, ...], str] = {
     ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
     ("median",): "median",
     ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
-    ("maximum",): "max", ("max",): "max", ("peak",): "max",
+    ("maximum",): "max", ("max",): "max", ("peak",): "max?", ("peaked",): "max?",
     ("minimum",): "min", ("min",): "min",
     ("highest",): "max?", ("largest",): "max?", ("biggest",): "max?", ("greatest",): "max?",
     ("lowest",): "min?", ("smallest",): "min?", ("shortest",): "min?", ("youngest",): "min?",

@@ -43,6 +43,12 @@ class DateFilters(ParserState):
         named = [m.columns[0] for m in self.mentions if m.column in columns]
         return tuple(named or columns)
 
+    def _year_text_column(self) -> Ref:
+        """Text columns of written dates or periods, one the question names first."""
+        columns = [c for c in self.index.columns if c.year_text]
+        named = [m.columns[0] for m in self.mentions if m.column in columns]
+        return tuple(dict.fromkeys(named + columns))
+
     def _assign_span(self, span: DateSpan, ref: Ref, year_ref: Ref) -> None:
         ops = {"ge": P.FILTER_OPERATOR_GE, "gt": P.FILTER_OPERATOR_GE, "lt": P.FILTER_OPERATOR_LT}
         if span.month_only:
@@ -76,9 +82,20 @@ class DateFilters(ParserState):
             else:
                 self.spec.conditions.append(Condition(year_ref, ops[span.bound], [last + 1 if span.bound == "gt" else first]))
             return
-        if span.years_only and span.bound == "in" and span.high.year - span.low.year == 1:
+        year_text = self._year_text_column()
+        single = span.years_only and span.bound == "in" and span.high.year - span.low.year == 1
+        if span.years_only and year_text and not single:  # "before 1990" on "10 August 1975" cells
+            first, last = span.low.year, span.high.year - 1
+            if span.bound == "in":
+                self.spec.conditions.append(Condition(year_text, P.FILTER_OPERATOR_BETWEEN, [first, last], as_year=True))
+            else:
+                self.spec.conditions.append(Condition(year_text, ops[span.bound], [last + 1 if span.bound == "gt" else first],
+                                                      as_year=True))
+            return
+        if single:
             year = str(span.low.year)
             holders = [c for c in self.index.columns if c.is_text and any(year in v for v in c.top_values)]
+            holders = [c for c in year_text if c in holders] or holders
             if holders:  # "the 1995 finals" in a table whose Season column reads "1995-96"
                 self.spec.conditions.append(Condition(holders[:1], P.FILTER_OPERATOR_CONTAINS, [year]))
                 return

@@ -73,6 +73,14 @@ def explain(plan: plan_pb2.Plan) -> str:
         text += " joined with " + ", ".join(j.table for j in plan.joins)
     if plan.filters:
         text += " where " + " and ".join(_filter(f) for f in plan.filters)
+    if plan.HasField("anchor") and plan.anchor.match:
+        side = "before" if plan.anchor.offset < 0 else "after"
+        where = " and ".join(_filter(f) for f in plan.anchor.match)
+        if plan.anchor.nearest:
+            text += f", in the rows {side} the first row where {where}, nearest first"
+        else:
+            distance = abs(plan.anchor.offset)
+            text += f", in the row {'' if distance == 1 else f'{distance} rows '}{side} the first row where {where}"
     if plan.order_by:
         first = plan.order_by[0]
         is_time = any(g.bucket for g in plan.group_by) and not first.descending and not plan.limit

@@ -54,8 +54,9 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
         plan = build_plan(merged, index)
         plan.notes = f"Refined the previous plan with: {'; '.join(spec.understood) or 'no change'}."
         return plan
-    if spec.is_empty() or (not spec.conditions and not spec.groups and not spec.position and unlinked
-                           and _only_bare_count(spec) and not _counts_the_rows(question, unlinked, index)):
+    if spec.is_empty() or (not spec.conditions and not spec.groups and not spec.position and spec.anchor is None
+                           and unlinked
+                           and _only_bare_count(spec, unlinked) and not _counts_the_rows(question, unlinked, index)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
     notes = []
@@ -68,7 +69,10 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
     return plan
 
 
-def _only_bare_count(spec: Spec) -> bool:
+def _only_bare_count(spec: Spec, unlinked: list[str]) -> bool:
+    """True when all that was understood is "count the rows" (or a ranking next to several unknown words)."""
+    if spec.order_ref is not None and not spec.measures and len(unlinked) <= 1:
+        return False  # "how old was the youngest victim": one unknown word names the rows ranked
     return all(m.ref is None and not m.count_table and not m.share for m in spec.measures) and not spec.tables
 
 

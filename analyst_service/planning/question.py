@@ -7,6 +7,7 @@ filters; see `parser_state` for how the work is split.
 from __future__ import annotations
 
 from analyst_service.errors import PlannerError
+from analyst_service.planning.anchors import Anchors
 from analyst_service.planning.assembly import Assembler
 from analyst_service.planning.date_filters import DateFilters
 from analyst_service.planning.recognizers import Recognizers
@@ -17,7 +18,7 @@ from csv_analyst.v1 import plan_pb2
 P = plan_pb2
 
 
-class QuestionParser(Recognizers, Assembler, DateFilters):
+class QuestionParser(Recognizers, Anchors, Assembler, DateFilters):
     """Parses one question against one dataset's schema index."""
 
     def parse(self) -> Spec:
@@ -35,6 +36,7 @@ class QuestionParser(Recognizers, Assembler, DateFilters):
         self._dates()
         self._buckets()
         self._values()
+        self._anchor()
         self._empty_states()
         self._agg_cues()
         self._mentions()
@@ -54,8 +56,10 @@ class QuestionParser(Recognizers, Assembler, DateFilters):
         self._assign_groups(entity)
         self._assign_aggregations()
         self._leftovers(entity)
+        self._distinct_listing()
         self._assign_dates()
         self._assign_percent()
+        self._check_anchor()
         if not self.spec.measures and self.spec.order_ref is None:
             ranges = [c for c in self.spec.conditions if c.op in (P.FILTER_OPERATOR_GT, P.FILTER_OPERATOR_GE,
                                                                   P.FILTER_OPERATOR_LT, P.FILTER_OPERATOR_LE)]

@@ -48,6 +48,13 @@ class Recognizers(ParserState):
                 self.spec.descending = self.tokens[i + 1] == "top"
                 self._use(i, i + 2)
                 self.entity_position = i + 2
+            elif token in ("which", "what") and i + 2 < len(self.tokens) and not is_year(self.tokens[i + 1]) \
+                    and isinstance(number := self._number(i + 1, words=True), int) and 1 < number <= 100 \
+                    and self.tokens[i + 2] not in ("percent", "of", "or", "and"):
+                self.spec.limit = number  # "which 3 manufacturers have the most cars"
+                self._use(i + 1, i + 2)
+                self.entity_position = i + 2
+                self.spec.understood.append(f"{number} of them")
             elif i + 1 < len(self.tokens) and AGG_CUES.get((self.tokens[i + 1],), "") in ("max?", "min?", "desc", "asc"):
                 number = self._number(i)
                 if isinstance(number, int) and 0 < number <= 1000 and not (1900 <= number <= 2100):
@@ -64,6 +71,9 @@ class Recognizers(ParserState):
                 continue
             if i + 1 < len(self.tokens) and any(POSITION_WORDS[token] in c.words or token in c.words
                                                 for c in self.index.link_span(self.words[i:i + 2])):
+                continue
+            if i > 0 and AGG_CUES.get((self.tokens[i - 1],), "") in ("max?", "min?", "desc", "asc"):
+                self._use(i, i + 1)  # "highest first": the sort direction, not the first row
                 continue
             number = self._number(i + 1, words=True)
             count = int(number) if isinstance(number, int) and 0 < number <= 100 and not is_year(self.tokens[i + 1]) else 0
@@ -139,6 +149,8 @@ class Recognizers(ParserState):
     def _values(self) -> None:
         found: dict[tuple[str, str], tuple[ColumnInfo, list[str], bool, bool, int]] = {}
         for match in link_values(self.tokens, self.words, self.used, self.index.columns):
+            if self._counted_noun(match.start, match.end, match.column):
+                continue
             negated = match.start > 0 and self.tokens[match.start - 1] in NEGATIONS
             partial = len(match.values) > 1 and not match.column.all_values_known
             entry = found.setdefault(match.column.ref, (match.column, [], negated, partial, match.start))
@@ -157,6 +169,14 @@ class Recognizers(ParserState):
             else:
                 self.spec.conditions.append(Condition(same, P.FILTER_OPERATOR_IN, values, position))
             self.spec.understood.append(f"{column.name} {'is not' if negated else 'is'} {' or '.join(values)}")
+
+    def _counted_noun(self, start: int, end: int, column: ColumnInfo) -> bool:
+        """True for a plural noun that is a cell value but also names another column ("how many deaths" with
+        a `death_date` column): the rows are the things counted, not the rows whose type is `Death`."""
+        if end - start != 1 or self.tokens[start] == self.words[start]:
+            return False
+        return any(self.words[start] in c.words and c.ref != column.ref and c.null_count == 0 and len(c.words) > 1
+                   for c in self.index.columns if c.table == column.table)
 
     def _empty_states(self) -> None:
         for i, word in enumerate(self.words):

@@ -84,6 +84,18 @@ class ColumnInfo:
             and all(float(v).is_integer() for v in self.number_range)
 
     @property
+    def year_text(self) -> bool:
+        """True for a text column of dates or periods written out ("10 August 1975", "1995–96", "May 2009").
+
+        Nearly every known cell holds a four-digit year and the column does not read as plain numbers,
+        so year phrases compare its first year (`as_year`).
+        """
+        if not self.is_text or self.numeric_text:
+            return False
+        cells = [v for v in self.top_values if v.strip().lower() not in _PLACEHOLDERS]
+        return len(cells) >= 2 and sum(bool(_YEAR_IN_TEXT.search(v)) for v in cells) >= 0.8 * len(cells)
+
+    @property
     def is_flag(self) -> bool:
         """True for an integer 0/1 column ("inmetro"), which reads like a boolean."""
         return self.is_native_numeric and self.number_range == (0.0, 1.0) and self.distinct_count <= 2
@@ -264,6 +276,7 @@ _NUMBER_CELL = re.compile(r"^\s*[-+−~≈$€£]?\s*\d[\d,]*(\.\d+)?\s*(%|[a-z]
                           flags=re.IGNORECASE)
 _MONTH_WORD = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\b", flags=re.IGNORECASE)
 _PLACEHOLDERS = frozenset({"", "-", "–", "—", "−", "n/a", "na", "none", "?", "tbd", "tba", "unknown", "n.a.", "--", "----"})
+_YEAR_IN_TEXT = re.compile(r"(?<![0-9])(1[0-9]{3}|20[0-9]{2})(?![0-9])")
 _FIRST_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 

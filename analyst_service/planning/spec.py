@@ -24,12 +24,13 @@ class Group:
 
 @dataclass
 class Condition:
-    """A row filter on one column."""
+    """A row filter on one column; `as_year` compares the year written in a text column."""
 
     ref: Ref
     op: int
     values: list[Scalar] = field(default_factory=list)
     position: int = -1
+    as_year: bool = False
 
 
 @dataclass
@@ -62,6 +63,8 @@ class Spec:
         position: "first" or "last" when the question picks rows by their place in the file.
         position_count: How many rows "the first five" asks for; 0 for one.
         ignored: Phrases deliberately left out of the plan (reported in the plan's notes).
+        anchor: The filter locating an anchor row ("before don randall"); None for ordinary questions.
+        anchor_offset: -1 for the row(s) before the anchor, +1 for those after it.
     """
 
     measures: list[Measure] = field(default_factory=list)
@@ -76,6 +79,8 @@ class Spec:
     position: str = ""
     position_count: int = 0
     ignored: list[str] = field(default_factory=list)
+    anchor: Condition | None = None
+    anchor_offset: int = 0
 
     def refs(self) -> list[Ref]:
         """Every column candidate list the spec uses."""
@@ -84,8 +89,11 @@ class Spec:
         refs += [g.ref for g in self.groups] + [c.ref for c in self.conditions]
         if self.order_ref:
             refs.append(self.order_ref)
+        if self.anchor is not None:
+            refs.append(self.anchor.ref)
         return refs
 
     def is_empty(self) -> bool:
         """True when nothing at all was understood."""
-        return not (self.measures or self.groups or self.conditions or self.order_ref or self.position)
+        return not (self.measures or self.groups or self.conditions or self.order_ref or self.position
+                    or self.anchor is not None)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import logging
 import os
 import shlex
@@ -39,7 +38,7 @@ from runner_service.executors.base import (
     sandbox_task,
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
-from runner_service.executors.pool import PoolSettings, WarmPool
+from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
 from runner.messages import frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
@@ -165,17 +164,6 @@ class _Sandbox:
     cgroup: RunCgroup | None
 
 
-def pool_key(request: SandboxRequest) -> str | None:
-    """What a warm sandbox for this request must match: its mounts and limits (None: never pool)."""
-    if request.output_dir:
-        return None
-    digest = hashlib.sha256(request.database_path.encode())
-    for table in request.tables:
-        digest.update(b"\0" + table.name.encode() + b"\0" + table.host_path.encode())
-    digest.update(request.limits.SerializeToString(deterministic=True))
-    return digest.hexdigest()
-
-
 @dataclass
 class BwrapExecutor:
     """Runs every request in its own bubblewrap sandbox, fresh or pre-started (warm)."""
@@ -195,6 +183,7 @@ class BwrapExecutor:
             self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
         self._janitor: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[bool]] = set()
+        self._spawned: list[_Sandbox] = []
         if self.use_cgroups:
             reap_stale_cgroups()
 
@@ -236,7 +225,9 @@ class BwrapExecutor:
         except OSError as error:
             self._discard(_Sandbox(process, cgroup))
             raise SandboxStartError(f"the sandbox did not accept its task: {error}") from error
-        return _Sandbox(process, cgroup)
+        sandbox = _Sandbox(process, cgroup)
+        self._spawned = [s for s in self._spawned if s.process.poll() is None] + [sandbox]
+        return sandbox
 
     def _discard(self, sandbox: _Sandbox) -> None:
         _kill(sandbox.process, sandbox.cgroup)
@@ -279,6 +270,18 @@ class BwrapExecutor:
             if self._janitor is None:
                 self._janitor = asyncio.create_task(self._sweep())
         return outcome
+
+    def live_sandboxes(self) -> list[int]:
+        """Pids of this executor's sandboxes still alive, or whose cgroup still holds a process."""
+        live = []
+        for sandbox in self._spawned:
+            cgroup_busy = False
+            if sandbox.cgroup is not None:
+                with contextlib.suppress(OSError):
+                    cgroup_busy = bool((sandbox.cgroup.pids / "cgroup.procs").read_text().split())
+            if sandbox.process.poll() is None or cgroup_busy:
+                live.append(sandbox.process.pid)
+        return live
 
     async def replenish(self) -> None:
         """Refill warm sandboxes; the runner service calls it after an answer is sent."""

@@ -7,7 +7,11 @@ at /tmp, no log driver, labels for reaping, and a hard kill at the wall-clock li
 
 The task goes in on stdin and the result comes back on stdout through the low-level API: create
 with stdin open, attach the socket before start, write, then shut down the write side. (The
-high-level `containers.create()` of docker SDK 7.2 rejects stdin_once; see FIELD-NOTES.)
+high-level `containers.create()` of docker SDK 7.2 rejects stdin_once; see FIELD-NOTES.) The
+framed protocol (runner/messages.py) splits this in two: starting a container writes the set-up
+frame at once, so the runner imports DuckDB and opens the tables; finishing it writes the query
+frame, shuts stdin and reads the answer. A warm pool (executors/pool.py) keeps started containers
+for recently used datasets; cold runs do both steps back to back.
 
 The runner image is tagged with a digest of what goes into it (the runner code, the generated
 protos, the DuckDB and protobuf versions and the build recipe), so a stale image is never used:
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 import importlib.metadata
 import logging
@@ -44,6 +49,8 @@ from runner_service.executors.base import (
     runner_error,
     sandbox_task,
 )
+from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
+from runner.messages import frame, query_frame
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,8 @@ LABEL_EXECUTOR = "csv-analyst.executor"
 LABEL_RUN_ID = "csv-analyst.run-id"
 LABEL_OWNER = "csv-analyst.owner"
 LABEL_INSTANCE = "csv-analyst.executor-instance"
-# Unix time after which the container can only be a leak (its run's time limit plus a grace).
+# Unix time after which the container can only be a leak (its run's time limit plus a grace, plus
+# the longest a warm container waits for its run).
 LABEL_REAP_AFTER = "csv-analyst.reap-after"
 REAP_GRACE = 60
 
@@ -376,6 +384,41 @@ class _Active:
     cancelled: bool = False
 
 
+@dataclass
+class StartedContainer:
+    """A running container holding its attach socket; the runner waits on stdin for its query.
+
+    Attributes:
+        container_id: The Engine's id.
+        attached: The attach socket (stdin, and stdout/stderr multiplexed).
+        born: time.monotonic() just before the container was created (its labels count from here).
+    """
+
+    container_id: str
+    attached: Any
+    born: float
+
+
+def setup_frame(request: SandboxRequest) -> bytes:
+    """The set-up frame for a run's mounts and limits: tables or database, limits, no run id or SQL (pure)."""
+    setup = sandbox_task(request, DATA_DIR, sandbox_table_paths(request))
+    setup.ClearField("sql")
+    setup.ClearField("run_id")
+    return frame(setup)
+
+
+def reap_after(now: float, request: SandboxRequest, idle_seconds: float = 0.0) -> int:
+    """The reap-after label of a container created at `now` (Unix time; pure).
+
+    A cold container lives for its run's time limit; a warm one may first wait up to idle_seconds
+    for its run (it is never handed out later than that, see DockerExecutor._usable), so the label
+    covers both, plus a grace for the kill and the removal. Another executor's start-up reaping
+    therefore never removes a live container.
+    """
+    limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
+    return int(now + max(idle_seconds, 0.0) + limit + REAP_GRACE)
+
+
 def _let_sandbox_write(directory: str) -> None:
     """Give the sandbox user the materialiser's fresh output directory (uid 65534 is real here)."""
     uid, gid = (int(part) for part in SANDBOX_USER.split(":"))
@@ -390,8 +433,18 @@ def _raw_socket(attached: Any) -> socket.socket:
     return getattr(attached, "_sock", attached)  # type: ignore[no-any-return]
 
 
+def _close_attached(attached: Any) -> None:
+    # The socket and its SocketIO wrapper both, so the connection really closes.
+    _raw_socket(attached).close()
+    attached.close()
+
+
 class DockerExecutor:
-    """Runs every request in a fresh, locked-down container of the runner image.
+    """Runs every request in its own locked-down container of the runner image, fresh or warm.
+
+    A warm container was started for a dataset's mounts and limits, has received its set-up frame
+    (so Python, DuckDB and the tables are ready) and waits for one query frame; it serves one run
+    and is removed. Cold runs go through the same two steps back to back.
 
     Args:
         image: Runner image; empty = `csv-analyst-runner:<content tag of this code>`.
@@ -399,6 +452,7 @@ class DockerExecutor:
         cpus: CPU cap per container, in cores.
         stale_after_seconds: Containers without a reap-after label and older than this are leaks.
         check_image: Refuse to start when the image is missing (False: find out at the first run).
+        pool_settings: Warm pool sizing (size_per_key=0: every run starts cold).
 
     Raises:
         SandboxStartError: When the engine is unreachable or the image is missing.
@@ -407,12 +461,13 @@ class DockerExecutor:
     name = "docker"
 
     def __init__(self, image: str = "", base_url: str = "", cpus: float = 1.0, stale_after_seconds: float = 360.0,
-                 check_image: bool = True) -> None:
+                 check_image: bool = True, pool_settings: PoolSettings | None = None) -> None:
         import docker
 
         self.image = image or default_runner_image()
         self.cpus = cpus
         self.stale_after_seconds = stale_after_seconds
+        self.pool_settings = pool_settings or PoolSettings()
         self.host = socket.gethostname()
         self.owner = owner_label(self.host)
         self.instance = uuid.uuid4().hex[:12]
@@ -432,19 +487,29 @@ class DockerExecutor:
                     f"`docker build -f runner/Dockerfile -t {self.image} .`") from error
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="docker-run")
         self._active: dict[str, _Active] = {}
-        # Containers that exist right now, created by run_container threads (which outlive a
-        # cancelled execute() task) and removed by them.
+        # Containers that exist right now, created by start_container (in threads that outlive a
+        # cancelled execute() task) and removed by finish_container or a pool discard.
         self._containers: set[str] = set()
+        self._pool: WarmPool[SandboxRequest, StartedContainer] = WarmPool(
+            self.pool_settings, self._spawn_warm, self._usable, self._discard)
+        self._janitor: asyncio.Task[None] | None = None
+        self._disposals: set[concurrent.futures.Future[None]] = set()
+        self._closed = False
         self.reap(startup=True)
+
+    @property
+    def pool(self) -> WarmPool[SandboxRequest, StartedContainer]:
+        """The warm pool (for tests and benchmarks)."""
+        return self._pool
 
     def labels(self) -> dict[str, str]:
         """Labels that tie a container to this executor."""
         return {LABEL_OWNER: self.owner, LABEL_INSTANCE: self.instance}
 
-    def spec(self, request: SandboxRequest, command: list[str] | None = None) -> ContainerSpec:
-        """The container spec of a run on this executor, starting now."""
-        limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
-        labels = {**self.labels(), LABEL_REAP_AFTER: str(int(time.time() + limit + REAP_GRACE))}
+    def spec(self, request: SandboxRequest, command: list[str] | None = None,
+             idle_seconds: float = 0.0) -> ContainerSpec:
+        """The container spec of a run on this executor, created now (idle_seconds: a warm wait first)."""
+        labels = {**self.labels(), LABEL_REAP_AFTER: str(reap_after(time.time(), request, idle_seconds))}
         return build_container_spec(self.image, request, labels, self.cpus, command)
 
     def reap(self, startup: bool = False) -> int:
@@ -466,46 +531,145 @@ class DockerExecutor:
                         " of crashed or stuck services" if startup else "")
         return len(doomed)
 
+    # --- warm pool glue ---
+
+    async def _spawn_warm(self, request: SandboxRequest) -> StartedContainer:
+        # The template is the run that made this key wanted: keep its id and SQL out of the container.
+        template = dataclasses.replace(request, run_id="", sql="")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, self.start_container, template, setup_frame(template), None,
+            self.pool_settings.idle_seconds)
+
+    def _usable(self, container: StartedContainer) -> bool:
+        """Whether a warm container may serve a run: young enough for its labels, runner still waiting.
+
+        Non-blocking (called on the event loop): a peek at the attach socket. A runner that exited
+        closed the stream; one that wrote anything before its query failed its set-up.
+        """
+        if time.monotonic() - container.born >= self.pool_settings.idle_seconds:
+            return False
+        sock = _raw_socket(container.attached)
+        try:
+            sock.settimeout(0)
+            sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return True  # nothing to read: the runner is waiting for its query
+        except ValueError:
+            return True  # a TLS socket cannot peek: the run reports whatever happened
+        except OSError:
+            return False
+        # Readable: end of stream (the runner exited) or early output (its set-up failed).
+        return False
+
+    def _discard(self, container: StartedContainer) -> None:
+        """Remove a container in the background (the pool calls this on the event loop; runs from threads)."""
+        if not self._closed:
+            try:
+                future = self._threads.submit(self._dispose, container)
+            except RuntimeError:
+                pass  # shut down meanwhile: remove it here
+            else:
+                self._disposals.add(future)
+                future.add_done_callback(self._disposals.discard)
+                return
+        self._dispose(container)
+
+    async def _removed(self) -> None:
+        """Wait for the background removals started so far."""
+        pending = list(self._disposals)
+        if pending:
+            await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
+
+    def _dispose(self, container: StartedContainer) -> None:
+        try:
+            _close_attached(container.attached)
+        finally:
+            self._remove(container.container_id)
+            self._containers.discard(container.container_id)
+
+    async def replenish(self) -> None:
+        """Finish removing used containers, then refill warm ones (the runner service calls it after an answer)."""
+        await self._removed()
+        await self._pool.refill()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.pool_settings.idle_seconds / 2))
+            await self._pool.refill()
+
+    # --- runs ---
+
     async def execute(self, request: SandboxRequest, on_started: Callable[[], None]) -> SandboxOutcome:
-        """Run one request in a new container (see Executor.execute)."""
+        """Run one request in its own container, warm when one is waiting (see Executor.execute)."""
         loop = asyncio.get_running_loop()
-        payload = sandbox_task(request, DATA_DIR, sandbox_table_paths(request)).SerializeToString()
-        active = _Active()
+        key = pool_key(request) if self._pool.enabled else None
+        warm = self._pool.take(key) if key else None
+        active = _Active(warm.container_id if warm else None)
         self._active[request.run_id] = active
 
         def started() -> None:
             loop.call_soon_threadsafe(on_started)
 
+        query = query_frame(request.run_id, request.sql)
         try:
-            done = await loop.run_in_executor(self._threads, self.run_container, request, payload, active, started,
-                                              None)
+            if warm is not None:
+                done = await loop.run_in_executor(self._threads, self.finish_container, warm, request, query,
+                                                  active, started, True)
+            else:
+                done = await loop.run_in_executor(self._threads, self.run_container, request, query, active, started,
+                                                  None, setup_frame(request), True)
         finally:
             self._active.pop(request.run_id, None)
-        return interpret_exit(request, done, active.cancelled)
+        outcome = interpret_exit(request, done, active.cancelled)
+        if key:
+            self._pool.want(key, request)
+            if self._janitor is None:
+                self._janitor = asyncio.create_task(self._sweep())
+        return outcome
 
     def run_container(self, request: SandboxRequest, payload: bytes, active: _Active | None = None,
-                      on_started: Callable[[], None] | None = None, command: list[str] | None = None
-                      ) -> ContainerExit:
-        """Blocking: create, attach, start, feed stdin, read until exit or time limit, remove.
+                      on_started: Callable[[], None] | None = None, command: list[str] | None = None,
+                      setup: bytes = b"", remove_later: bool = False) -> ContainerExit:
+        """Blocking: start a container (sending `setup`), then finish it with `payload` (a cold run).
 
         Args:
             request: The run (limits, tables).
-            payload: Bytes for the container's stdin.
+            payload: The rest of the container's stdin: a query frame, or a whole legacy task.
             active: Cancellation state shared with cancel().
             on_started: Called once the container runs.
             command: Entrypoint override (isolation probes).
+            setup: Bytes written at start (the set-up frame of the framed protocol).
+            remove_later: Remove the container in the background (see finish_container).
 
         Raises:
             SandboxStartError: When the container could not be created or started.
         """
+        active = active or _Active()
+        container = self.start_container(request, setup, command, active=active)
+        return self.finish_container(container, request, payload, active, on_started, remove_later)
+
+    def start_container(self, request: SandboxRequest, setup: bytes, command: list[str] | None = None,
+                        idle_seconds: float = 0.0, active: _Active | None = None) -> StartedContainer:
+        """Blocking: create the run's container, attach its socket, start it and write `setup`.
+
+        Args:
+            request: The run whose mounts and limits the container gets.
+            setup: First bytes of stdin (the set-up frame); stdin stays open for the query.
+            command: Entrypoint override (isolation probes).
+            idle_seconds: How long the container may wait for its run (warm), for its reap-after label.
+            active: Cancellation state; gets the container id as soon as it exists.
+
+        Raises:
+            SandboxStartError: When the container could not be created, started or given its set-up.
+        """
         import docker
         import requests
 
-        active = active or _Active()
         if request.output_dir:
             _let_sandbox_write(request.output_dir)
-        spec = self.spec(request, command)
-        name = f"csv-analyst-{request.run_id[:40]}-{uuid.uuid4().hex[:8]}"
+        born = time.monotonic()
+        spec = self.spec(request, command, idle_seconds)
+        name = f"csv-analyst-{request.run_id[:40] or 'warm'}-{uuid.uuid4().hex[:8]}"
         try:
             created = self.api.create_container(name=name, host_config=self.api.create_host_config(**spec.host),
                                                 **spec.create)
@@ -515,34 +679,63 @@ class DockerExecutor:
             raise SandboxStartError(f"could not create the run container: {error}") from error
         container_id: str = created["Id"]
         self._containers.add(container_id)
-        active.container_id = container_id
+        if active is not None:
+            active.container_id = container_id
         attached = None
         try:
-            try:
-                attached = self.api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1,
-                                                                        "stream": 1})
-                self.api.start(container_id)
-            except (docker.errors.DockerException, requests.RequestException) as error:
-                raise SandboxStartError(f"could not start the run container: {error}") from error
-            started = time.perf_counter()
+            attached = self.api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1,
+                                                                    "stream": 1})
+            self.api.start(container_id)
+            if setup:
+                sock = _raw_socket(attached)
+                sock.settimeout(KILL_GRACE)
+                sock.sendall(setup)
+        except (docker.errors.DockerException, requests.RequestException, OSError) as error:
+            if attached is not None:
+                _close_attached(attached)
+            self._remove(container_id)
+            self._containers.discard(container_id)
+            raise SandboxStartError(f"could not start the run container: {error}") from error
+        return StartedContainer(container_id, attached, born)
+
+    def finish_container(self, container: StartedContainer, request: SandboxRequest, query: bytes,
+                         active: _Active | None = None, on_started: Callable[[], None] | None = None,
+                         remove_later: bool = False) -> ContainerExit:
+        """Blocking: write `query`, shut stdin, read to the end or the time limit (then kill), remove.
+
+        The time limit counts from the moment the query is written, so a warm container's wait
+        is not charged to its run.
+
+        Args:
+            container: A started container (warm or just started).
+            request: The run (limits).
+            query: The rest of stdin (the query frame).
+            active: Cancellation state shared with cancel().
+            on_started: Called once the run owns the container.
+            remove_later: Return as soon as the exit state is known and remove the container in
+                the background (about 50-100 ms off the answer's path); replenish() and close()
+                wait for such removals.
+        """
+        active = active or _Active()
+        active.container_id = container.container_id
+        try:
             if on_started:
                 on_started()
             if active.cancelled:
-                self._kill(container_id)
+                self._kill(container.container_id)
+            started = time.perf_counter()
             limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
             demuxer = StreamDemuxer(MAX_RESULT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
-            timed_out = self._exchange(_raw_socket(attached), payload, demuxer, started + limit, container_id)
-            exit_code, oom_killed = self._exit_state(container_id)
+            timed_out = self._exchange(_raw_socket(container.attached), query, demuxer, started + limit,
+                                       container.container_id)
+            exit_code, oom_killed = self._exit_state(container.container_id)
             return ContainerExit(bytes(demuxer.stdout), bytes(demuxer.stderr), exit_code, oom_killed, timed_out,
                                  time.perf_counter() - started, demuxer.stdout_overflow)
         finally:
-            if attached is not None:
-                # The socket and its SocketIO wrapper both, so the connection really closes.
-                raw = _raw_socket(attached)
-                raw.close()
-                attached.close()
-            self._remove(container_id)
-            self._containers.discard(container_id)
+            if remove_later:
+                self._discard(container)
+            else:
+                self._dispose(container)
 
     def _exchange(self, sock: socket.socket, payload: bytes, demuxer: StreamDemuxer, deadline: float,
                   container_id: str) -> bool:
@@ -588,7 +781,10 @@ class DockerExecutor:
         import requests
 
         try:
-            self.api.wait(container_id, timeout=KILL_GRACE)
+            status = self.api.wait(container_id, timeout=KILL_GRACE).get("StatusCode")
+            if status == 0:
+                # A clean exit wrote its whole result: no OOM kill to look up (saves a round trip).
+                return 0, False
             state = self.api.inspect_container(container_id)["State"]
         except (docker.errors.DockerException, requests.RequestException) as error:
             log.warning("container %s: no exit state: %s", container_id[:12], error)
@@ -628,16 +824,21 @@ class DockerExecutor:
         return True
 
     async def close(self) -> None:
-        """Kill every running container of this executor, remove them, and release the client."""
+        """Kill every running and warm container of this executor, remove them, and release the client."""
         loop = asyncio.get_running_loop()
+        if self._janitor is not None:
+            self._janitor.cancel()
         for active in list(self._active.values()):
             active.cancelled = True
+        await self._pool.close()  # warm containers: removed (with force) in the threads
         for container_id in list(self._containers):
             await loop.run_in_executor(None, self._kill, container_id)
         # Killed runs finish (and remove their containers) within moments; then sweep the rest.
         deadline = time.monotonic() + KILL_GRACE
         while self._containers and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        await self._removed()
         await loop.run_in_executor(None, self.reap)
+        self._closed = True
         self._threads.shutdown(wait=False)
         self.api.close()

@@ -11,12 +11,15 @@ with the query for 2 cores doubled latency when measured), and idle sandboxes ar
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from runner_service.executors.base import SandboxRequest
 
 log = logging.getLogger(__name__)
 Handle = TypeVar("Handle")
@@ -36,6 +39,22 @@ class PoolSettings:
     size_per_key: int = 1
     max_keys: int = 4
     idle_seconds: float = 300.0
+
+
+def pool_key(request: SandboxRequest) -> str | None:
+    """What a warm sandbox for this request must match: its mounts and limits (None: never pool).
+
+    Every executor keys its pool with this: a warm sandbox mounts exactly the files (or the
+    materialised database) of the runs it may serve, under the same limits. A materialisation
+    (which gets a writable output directory) is never pooled.
+    """
+    if request.output_dir:
+        return None
+    digest = hashlib.sha256(request.database_path.encode())
+    for table in request.tables:
+        digest.update(b"\0" + table.name.encode() + b"\0" + table.host_path.encode())
+    digest.update(request.limits.SerializeToString(deterministic=True))
+    return digest.hexdigest()
 
 
 @dataclass

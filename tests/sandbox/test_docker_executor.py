@@ -2,9 +2,11 @@
 
 Isolation is checked from inside: probes run arbitrary Python in a container built from the very
 spec a run gets (build_container_spec, with only the entrypoint replaced); DuckDB checks, the
-timeout kill, cancellation and the memory cap go through DockerExecutor.execute. The module ends by
-checking that no container of this process is left behind, and an end-to-end stack with
-executor=docker answers every registry prompt.
+timeout kill, cancellation and the memory cap go through DockerExecutor.execute (cold: the module's
+executor keeps no warm pool). Warm containers get their own executors: one container per run, refill
+to size, never across datasets or limits, timeout and cancel, nothing left after close(). The module
+ends by checking that no container of this process is left behind, and an end-to-end stack with
+executor=docker (warm pool on, as configured by default) answers every registry prompt.
 
 Needs: `apt-get install docker.io`, `dockerd --iptables=false --bridge=none &`, `make runner-image`.
 """
@@ -33,12 +35,14 @@ from runner_service.executors.docker import (
     LABEL_INSTANCE,
     LABEL_OWNER,
     LABEL_REAP_AFTER,
+    LABEL_RUN_ID,
     ContainerExit,
     DockerExecutor,
     default_runner_image,
     interpret_exit,
     owner_label,
 )
+from runner_service.executors.pool import PoolSettings, pool_key
 from tests.conftest import RunningStack, require, start_stack, stop_stack
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
@@ -75,7 +79,7 @@ def api_client() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def executor(api_client: Any) -> Iterator[DockerExecutor]:
-    ex = DockerExecutor()
+    ex = DockerExecutor(pool_settings=PoolSettings(size_per_key=0))
     yield ex
     asyncio.run(ex.close())
 
@@ -365,6 +369,187 @@ def test_no_container_is_left_behind(executor: DockerExecutor, api_client: Any, 
     asyncio.run(scenario())
     mine = api_client.containers(all=True, filters={"label": f"{LABEL_OWNER}={owner_label()}"})
     assert mine == []
+
+
+# --- warm containers ---------------------------------------------------------------------------
+
+def containers_of(api_client: Any, executor: DockerExecutor) -> set[str]:
+    """Ids of every container (running or not) of one executor instance."""
+    listed = api_client.containers(all=True, filters={"label": f"{LABEL_INSTANCE}={executor.instance}"})
+    return {c["Id"] for c in listed}
+
+
+async def warm_up(executor: DockerExecutor, request: SandboxRequest) -> str:
+    """Make request's key wanted and refilled; return the pool key."""
+    key = pool_key(request)
+    assert key is not None
+    executor.pool.want(key, request)
+    await executor.replenish()
+    assert executor.pool.count(key) == executor.pool_settings.size_per_key
+    return key
+
+
+async def execute_seeing(executor: DockerExecutor, api_client: Any, request: SandboxRequest
+                         ) -> tuple[SandboxOutcome, set[str]]:
+    """Execute; also return the executor's containers at the moment the run started."""
+    seen: set[str] = set()
+    outcome = await executor.execute(request, lambda: seen.update(containers_of(api_client, executor)))
+    return outcome, seen
+
+
+def first_value(outcome: SandboxOutcome) -> Any:
+    assert not outcome.result.HasField("error"), outcome.result.error
+    cell = outcome.result.result.rows[0].values[0]
+    return getattr(cell, cell.WhichOneof("kind"))
+
+
+def test_a_warm_container_serves_exactly_one_run(api_client: Any, table: TableFile) -> None:
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=1))
+        try:
+            first = make_request("SELECT COUNT(*) FROM orders", (table,))
+            assert first_value(await executor.execute(first, lambda: None)) == 3  # cold: makes the key wanted
+            key = pool_key(first)
+            assert key is not None and executor.pool.count(key) == 0
+            await executor.replenish()
+            assert executor.pool.count(key) == 1
+            (warm,) = containers_of(api_client, executor)
+            labels = api_client.inspect_container(warm)["Config"]["Labels"]
+            assert labels[LABEL_RUN_ID] == ""  # a warm container belongs to no run until one takes it
+            second = make_request("SELECT MAX(total) FROM orders", (table,))
+            outcome, seen = await execute_seeing(executor, api_client, second)
+            assert first_value(outcome) == 20.0
+            # The run took the warm container (no other container was started) and nothing is warm now.
+            assert seen == {warm} and executor.pool.count(key) == 0
+            await executor.replenish()  # the used container is removed, a fresh one is started
+            now = containers_of(api_client, executor)
+            assert warm not in now and len(now) == 1 and executor.pool.count(key) == 1
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_replenish_brings_the_pool_back_to_size(api_client: Any, table: TableFile) -> None:
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=2))
+        try:
+            request = make_request("SELECT COUNT(*) FROM orders", (table,))
+            key = await warm_up(executor, request)
+            warm = containers_of(api_client, executor)
+            assert len(warm) == 2
+            outcome, seen = await execute_seeing(executor, api_client, request)
+            assert first_value(outcome) == 3 and seen == warm and executor.pool.count(key) == 1
+            await executor.replenish()
+            after = containers_of(api_client, executor)
+            assert executor.pool.count(key) == 2 and len(after) == 2 and len(after & warm) == 1
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_other_datasets_and_limits_get_no_warm_container_of_another_key(api_client: Any, table: TableFile,
+                                                                        tmp_path: Path) -> None:
+    other_file = tmp_path / "other.csv"
+    other_file.write_text("order_id,status,total\n7,lost,1\n")
+
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=1))
+        try:
+            key = await warm_up(executor, make_request("SELECT 1", (table,)))
+            (warm,) = containers_of(api_client, executor)
+            for request in (make_request("SELECT COUNT(*) FROM orders", (TableFile("orders", str(other_file)),)),
+                            make_request("SELECT COUNT(*) FROM orders", (table,), timeout=7.0),
+                            make_request("SELECT COUNT(*) FROM orders", (table,), memory_bytes=200 << 20)):
+                assert pool_key(request) != key
+                outcome, seen = await execute_seeing(executor, api_client, request)
+                # A cold container of its own; the warm one stays untouched for its own key.
+                assert warm in seen and len(seen) == 2 and executor.pool.count(key) == 1
+                expected = 1 if request.tables[0].host_path == str(other_file) else 3
+                assert first_value(outcome) == expected
+            assert warm in containers_of(api_client, executor)
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_warm_container_is_labelled_for_its_idle_wait(api_client: Any, table: TableFile) -> None:
+    """Another executor's start-up reaping must not remove a live warm container."""
+
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=1, idle_seconds=900))
+        try:
+            before = time.time()
+            await warm_up(executor, make_request("SELECT 1", (table,), timeout=20.0))
+            (warm,) = containers_of(api_client, executor)
+            reap_after = int(api_client.inspect_container(warm)["Config"]["Labels"][LABEL_REAP_AFTER])
+            assert reap_after >= int(before) + 900 + 20
+            other = DockerExecutor()  # its start-up reaping removes what is past its reap-after label
+            await other.close()
+            assert warm in containers_of(api_client, executor)
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_timeout_kills_a_warm_container(api_client: Any, table: TableFile) -> None:
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=1))
+        try:
+            request = make_request("SELECT sleep_ms(120000)", (table,), timeout=1.0)
+            await warm_up(executor, request)
+            warm = containers_of(api_client, executor)
+            outcome, seen = await execute_seeing(executor, api_client, request)
+            assert seen == warm
+            assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_TIMEOUT, outcome.result
+            assert outcome.exit_code == 137 and outcome.wall_seconds < 15
+            await executor.replenish()
+            assert not warm & containers_of(api_client, executor)
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_cancel_a_warm_started_run(api_client: Any, table: TableFile) -> None:
+    async def scenario() -> None:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=1))
+        try:
+            request = make_request("SELECT sleep_ms(120000)", (table,), timeout=60.0)
+            key = await warm_up(executor, request)
+            warm = containers_of(api_client, executor)
+            started = asyncio.Event()
+            task = asyncio.create_task(executor.execute(request, started.set))
+            await asyncio.wait_for(started.wait(), 30)
+            assert executor.pool.count(key) == 0
+            assert await executor.cancel(request.run_id) is True
+            outcome = await asyncio.wait_for(task, 30)
+            assert outcome.result.error.code == run_pb2.ERROR_CODE_CANCELLED and outcome.wall_seconds < 20
+            await executor.replenish()
+            assert not warm & containers_of(api_client, executor)
+        finally:
+            await executor.close()
+
+    asyncio.run(scenario())
+
+
+def test_close_kills_warm_containers(api_client: Any, table: TableFile, tmp_path: Path) -> None:
+    other_file = tmp_path / "other.csv"
+    other_file.write_text(CSV)
+
+    async def scenario() -> DockerExecutor:
+        executor = DockerExecutor(pool_settings=PoolSettings(size_per_key=2))
+        await warm_up(executor, make_request("SELECT 1", (table,)))
+        await warm_up(executor, make_request("SELECT 1", (TableFile("orders", str(other_file)),)))
+        assert executor.pool.count() == 4 and len(containers_of(api_client, executor)) == 4
+        await executor.close()
+        return executor
+
+    executor = asyncio.run(scenario())
+    assert containers_of(api_client, executor) == set()
 
 
 # --- end to end: the whole stack with executor=docker --------------------------------------------

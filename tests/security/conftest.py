@@ -8,6 +8,7 @@ and cgroups, the offline planner and a SQLite capsule store.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import os
 import time
 from collections.abc import Iterator
@@ -22,7 +23,6 @@ from analyst_service.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
-from tests.security.harness import busy_cgroups, bwrap_processes
 
 # Limits of the red-team stack: small enough that bombs end quickly.
 RUN_TIMEOUT_SECONDS = 3.0
@@ -40,31 +40,41 @@ def file_digests(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="package")
-def security_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """A real stack with the red-team limits; the planted secret is in the process environment."""
+def security_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one directory every red-team file lives under: sandboxes binding it are ours."""
+    return tmp_path_factory.mktemp("red-team")
+
+
+@pytest.fixture(scope="package")
+def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+    """A real stack with the red-team limits over a private copy of the demo datasets; the
+    planted secret is in the process environment while it runs."""
     require_bwrap()
+    datasets = security_root / "datasets"
+    shutil.copytree(datasets_dir, datasets)
     os.environ[PLANTED_ENV] = PLANTED_SECRET
     loop = LoopThread()
-    capsule_db = tmp_path_factory.mktemp("security-capsules") / "capsules.sqlite3"
-    analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db,
+    capsule_db = security_root / "capsules.sqlite3"
+    analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=capsule_db,
                               run_timeout_seconds=RUN_TIMEOUT_SECONDS, run_memory_bytes=RUN_MEMORY_BYTES,
                               max_rows=MAX_ROWS)
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64, max_timeout_seconds=10.0,
                             default_timeout_seconds=RUN_TIMEOUT_SECONDS, default_memory_bytes=RUN_MEMORY_BYTES)
     stack = loop.run(start_local_stack(analyst, runner))
-    running = RunningStack(stack, loop, capsule_db, datasets_dir)
-    digests = file_digests(datasets_dir)
+    running = RunningStack(stack, loop, capsule_db, datasets)
+    digests = file_digests(datasets)
     yield running
     loop.run(stack.stop(grace=1.0))
     loop.close()
     os.environ.pop(PLANTED_ENV, None)
-    assert file_digests(datasets_dir) == digests, "a run changed a dataset file"
+    assert file_digests(datasets) == digests, "a run changed a dataset file"
     # Warm sandboxes may idle while the stack runs; once it stopped, none may remain.
+    marker = str(security_root)
     deadline = time.monotonic() + 10
-    while (bwrap_processes() or busy_cgroups()) and time.monotonic() < deadline:
+    while (sandbox_processes(marker) or busy_cgroups(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert bwrap_processes() == [], "sandbox processes outlived the stack"
-    assert busy_cgroups() == [], "run cgroups still hold processes after the stack stopped"
+    assert sandbox_processes(marker) == [], "sandbox processes outlived the stack"
+    assert busy_cgroups(marker) == [], "run cgroups still hold processes after the stack stopped"
 
 
 @pytest.fixture(scope="package")

@@ -115,29 +115,51 @@ def _descends_from_us(pid: int) -> bool:
     return False
 
 
-def bwrap_processes() -> list[str]:
-    """bwrap processes and sandboxed runners started by this test process and still alive.
-
-    Other sessions on the machine may run their own sandboxes, so only our descendants count.
-    """
-    found = []
+def _processes() -> dict[int, tuple[int, str, bytes]]:
+    """pid -> (parent pid, state, raw cmdline) of every process we can read."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            table[int(entry.name)] = (int(stat[1]), stat[0], (entry / "cmdline").read_bytes())
+        except (OSError, IndexError, ValueError):
             continue
-        is_bwrap = bool(argv and argv[0]) and os.path.basename(argv[0].decode(errors="replace")) == "bwrap"
-        is_runner = b"runner" in argv and b"-m" in argv  # the sandboxed `python -m runner`
-        if (is_bwrap or is_runner) and _descends_from_us(int(entry.name)):
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            found.append(f"pid {entry.name} state {state}: " + " ".join(a.decode(errors="replace") for a in argv)[-300:])
+    return table
+
+
+def sandbox_processes(marker: str) -> list[str]:
+    """bwrap sandboxes whose command line mentions `marker` (a directory only the red-team stack
+    binds), and every process inside them, that descend from this test process.
+
+    Other stacks of the same pytest process (e.g. the integration suite's, with its warm pool)
+    and other sessions on the machine are not counted.
+    """
+    table = _processes()
+    me = os.getpid()
+
+    def descends(pid: int, root: int) -> bool:
+        for _ in range(64):
+            if pid == root:
+                return True
+            if pid not in table or pid in (0, 1):
+                return False
+            pid = table[pid][0]
+        return False
+
+    roots = [pid for pid, (_, _, cmd) in table.items()
+             if cmd.split(b"\0")[0].endswith(b"bwrap") and marker.encode() in cmd and descends(pid, me)]
+    found = []
+    for pid, (_, state, cmd) in table.items():
+        if any(descends(pid, root) for root in roots):
+            found.append(f"pid {pid} state {state}: " + cmd.replace(b"\0", b" ").decode(errors="replace")[-200:])
     return found
 
 
-def busy_cgroups() -> list[str]:
-    """csv-analyst run cgroups holding a process started by this test process."""
+def busy_cgroups(marker: str) -> list[str]:
+    """csv-analyst run cgroups holding a process of a red-team sandbox (see sandbox_processes)."""
+    pids = {int(line.split()[1]) for line in sandbox_processes(marker)}
     busy = []
     for controller in ("memory", "pids"):
         parent = Path("/sys/fs/cgroup") / controller / "csv-analyst"
@@ -145,9 +167,9 @@ def busy_cgroups() -> list[str]:
             continue
         for group in parent.iterdir():
             try:
-                pids = [int(p) for p in (group / "cgroup.procs").read_text().split()] if group.is_dir() else []
+                members = {int(p) for p in (group / "cgroup.procs").read_text().split()} if group.is_dir() else set()
             except (OSError, ValueError):
                 continue
-            if any(_descends_from_us(pid) for pid in pids):
+            if members & pids:
                 busy.append(str(group))
     return busy

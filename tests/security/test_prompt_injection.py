@@ -40,8 +40,9 @@ def test_injected_question_through_the_offline_planner(question: str, analyst: A
 
 
 @pytest.fixture(scope="module")
-def hostile_cells(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("injection") / "hostile_cells.csv"
+def hostile_cells(security_root: Path) -> Path:
+    (security_root / "injection").mkdir()
+    path = security_root / "injection" / "hostile_cells.csv"
     path.write_text(HOSTILE_CELLS_CSV)
     return path
 

@@ -28,7 +28,7 @@ from csv_analyst.v1 import (
     sandbox_pb2,
 )
 from tests.security.conftest import RUN_MEMORY_BYTES, RUN_TIMEOUT_SECONDS
-from tests.security.harness import STATES, Case, bwrap_processes, leaks, load_cases
+from tests.security.harness import STATES, Case, leaks, load_cases, sandbox_processes
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(240)]
 
@@ -161,13 +161,14 @@ def test_exfiltration_rejection_carries_a_suggestion(outcomes: dict[str, Outcome
 
 
 def test_normal_question_answers_after_the_bombs_and_no_run_is_still_executing(
-        analyst: Any, outcomes: dict[str, Outcome]) -> None:
+        analyst: Any, outcomes: dict[str, Outcome], security_root: Any) -> None:
     events = [r.event for r in analyst.Ask(api.AskRequest(dataset_id="ecommerce", question=NORMAL_QUESTION), timeout=60)]
     assert events[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED
     # Idle warm sandboxes may wait for work, but no sandbox may still be busy with a finished
     # run: every bwrap process left is sleeping, not burning CPU. (After the stack stops, the
     # security_stack fixture checks that no bwrap process or busy run cgroup remains at all.)
     deadline = time.monotonic() + 10
-    while any(" state R" in p for p in bwrap_processes()) and time.monotonic() < deadline:
+    marker = str(security_root)
+    while any(" state R" in p for p in sandbox_processes(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [p for p in bwrap_processes() if " state R" in p] == []
+    assert [p for p in sandbox_processes(marker) if " state R" in p] == []

@@ -3,6 +3,7 @@ interpretation, the reaping decision and the image content tag (no engine needed
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import time
@@ -18,16 +19,20 @@ from runner_service.executors.docker import (
     LABEL_REAP_AFTER,
     LABEL_RUN_ID,
     MAX_RESULT_BYTES,
+    REAP_GRACE,
     ContainerExit,
     StreamDemuxer,
     build_container_spec,
     interpret_exit,
     owner_is_alive,
     owner_label,
+    reap_after,
     runner_image_files,
     runner_image_tag,
+    setup_frame,
     should_reap,
 )
+from runner.messages import read_frame
 
 TABLES = (TableFile("orders", "/srv/datasets/ecommerce/orders.csv"),
           TableFile("order_items", "/srv/data sets/it's: here/order_items.csv"))
@@ -204,3 +209,26 @@ def test_materialisation_gets_one_writable_output_dir() -> None:
     assert [m["Target"] for m in mounts] == ["/data/t0.csv", "/data/t1.csv", "/data/out"]
     assert [m["ReadOnly"] for m in mounts] == [True, True, False]
     assert build_container_spec("img", build, {}).host["read_only"] is True
+
+
+def test_reap_after_covers_a_warm_containers_idle_wait() -> None:
+    now = 1_000_000.0
+    request = make_request(timeout_s=10)
+    assert reap_after(now, request) == int(now + 10 + REAP_GRACE)
+    warm = reap_after(now, request, idle_seconds=300)
+    assert warm == int(now + 300 + 10 + REAP_GRACE)
+    # Another host's executor, at start-up, while the warm container may still wait and then run:
+    labelled = {"Id": "x", "Created": int(now), "Labels": {LABEL_OWNER: "other-host/1/1", LABEL_REAP_AFTER: str(warm)}}
+    assert not should_reap(labelled, "this-host", now + 300 + 10, 60, lambda _: False)
+    assert should_reap(labelled, "this-host", warm + 1, 60, lambda _: False)
+
+
+def test_setup_frame_holds_mounts_and_limits_but_no_run() -> None:
+    request = make_request()
+    task = read_frame(io.BytesIO(setup_frame(request)))
+    assert task.run_id == "" and task.sql == ""
+    assert [(t.name, t.path) for t in task.tables] == [("orders", "/data/t0.csv"), ("order_items", "/data/t1.csv")]
+    assert task.limits == request.limits and task.data_dir == "/data" and task.database_path == ""
+    attached = SandboxRequest(request.run_id, request.sql, request.tables, request.limits,
+                              database_path="/cache/abc.duckdb")
+    assert read_frame(io.BytesIO(setup_frame(attached))).database_path == "/data/dataset.duckdb"

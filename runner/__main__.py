@@ -8,6 +8,7 @@ Exit codes: 0 a result was written (the query may still have failed: see Sandbox
 
 from __future__ import annotations
 
+import os
 import sys
 
 from google.protobuf.message import DecodeError
@@ -36,4 +37,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The result is written: skip the interpreter's and DuckDB's tear-down (100-200 ms on a busy
+    # machine), which only delays the moment the executor sees the sandbox exit.
+    os._exit(code)

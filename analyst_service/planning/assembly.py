@@ -27,7 +27,8 @@ class Assembler(ParserState):
             best: tuple[int, Mention] | None = None
             for mention in self.mentions:
                 column = mention.column
-                if id(mention) in self.claimed or column is None or not (column.is_numeric or column.is_temporal):
+                years = all(isinstance(v, int) and 1000 <= v <= 2100 for v in values)
+                if id(mention) in self.claimed or column is None or not (column.is_numeric or (column.is_temporal and years)):
                     continue
                 distance = start - mention.end if mention.end <= start else mention.start - end
                 if start <= mention.start and mention.end <= end:
@@ -35,6 +36,8 @@ class Assembler(ParserState):
                 distance += 0 if column.is_measure else 2
                 if -2 <= distance <= 4 and (best is None or distance < best[0]):
                     best = (distance, mention)
+            if best is None and ((op == P.FILTER_OPERATOR_GE and values == [1]) or (op == P.FILTER_OPERATOR_GT and values == [0])):
+                continue  # "neighborhoods that had at least one death": every row listed is one, so it always holds
             if best is None:
                 measures = [c for c in self.index.columns if c.is_measure]
                 raise PlannerError(
@@ -42,7 +45,9 @@ class Assembler(ParserState):
                             f"numeric columns: {', '.join(c.name for c in measures) or 'none'}",
                     metadata={"candidates": ", ".join(c.name for c in measures)},
                 )
-            self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start))
+            column = best[1].columns[0]
+            self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start,
+                                                  as_year=column.is_temporal))
 
     def _find_entity(self) -> Mention | None:
         """The thing being ranked or listed: after `top N`, or after a leading which/what."""
@@ -100,7 +105,7 @@ class Assembler(ParserState):
 
     def _assign_aggregations(self) -> None:
         distinct = any(c.kind == "distinct" for c in self.cues)
-        explicit = any(c.kind in ("avg", "sum", "count", "median") for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count", "median", "range") for c in self.cues)
         if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
             for cue in self.cues:
                 if cue.kind in ("max?", "min?"):
@@ -264,9 +269,26 @@ class Assembler(ParserState):
             if mention is None or mention.column is None or not mention.column.is_text or mention.column.is_id:
                 continue
             distinct = any(c.kind == "distinct" and c.end == start for c in self.cues)
-            if distinct or self.tokens[mention.end - 1] != self.words[mention.end - 1]:
+            if distinct or any(self.tokens[k] != self.words[k] for k in range(mention.start, mention.end)):
                 self._add_group(self._claim(mention))
                 return
+
+    def _ratio(self, start: int, end: int) -> Measure | None:
+        """ "total tips come to what percentage of total bills": one column's total over another's.
+
+        The column right after the cue is the whole; a different one before the cue, or after the
+        whole, is the part.
+        """
+        quantities = [m for m in self.mentions if m.column and m.column.is_measure and not m.column.year_like
+                      and not set(m.column.words) & DATE_PARTS]
+        whole = next((m for m in quantities if end <= m.start <= end + 2), None)
+        if whole is None:
+            return None
+        part = next((m for m in quantities if m.end <= start and m.column != whole.column), None) \
+            or next((m for m in quantities if m.start > whole.end and m.column != whole.column), None)
+        if part is None:
+            return None
+        return Measure(P.AGGREGATION_PERCENT, part.columns, ratio_of=whole.columns)
 
     def _ranks_rows(self, entity: Mention) -> bool:
         """True when a top-N entity is itself a quantity ("top 5 salaries"), not a label to group by."""
@@ -292,6 +314,12 @@ class Assembler(ParserState):
         measure = next((m for m in self.mentions if id(m) not in self.claimed and m.column and m.column.is_measure
                         and not set(m.column.words) & DATE_PARTS and cue.end <= m.start < split
                         and self.words[m.end - 1] == self.tokens[m.end - 1]), None)  # "% of the bills" counts rows
+        if not share and (ratio := self._ratio(cue.start, cue.end)) is not None:
+            self.spec.measures = [ratio]
+            self.spec.explicit_measure = True
+            self.spec.order_ref = None
+            self.spec.understood.append(f"{ratio.ref[0].name} as a percentage of {ratio.ratio_of[0].name}")  # type: ignore[index]
+            return
         if not share:
             negated = any(self.tokens[i] in NEGATIONS or self.words[i] in ("missing", "empty", "blank")
                           for i in range(split, len(self.tokens)))

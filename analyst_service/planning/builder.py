@@ -146,6 +146,7 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     resolved_measures = [(m, resolver.column(m.ref) if m.ref else None) for m in spec.measures]
     resolved_conditions = [(resolver.column(c.ref), c) for c in spec.conditions]
     share_columns = {id(c): resolver.column(c.ref) for m in spec.measures for c in m.share}
+    ratio_columns = {id(m): resolver.column(m.ratio_of) for m in spec.measures if m.ratio_of}
     order_column = resolver.column(spec.order_ref) if spec.order_ref else None
     anchor_column = resolver.column(spec.anchor.ref) if spec.anchor is not None else None
     if anchor_column is not None and anchor_column.table != base:
@@ -186,6 +187,8 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
         measure_aliases.append(name)
         item = P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
                             as_number=column is not None and column.numeric_text)
+        if id(measure) in ratio_columns:
+            item.ratio_of = ref(ratio_columns[id(measure)])
         for condition in measure.share:
             item.share_of.append(_filter(ref(share_columns[id(condition)]), share_columns[id(condition)], condition))
         plan.select.append(item)

@@ -42,11 +42,12 @@ AGG_CUES: dict[tuple[str, ...], str] = {
     ("longest",): "max?", ("oldest",): "max?", ("strongest",): "max?", ("hottest",): "max?",
     ("coldest",): "min?", ("best",): "max?", ("worst",): "min?", ("fastest",): "max?", ("slowest",): "min?",
     ("earliest",): "min?", ("latest",): "max?", ("cheapest",): "min?", ("weakest",): "min?",
+    ("widest",): "max?", ("narrowest",): "min?",
     ("most",): "desc", ("least",): "asc", ("fewest",): "asc",
 }
 AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
                 "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "median": P.AGGREGATION_MEDIAN, "max?": P.AGGREGATION_MAX,
-                "min?": P.AGGREGATION_MIN}
+                "min?": P.AGGREGATION_MIN, "range": P.AGGREGATION_RANGE}
 GROUP_CUES = {"per", "by", "each", "every", "across"}
 DISTINCT_WORDS = {"distinct", "unique", "different"}
 NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "isn", "wasn", "weren", "missed",
@@ -64,3 +65,8 @@ SHARE_SPLITS = frozenset({"are", "is", "were", "was", "have", "has", "had", "cam
                           "did", "that", "who", "with", "get", "got", "went", "go"})
 # Column words naming a part of a date: such columns label rows, they are not quantities to add up.
 DATE_PARTS = frozenset({"year", "month", "day", "week", "hour", "minute", "quarter", "weekday"})
+# Words saying a cell is empty ("the ozone reading is missing") or has a value ("with known build dates").
+EMPTY_WORDS = frozenset({"missing", "empty", "blank", "null", "unknown", "unrecorded", "unreported"})
+PRESENT_WORDS = frozenset({"known", "recorded", "available", "listed", "reported"})
+# Words that ask for the spread between a column's largest and smallest values.
+SPREAD_WORDS = frozenset({"gap", "difference", "spread", "range", "span"})

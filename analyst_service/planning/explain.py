@@ -8,7 +8,7 @@ P = plan_pb2
 _AGGREGATIONS = {P.AGGREGATION_SUM: "sum", P.AGGREGATION_AVG: "average", P.AGGREGATION_MIN: "minimum",
                  P.AGGREGATION_MAX: "maximum", P.AGGREGATION_COUNT: "count",
                  P.AGGREGATION_COUNT_DISTINCT: "number of distinct", P.AGGREGATION_MEDIAN: "median",
-                 P.AGGREGATION_PERCENT: "percentage"}
+                 P.AGGREGATION_PERCENT: "percentage", P.AGGREGATION_RANGE: "range (maximum minus minimum)"}
 _OPERATORS = {P.FILTER_OPERATOR_EQ: "=", P.FILTER_OPERATOR_NE: "≠", P.FILTER_OPERATOR_LT: "<",
               P.FILTER_OPERATOR_LE: "≤", P.FILTER_OPERATOR_GT: ">", P.FILTER_OPERATOR_GE: "≥",
               P.FILTER_OPERATOR_CONTAINS: "contains", P.FILTER_OPERATOR_STARTSWITH: "starts with",
@@ -44,6 +44,8 @@ def _filter(condition: plan_pb2.Filter) -> str:
 def _item(item: plan_pb2.SelectItem) -> str:
     if item.aggregation == P.AGGREGATION_COUNT and item.column == "*":
         return "count of rows"
+    if item.aggregation == P.AGGREGATION_PERCENT and item.ratio_of:
+        return f"total of {item.column} as a percentage of the total of {item.ratio_of}"
     name = _AGGREGATIONS.get(item.aggregation, "")
     if item.aggregation == P.AGGREGATION_COUNT_DISTINCT:
         return f"{name} {item.column}"

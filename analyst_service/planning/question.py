@@ -38,6 +38,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters):
         self._values()
         self._anchor()
         self._empty_states()
+        self._missing_values()
         self._agg_cues()
         self._mentions()
         self._assemble()

@@ -16,8 +16,11 @@ from analyst_service.planning.cues import (
     DISTINCT_WORDS,
     GROUP_CUES,
     NEGATIONS,
+    EMPTY_WORDS,
     PERCENT_WORDS,
+    PRESENT_WORDS,
     ROW_NOUNS,
+    SPREAD_WORDS,
 )
 from analyst_service.planning.dates import find_dates, is_year
 from analyst_service.planning.parser_state import Cue, ParserState
@@ -173,7 +176,8 @@ class Recognizers(ParserState):
     def _counted_noun(self, start: int, end: int, column: ColumnInfo) -> bool:
         """True for a plural noun that is a cell value but also names another column ("how many deaths" with
         a `death_date` column): the rows are the things counted, not the rows whose type is `Death`."""
-        if end - start != 1 or self.tokens[start] == self.words[start]:
+        after_one = start > 0 and self.tokens[start - 1] in ("one", "1") and self.used[start - 1]  # "at least one death"
+        if end - start != 1 or (self.tokens[start] == self.words[start] and not after_one):
             return False
         return any(self.words[start] in c.words and c.ref != column.ref and c.null_count == 0 and len(c.words) > 1
                    for c in self.index.columns if c.table == column.table)
@@ -197,7 +201,69 @@ class Recognizers(ParserState):
                 self._use(i, i + 1)
                 self.spec.understood.append(f"{self.tokens[i]} ({column.name} is empty)")
 
+    def _missing_values(self) -> None:
+        """ "the ozone reading is missing" -> Ozone IS NULL; "with known build dates" -> IS NOT NULL.
+
+        The state word must stand next to a column that has empty cells (at most two filler words
+        apart), so "how many deaths are recorded" over a column without gaps stays a plain count.
+        """
+        for i, word in enumerate(self.words):
+            if self.used[i] or word not in EMPTY_WORDS | PRESENT_WORDS:
+                continue
+            found = self._column_near(i)
+            if found is None:
+                continue
+            column, start, end = found
+            op = P.FILTER_OPERATOR_IS_NULL if word in EMPTY_WORDS else P.FILTER_OPERATOR_NOT_NULL
+            if word in PRESENT_WORDS and any(self.tokens[j] in NEGATIONS for j in range(max(0, start - 2), start)):
+                op = P.FILTER_OPERATOR_IS_NULL  # "no score listed"
+            self.spec.conditions.append(Condition((column,), op, [], min(i, start)))
+            self.value_columns.add(column.ref)
+            self._use(i, i + 1)
+            self._use(start, end)
+            self.spec.understood.append(f"{column.name} {'is empty' if op == P.FILTER_OPERATOR_IS_NULL else 'has a value'}")
+
+    def _column_near(self, i: int) -> tuple[ColumnInfo, int, int] | None:
+        """A column with empty cells named within two filler words before or after token i."""
+        for direction in (-1, 1):
+            j = i + direction
+            while 0 <= j < len(self.tokens) and abs(j - i) <= 3 and not self.used[j] \
+                    and (self.tokens[j] in STOPWORDS or self.words[j] in ROW_NOUNS):
+                j += direction
+            for size in (2, 1):
+                start = j - size + 1 if direction < 0 else j
+                if start < 0 or start + size > len(self.tokens) or any(self.used[start:start + size]) \
+                        or abs(j - i) > 3:
+                    continue
+                words = self.words[start:start + size]
+                if any(w in STOPWORDS for w in words):
+                    continue
+                columns = [c for c in self.index.link_span(words) if c.null_count > 0]
+                if columns:
+                    return columns[0], start, start + size
+        return None
+
+    def _range_cues(self) -> None:
+        """ "the gap between the best and worst paid", "difference between highest and lowest salary", "spread
+        of salaries": MAX - MIN of one column (AGGREGATION_RANGE)."""
+        for i, token in enumerate(self.tokens):
+            if self.used[i] or token not in SPREAD_WORDS:
+                continue
+            for j in range(i + 1, min(i + 5, len(self.tokens) - 2)):
+                pair = (AGG_CUES.get((self.tokens[j],), ""), self.tokens[j + 1], AGG_CUES.get((self.tokens[j + 2],), ""))
+                if pair[1] == "and" and {pair[0].rstrip("?"), pair[2].rstrip("?")} == {"max", "min"} \
+                        and not any(self.used[i:j + 3]):
+                    self.cues.append(Cue(i, j + 3, "range"))
+                    self._use(i, j + 3)
+                    break
+            else:
+                if token in ("range", "spread") and self._at(i + 1, ("of",)) \
+                        and not any(token in c.words for c in self.index.columns):
+                    self.cues.append(Cue(i, i + 2, "range"))
+                    self._use(i, i + 2)
+
     def _agg_cues(self) -> None:
+        self._range_cues()
         for i in range(len(self.tokens)):
             if self.used[i]:
                 continue

@@ -37,13 +37,15 @@ class Condition:
 class Measure:
     """An aggregated output: `aggregation` over `ref`, or COUNT(*) of `count_table` when ref is None.
 
-    A percentage (AGGREGATION_PERCENT) is the share of rows, or of `ref`'s total, matching `share`.
+    A percentage (AGGREGATION_PERCENT) is the share of rows, or of `ref`'s total, matching `share`; with
+    `ratio_of` instead, `ref`'s total as a percentage of that column's total.
     """
 
     aggregation: int
     ref: Ref | None = None
     count_table: str = ""
     share: list[Condition] = field(default_factory=list)
+    ratio_of: Ref | None = None
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Spec:
         """Every column candidate list the spec uses."""
         refs: list[Ref] = [m.ref for m in self.measures if m.ref]
         refs += [c.ref for m in self.measures for c in m.share]
+        refs += [m.ratio_of for m in self.measures if m.ratio_of]
         refs += [g.ref for g in self.groups] + [c.ref for c in self.conditions]
         if self.order_ref:
             refs.append(self.order_ref)

@@ -53,6 +53,19 @@ def _word_matches(word: str, token: str, value_word: str) -> float:
     return 0.0
 
 
+# Words that open a cell without naming it: a rank ("#1 USC"), an away marker ("at Wake Forest").
+_PREFIX_WORDS = frozenset({"at", "vs", "v", "versus", "no"})
+
+
+def _without_prefix(words: list[str]) -> list[str]:
+    """Drop a leading rank number or away marker when a name follows ("#1 USC*" -> usc)."""
+    start = 0
+    while start < len(words) - 1 and (words[start].isdigit() or words[start] in _PREFIX_WORDS) \
+            and not words[start + 1].isdigit():
+        start += 1
+    return words[start:] if start and any(w.isalpha() and len(w) > 2 for w in words[start:]) else words
+
+
 def _column_named_near(column: ColumnInfo, words: list[str], start: int, end: int) -> tuple[int, int] | None:
     if start > 0 and words[start - 1] in column.words:
         return start - 1, end
@@ -80,7 +93,7 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
         if column.is_boolean:
             continue
         for value in dict.fromkeys(column.values + column.top_values):
-            vwords = value_words(value)
+            vwords = _without_prefix(value_words(value))
             if not vwords:
                 continue
             short = len(value.strip()) <= 2 or value.strip().replace(".", "").isdigit()

@@ -8,8 +8,8 @@ and cgroups, the offline planner and a SQLite capsule store.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +23,7 @@ from analyst_service.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
+from tests.security.harness import busy_cgroups, sandbox_processes
 
 # Limits of the red-team stack: small enough that bombs end quickly.
 RUN_TIMEOUT_SECONDS = 3.0

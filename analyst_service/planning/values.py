@@ -10,6 +10,7 @@ first words of a longer value ("nuclear" -> `Nuclear Energy`). One- and two-char
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, name_words
@@ -53,17 +54,13 @@ def _word_matches(word: str, token: str, value_word: str) -> float:
     return 0.0
 
 
-# Words that open a cell without naming it: a rank ("#1 USC"), an away marker ("at Wake Forest").
-_PREFIX_WORDS = frozenset({"at", "vs", "v", "versus", "no"})
+# A cell opening that names no value: a rank ("#1 USC*") or an away marker ("at Wake Forest*").
+_PREFIX = re.compile(r"^\s*(#\s*\d+|(at|vs\.?|v\.?)(?=\s))\s+(?=[^\W\d])", flags=re.IGNORECASE)
 
 
-def _without_prefix(words: list[str]) -> list[str]:
-    """Drop a leading rank number or away marker when a name follows ("#1 USC*" -> usc)."""
-    start = 0
-    while start < len(words) - 1 and (words[start].isdigit() or words[start] in _PREFIX_WORDS) \
-            and not words[start + 1].isdigit():
-        start += 1
-    return words[start:] if start and any(w.isalpha() and len(w) > 2 for w in words[start:]) else words
+def _without_prefix(value: str) -> str:
+    """The cell without a leading rank or away marker, when a name follows it."""
+    return _PREFIX.sub("", value, count=1)
 
 
 def _column_named_near(column: ColumnInfo, words: list[str], start: int, end: int) -> tuple[int, int] | None:
@@ -93,7 +90,7 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
         if column.is_boolean:
             continue
         for value in dict.fromkeys(column.values + column.top_values):
-            vwords = _without_prefix(value_words(value))
+            vwords = value_words(_without_prefix(value))
             if not vwords:
                 continue
             short = len(value.strip()) <= 2 or value.strip().replace(".", "").isdigit()

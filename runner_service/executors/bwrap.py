@@ -141,7 +141,10 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
 def limit_script(request: SandboxRequest, cgroup_procs: list[Path]) -> str:
     """Shell prologue that joins the run's cgroups and sets rlimits, then execs bwrap."""
     limits = request.limits
-    address_space_kb = max(MIN_ADDRESS_SPACE, limits.memory_bytes * ADDRESS_SPACE_FACTOR) // 1024
+    # With cgroups the memory cap is exact (2x memory_bytes), so the address-space cap only needs to
+    # stop the absurd; without them it is the only cap and stays tighter.
+    address_space = max(MIN_ADDRESS_SPACE, limits.memory_bytes * ADDRESS_SPACE_FACTOR) * (2 if cgroup_procs else 1)
+    address_space_kb = address_space // 1024
     cpu_seconds = int(limits.timeout.ToSeconds()) + 2
     lines = [f"echo $$ > {shlex.quote(str(p))} || exit 97" for p in cgroup_procs]
     lines += [f"ulimit -v {address_space_kb}", f"ulimit -t {cpu_seconds}", "ulimit -f 1048576", "ulimit -c 0",

@@ -218,7 +218,7 @@ def test_isolation_through_the_executor(executor: BwrapExecutor, table: TableFil
     assert out["unshare"] != "ok"
     assert out["unix"] == "ok"
     assert out["rlimit_cpu"] == 9  # timeout + 2 s
-    assert out["rlimit_as"] == max(1 << 30, (256 << 20) * 4)
+    assert out["rlimit_as"] == max(1 << 30, (256 << 20) * 4) * (2 if executor.use_cgroups else 1)
     assert set(out["env"]) <= {"PYTHONPATH", "HOME", "LANG", "PWD", "LC_CTYPE"}
     if executor.use_seccomp:
         # Non-unix sockets are refused by the filter itself (not merely unroutable).

@@ -23,7 +23,19 @@ from csv_analyst.v1 import (
 )
 
 TOP_VALUES = 50
+MAX_TOP_VALUES = 200
 MAX_PROFILED_COLUMNS = 300
+# The runner returns at most 10,000 rows; the profile's rows must fit in them.
+PROFILE_ROW_BUDGET = 9_000
+
+
+def top_values_per_column(dataset: dataset_pb2.Dataset) -> int:
+    """How many frequent values to keep per text column: more when there are few text columns
+    (small tables are then listed whole, so any cell can be linked), never past the row budget."""
+    columns = [c for t in dataset.tables for c in t.columns[:MAX_PROFILED_COLUMNS]]
+    text_columns = sum(1 for c in columns if c.type.upper().startswith(_TEXT_TYPES))
+    spare = PROFILE_ROW_BUDGET - len(columns) - len(dataset.tables)
+    return max(TOP_VALUES // 5, min(MAX_TOP_VALUES, spare // max(1, text_columns)))
 _TEXT_TYPES = ("VARCHAR", "BOOLEAN")
 
 
@@ -47,6 +59,7 @@ def describe_sql(dataset: dataset_pb2.Dataset) -> str:
 def profile_sql(dataset: dataset_pb2.Dataset) -> str:
     """One query with a stats row per column, a row count per table and top values of text columns."""
     parts = []
+    top = top_values_per_column(dataset)
     for table in dataset.tables:
         source = quote(table.name)
         parts.append(f"SELECT {literal(table.name)} AS t, NULL AS c, 'rows' AS kind, NULL AS v, count(*) AS n, "
@@ -60,7 +73,7 @@ def profile_sql(dataset: dataset_pb2.Dataset) -> str:
             if column.type.upper().startswith(_TEXT_TYPES):
                 parts.append(f"SELECT * FROM (SELECT {literal(table.name)}, {literal(column.name)}, 'top', "
                              f"CAST({col} AS VARCHAR), count(*), NULL, NULL, NULL FROM {source} "
-                             f"WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY count(*) DESC, 4 LIMIT {TOP_VALUES})")
+                             f"WHERE {col} IS NOT NULL GROUP BY {col} ORDER BY count(*) DESC, 4 LIMIT {top})")
     return " UNION ALL ".join(parts)
 
 

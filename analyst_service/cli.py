@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runner-port", type=int, default=50052)
     serve.add_argument("--ui-port", type=int, default=7860)
     serve.add_argument("--no-ui", action="store_true", help="do not start the web UI")
+    serve.add_argument("--no-csv-paths", action="store_true",
+                       help="refuse ad-hoc datasets named by CSV paths on this host (Ask/SubmitRun csv_paths)")
 
     for name, field, helptext in (("ask", "question", "a question in plain language"),
                                   ("sql", "sql", "one read-only SELECT statement")):
@@ -112,7 +114,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
     analyst = AnalystSettings(host=host, port=analyst_port, datasets_dir=options.datasets_dir.resolve(),
                               capsule_db=options.capsule_db, planner=options.planner,
                               run_timeout_seconds=options.timeout, run_memory_bytes=options.memory_mb << 20,
-                              max_rows=options.max_rows, claude=claude_settings_from(options))
+                              max_rows=options.max_rows, claude=claude_settings_from(options),
+                              allow_csv_paths=not getattr(options, "no_csv_paths", False))
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
                             pool_size=options.pool_size)

@@ -313,3 +313,20 @@ def test_unset_or_relative_data_dir_is_refused(data_dir_value: str) -> None:
 def test_sql_without_a_statement_is_a_query_error(data_dir: Path, sql: str) -> None:
     result = run(data_dir, sql)
     assert result.error.code == run_pb2.ERROR_CODE_QUERY_ERROR
+
+
+def test_a_multi_megabyte_csv_loads_whole(tmp_path: Path) -> None:
+    """Regression: with a buffer barely above the line cap, DuckDB's parallel reader refused files
+    of a few MB ("does not support a full read"), so materialisation failed on real datasets."""
+    from runner.ingest import load_csv
+
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write("id,name,value\n")
+        for i in range(150_000):
+            handle.write(f"{i},name_{i},{i * 1.5}\n")
+    assert path.stat().st_size > 2_000_000
+    connection = duckdb.connect()
+    report = load_csv(connection, "big", str(path))
+    assert report.rows == 150_000
+    assert connection.execute("SELECT max(id), count(DISTINCT name) FROM big").fetchone() == (149_999, 150_000)

@@ -85,12 +85,19 @@ def import_duckdb_seconds(repeats: int) -> list[float]:
     return times
 
 
-def submit_latencies(target: str, dataset_id: str, sql: str, runs: int) -> tuple[list[float], list[run_pb2.Run]]:
-    """Sequential SubmitRun calls over gRPC: wall time of each call as the client sees it."""
+def submit_latencies(target: str, dataset_id: str, sql: str, runs: int,
+                     pause_seconds: float = 0.0) -> tuple[list[float], list[run_pb2.Run]]:
+    """Sequential SubmitRun calls over gRPC: wall time of each call as the client sees it.
+
+    Args:
+        pause_seconds: Think time before each call (an analyst reading the last answer); 0 sends
+            the calls back to back.
+    """
     times, results = [], []
     with grpc.insecure_channel(target) as channel:
         stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
         for _ in range(runs):
+            time.sleep(pause_seconds)
             started = time.perf_counter()
             run = stub.SubmitRun(api.SubmitRunRequest(dataset_id=dataset_id, sql=sql), timeout=60).run
             times.append(time.perf_counter() - started)

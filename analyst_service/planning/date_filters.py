@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.dates import DateSpan, is_year
+from analyst_service.planning.dates import DateSpan, is_year, relative_span
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.spec import Condition, Group, Measure, Ref
 from csv_analyst.v1 import plan_pb2
@@ -35,6 +35,22 @@ class DateFilters(ParserState):
         for span in self.date_spans:
             self._assign_span(span, ref, year_ref)
 
+    def _resolve_relative(self, span: DateSpan, ref: Ref) -> DateSpan:
+        """Read "last month"/"past 3 weeks"/"this year" against the data's latest date (the data
+        is a snapshot, not live): the calendar units ending with the one that holds that date."""
+        phrase = " ".join(self.tokens[span.start:span.end])
+        latest = max((c.max_value[:10] for c in ref if c.max_value), default="")
+        try:
+            anchor = date.fromisoformat(latest)
+        except ValueError:
+            raise PlannerError(message=f"the question says {phrase!r}, but the dataset has no date column whose "
+                                       "latest date is known; name the dates instead") from None
+        unit, count = span.relative  # type: ignore[misc]
+        low, high = relative_span(unit, count, anchor)
+        self.spec.assumptions.append(f"{phrase!r} read as {low.isoformat()} to {date.fromordinal(high.toordinal() - 1)}"
+                                 f" (the data ends {anchor.isoformat()})")
+        return DateSpan(span.start, span.end, low, high, "in")
+
     def _part_column(self, part: str) -> Ref:
         """An integer column holding a date part ("year", "month"), preferring one the question names."""
         columns = [c for c in self.index.columns if c.is_numeric and part in c.words and len(c.words) <= 2]
@@ -51,6 +67,8 @@ class DateFilters(ParserState):
 
     def _assign_span(self, span: DateSpan, ref: Ref, year_ref: Ref) -> None:
         ops = {"ge": P.FILTER_OPERATOR_GE, "gt": P.FILTER_OPERATOR_GE, "lt": P.FILTER_OPERATOR_LT}
+        if span.relative is not None:
+            span = self._resolve_relative(span, ref)
         if span.month_only:
             month_ref = self._part_column("month")
             if month_ref:

@@ -40,6 +40,45 @@ class DateSpan:
     bound: str = "in"
     month_only: int = 0
     years_only: bool = False
+    relative: tuple[str, int] | None = None
+
+
+# "last month", "past 3 weeks", "this year": read against the data's own latest date.
+RELATIVE_UNITS = {"day": "day", "days": "day", "week": "week", "weeks": "week", "month": "month",
+                  "months": "month", "quarter": "quarter", "quarters": "quarter", "year": "year", "years": "year"}
+_RELATIVE_OPENERS = {"last", "past", "previous", "this", "current", "latest", "recent", "trailing"}
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "twelve": 12}
+
+
+def relative_span(unit: str, count: int, latest: date) -> tuple[date, date]:
+    """The `count` calendar units ending with the one that holds `latest`, as [low, high)."""
+    if unit == "day":
+        return date.fromordinal(latest.toordinal() - count + 1), date.fromordinal(latest.toordinal() + 1)
+    if unit == "week":
+        monday = latest.toordinal() - latest.weekday()
+        return date.fromordinal(monday - 7 * (count - 1)), date.fromordinal(monday + 7)
+    if unit == "year":
+        return date(latest.year - count + 1, 1, 1), date(latest.year + 1, 1, 1)
+    months = 3 if unit == "quarter" else 1
+    first_month = (latest.month - 1) // months * months  # 0-based month that starts the unit
+    end_index = latest.year * 12 + first_month + months
+    start_index = end_index - months * count
+    return date(start_index // 12, start_index % 12 + 1, 1), date(end_index // 12, end_index % 12 + 1, 1)
+
+
+def _relative(reader: _Reader, i: int) -> tuple[int, tuple[str, int]] | None:
+    """A relative phrase at token i ("last month", "past 3 weeks"): (end, (unit, count))."""
+    tokens = reader.tokens
+    if not reader.free(i) or tokens[i] not in _RELATIVE_OPENERS:
+        return None
+    count, at = 1, i + 1
+    if reader.free(at) and (tokens[at].isdigit() or tokens[at] in _NUMBER_WORDS):
+        count = int(tokens[at]) if tokens[at].isdigit() else _NUMBER_WORDS[tokens[at]]
+        at += 1
+    if reader.free(at) and tokens[at] in RELATIVE_UNITS and 0 < count <= 1000:
+        return at + 1, (RELATIVE_UNITS[tokens[at]], count)
+    return None
 
 
 def is_year(token: str) -> bool:
@@ -97,6 +136,27 @@ class _Reader:
                 return i + 2, date(year, 1, 1), date(year + 10, 1, 1), 0, True
             return i + 1, date(year, 1, 1), date(year + 1, 1, 1), 0, True
         return i, None, None, 0, False
+
+
+def find_relative_dates(tokens: list[str], used: list[bool]) -> list[DateSpan]:
+    """Find "last month", "in the past 3 weeks", "this year" (before "last" can read as a row's
+    place in the file), marking their tokens used; they are resolved against the data later."""
+    reader = _Reader(tokens, used)
+    spans: list[DateSpan] = []
+    for i in range(len(tokens)):
+        if not reader.free(i):
+            continue
+        skip = 1 if tokens[i] in ("in", "during", "over", "for", "since", "from") else 0
+        if skip and reader.free(i + 1) and tokens[i + 1] == "the":
+            skip = 2
+        found = _relative(reader, i + skip)
+        if found is None:
+            continue
+        end, unit_count = found
+        spans.append(DateSpan(i, end, date.min, date.min, "in", relative=unit_count))
+        for j in range(i, end):
+            used[j] = True
+    return spans
 
 
 def find_dates(tokens: list[str], used: list[bool]) -> list[DateSpan]:

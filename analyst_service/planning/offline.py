@@ -62,6 +62,8 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
     notes = []
     if unlinked:
         notes.append(f"Ignored words: {', '.join(unlinked)}.")
+    if spec.assumptions:
+        notes.append("; ".join(spec.assumptions) + ".")
     if spec.ignored:
         notes.append(f"No column holds dates or years, so {', '.join(repr(p) for p in spec.ignored)} was taken as "
                      "naming the table's subject and not used as a filter.")

@@ -30,6 +30,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters):
         Raises:
             PlannerError: When a part of the question was recognised but cannot be mapped.
         """
+        self._relative_dates()
         self._top_n()
         self._positions()
         self._comparisons()

@@ -22,7 +22,7 @@ from analyst_service.planning.cues import (
     ROW_NOUNS,
     SPREAD_WORDS,
 )
-from analyst_service.planning.dates import find_dates, is_year
+from analyst_service.planning.dates import find_dates, find_relative_dates, is_year
 from analyst_service.planning.parser_state import Cue, ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention
 from analyst_service.planning.spec import Condition
@@ -121,8 +121,11 @@ class Recognizers(ParserState):
             self.spec.understood.append(f"{P.FilterOperator.Name(op).removeprefix('FILTER_OPERATOR_').lower()} "
                                         + " and ".join(str(v) for v in values))
 
+    def _relative_dates(self) -> None:
+        self.date_spans = find_relative_dates(self.tokens, self.used)
+
     def _dates(self) -> None:
-        self.date_spans = find_dates(self.tokens, self.used)
+        self.date_spans += find_dates(self.tokens, self.used)
         for span in self.date_spans:
             self.spec.understood.append(" ".join(self.tokens[span.start:span.end]))
 

@@ -65,6 +65,8 @@ class Spec:
         position: "first" or "last" when the question picks rows by their place in the file.
         position_count: How many rows "the first five" asks for; 0 for one.
         ignored: Phrases deliberately left out of the plan (reported in the plan's notes).
+        assumptions: How ambiguous phrases were read ("last month" against the data's latest date),
+            reported in the plan's notes.
         anchor: The filter locating an anchor row ("before don randall"); None for ordinary questions.
         anchor_offset: -1 for the row(s) before the anchor, +1 for those after it.
     """
@@ -81,6 +83,7 @@ class Spec:
     position: str = ""
     position_count: int = 0
     ignored: list[str] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
     anchor: Condition | None = None
     anchor_offset: int = 0
 

@@ -286,7 +286,12 @@ def _operand(item: plan_pb2.SelectItem, column: ResolvedColumn, scope: _Scope, p
     if other is None:
         return None
     if column.is_temporal and other.is_temporal:
-        days = exp.Anonymous(this="date_diff", expressions=[exp.Literal.string("day"), other.expression(), value])
+        if column.type.upper() == "DATE" and other.type.upper() == "DATE":
+            days: exp.Expression = exp.Anonymous(this="date_diff", expressions=[
+                exp.Literal.string("day"), other.expression(), value])
+        else:  # timestamps: fractional days, not a count of midnights crossed
+            seconds = exp.Anonymous(this="date_diff", expressions=[exp.Literal.string("second"), other.expression(), value])
+            days = exp.Div(this=seconds, expression=exp.Literal.number("86400.0"))
         return _Operand(days, True, False)
     if (column.is_numeric and other.is_numeric) or item.as_number:
         left = value if column.is_numeric else number_of(value)

@@ -147,6 +147,7 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
     resolved_conditions = [(resolver.column(c.ref), c) for c in spec.conditions]
     share_columns = {id(c): resolver.column(c.ref) for m in spec.measures for c in m.share}
     ratio_columns = {id(m): resolver.column(m.ratio_of) for m in spec.measures if m.ratio_of}
+    minus_columns = {id(m): resolver.column(m.minus) for m in spec.measures if m.minus}
     order_column = resolver.column(spec.order_ref) if spec.order_ref else None
     anchor_column = resolver.column(spec.anchor.ref) if spec.anchor is not None else None
     if anchor_column is not None and anchor_column.table != base:
@@ -183,10 +184,13 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
             agg = P.AGGREGATION_COUNT_DISTINCT
             resolver.column((column,))  # type: ignore[arg-type]
         agg_name = P.Aggregation.Name(agg).removeprefix("AGGREGATION_").lower()
-        name = alias(agg_name if column is None else f"{agg_name}_{column.name}")
+        name = alias(agg_name if column is None else f"{agg_name}_days" if id(measure) in minus_columns
+                     else f"{agg_name}_{column.name}")
         measure_aliases.append(name)
         item = P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
                             as_number=column is not None and column.numeric_text)
+        if id(measure) in minus_columns:
+            item.minus_column = ref(minus_columns[id(measure)])
         if id(measure) in ratio_columns:
             item.ratio_of = ref(ratio_columns[id(measure)])
         for condition in measure.share:

@@ -47,6 +47,8 @@ def _item(item: plan_pb2.SelectItem) -> str:
     if item.aggregation == P.AGGREGATION_PERCENT and item.ratio_of:
         return f"total of {item.column} as a percentage of the total of {item.ratio_of}"
     name = _AGGREGATIONS.get(item.aggregation, "")
+    if item.minus_column:
+        return f"{name} of the days from {item.minus_column} to {item.column}"
     if item.aggregation == P.AGGREGATION_COUNT_DISTINCT:
         return f"{name} {item.column}"
     return f"{name} of {item.column}"

@@ -10,6 +10,7 @@ from analyst_service.errors import PlannerError
 from analyst_service.planning.anchors import Anchors
 from analyst_service.planning.assembly import Assembler
 from analyst_service.planning.date_filters import DateFilters
+from analyst_service.planning.durations import Durations
 from analyst_service.planning.recognizers import Recognizers
 from analyst_service.planning.schema_linking import SchemaIndex
 from analyst_service.planning.spec import Condition, Spec
@@ -18,7 +19,7 @@ from csv_analyst.v1 import plan_pb2
 P = plan_pb2
 
 
-class QuestionParser(Recognizers, Anchors, Assembler, DateFilters):
+class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
     """Parses one question against one dataset's schema index."""
 
     def parse(self) -> Spec:
@@ -40,6 +41,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters):
         self._anchor()
         self._empty_states()
         self._missing_values()
+        self._durations()
         self._agg_cues()
         self._mentions()
         self._assemble()

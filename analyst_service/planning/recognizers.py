@@ -32,6 +32,10 @@ from csv_analyst.v1 import plan_pb2
 P = plan_pb2
 
 
+_AGGREGATE_WORDS = frozenset({phrase[0] for phrase, kind in AGG_CUES.items()
+                               if len(phrase) == 1 and kind not in ("count", "desc", "asc")})
+
+
 class Recognizers(ParserState):
     """The token-consuming passes, run in a fixed order by `QuestionParser.parse`."""
 
@@ -122,7 +126,10 @@ class Recognizers(ParserState):
                                         + " and ".join(str(v) for v in values))
 
     def _relative_dates(self) -> None:
-        self.date_spans = find_relative_dates(self.tokens, self.used)
+        # Only where there are dates to be relative to: in a table of seasons or years, "the
+        # previous year" names a row ("the row before"), which the anchor pass reads.
+        if any(c.is_temporal for c in self.index.columns):
+            self.date_spans = find_relative_dates(self.tokens, self.used)
 
     def _dates(self) -> None:
         self.date_spans += find_dates(self.tokens, self.used)
@@ -217,6 +224,12 @@ class Recognizers(ParserState):
             if found is None:
                 continue
             column, start, end = found
+            aggregated = any(self.tokens[j] in _AGGREGATE_WORDS for j in range(max(0, start - 2), start))
+            if word in PRESENT_WORDS and aggregated:
+                # "the minimum temperature recorded": aggregates skip empty cells anyway, and the
+                # column is the measure, not a filter.
+                self._use(i, i + 1)
+                continue
             op = P.FILTER_OPERATOR_IS_NULL if word in EMPTY_WORDS else P.FILTER_OPERATOR_NOT_NULL
             if word in PRESENT_WORDS and any(self.tokens[j] in NEGATIONS for j in range(max(0, start - 2), start)):
                 op = P.FILTER_OPERATOR_IS_NULL  # "no score listed"

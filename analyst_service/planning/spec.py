@@ -46,6 +46,7 @@ class Measure:
     count_table: str = ""
     share: list[Condition] = field(default_factory=list)
     ratio_of: Ref | None = None
+    minus: Ref | None = None  # a duration: days from this column to `ref`
 
 
 @dataclass

@@ -62,3 +62,37 @@ def test_last_without_a_time_unit_is_still_a_position() -> None:
 def test_relative_date_without_a_known_latest_date_asks_back() -> None:
     with pytest.raises(PlannerError):
         _plan("How many tickets were created last month?", _tickets(""))
+
+
+def _tickets_with_resolution() -> dataset_pb2.Dataset:
+    dataset = _tickets("2024-06-14 10:00:00")
+    dataset.tables[0].columns.append(dataset_pb2.Column(name="resolved_at", type="TIMESTAMP", profile=dataset_pb2.ColumnProfile(
+        distinct_count=90, null_count=10, min_value="2023-01-03 10:00:00", max_value="2024-06-15 12:00:00")))
+    return dataset
+
+
+@pytest.mark.parametrize(("question", "aggregation"), [
+    ("What is the average time to resolve tickets by category?", plan_pb2.AGGREGATION_AVG),
+    ("how long does it take to resolve a ticket?", plan_pb2.AGGREGATION_AVG),
+    ("longest resolution time", plan_pb2.AGGREGATION_MAX),
+])
+def test_durations_are_days_between_the_start_and_end_columns(question: str, aggregation: int) -> None:
+    plan = _plan(question, _tickets_with_resolution())
+    durations = [s for s in plan.select if s.minus_column]
+    assert len(durations) == 1
+    assert (durations[0].column, durations[0].minus_column, durations[0].aggregation) == (
+        "resolved_at", "created_at", aggregation)
+    assert "days from created_at to resolved_at" in plan.explanation
+
+
+def test_presence_word_after_an_aggregate_keeps_the_measure() -> None:
+    """Regression: "minimum temperature recorded" read "recorded" as temp IS NOT NULL and lost the measure."""
+    dataset = dataset_pb2.Dataset(dataset_id="s", tables=[dataset_pb2.Table(name="sensors", row_count=100, columns=[
+        dataset_pb2.Column(name="location", type="VARCHAR", profile=dataset_pb2.ColumnProfile(
+            distinct_count=2, top_values=["Oslo", "Rome"])),
+        dataset_pb2.Column(name="temp", type="DOUBLE", description="Temperature in degrees Celsius.",
+                           profile=dataset_pb2.ColumnProfile(distinct_count=90, null_count=5, min_value="-3.5",
+                                                             max_value="31.0"))])])
+    plan = _plan("What is the minimum temperature recorded in Oslo?", dataset)
+    assert [(s.column, s.aggregation) for s in plan.select] == [("temp", plan_pb2.AGGREGATION_MIN)]
+    assert [(f.column, f.values[0].string_value) for f in plan.filters] == [("location", "Oslo")]

@@ -156,6 +156,12 @@ class RunManager:
         run.thread_id = thread_id or run.run_id
         run.planner = self._planner.name
         thread = self._threads.get(run.thread_id)
+        if thread is None and thread_id:
+            # A thread from an earlier process (the CLI starts a fresh stack each time): its last
+            # answered question is in the capsule store.
+            previous = self._store.latest_in_thread(thread_id)
+            if previous is not None and previous.run.dataset_id == dataset.dataset_id:
+                thread = _Thread(plan=previous.run.plan, question=previous.run.question)
         context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question) if thread else PlanningContext()
         self._deadlines[run.run_id] = _deadline(time_remaining)
         async for event in self._lifecycle(run, dataset, question=question, context=context):

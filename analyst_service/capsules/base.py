@@ -35,6 +35,10 @@ class CapsuleStore(Protocol):
         """Return the capsule of run_id, or None."""
         ...
 
+    def latest_in_thread(self, thread_id: str) -> capsule_pb2.Capsule | None:
+        """The newest succeeded capsule with a plan in a conversation thread, or None."""
+        ...
+
     def list(self, page_size: int, page_token: str, dataset_id: str = "") -> CapsulePage:
         """Return a page of capsules, newest first.
 

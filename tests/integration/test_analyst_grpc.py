@@ -209,3 +209,13 @@ def _json_stream(text: str) -> list[str]:
         chunks.append(json.dumps(value))
         index = end
     return chunks
+
+
+def test_follow_up_over_grpc_ask_refines_the_previous_plan(analyst: Any) -> None:
+    first = ask(analyst, "ecommerce", "How many orders are there per status?")[-1].run
+    assert first.state == run_pb2.RUN_STATE_SUCCEEDED and first.thread_id
+    follow = ask(analyst, "ecommerce", "only completed ones", thread_id=first.thread_id)[-1].run
+    assert follow.state == run_pb2.RUN_STATE_SUCCEEDED and follow.thread_id == first.thread_id
+    assert [(f.column, f.values[0].string_value) for f in follow.plan.filters] == [("status", "completed")]
+    assert [row.values[0].string_value for row in follow.result.rows] == ["completed"]
+    assert "completed" in follow.plan.explanation

@@ -84,3 +84,19 @@ def test_datasets_generate_writes_registry(tmp_path: Path) -> None:
     for dataset in registry["datasets"]:
         for table in dataset["tables"]:
             assert (tmp_path / table["file"]).is_file()
+
+
+def test_follow_up_questions_continue_a_thread_across_cli_calls(datasets_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "capsules.sqlite3"
+    base = ["ask", "--datasets-dir", str(datasets_dir), "--capsule-db", str(db), "--dataset", "ecommerce", "--json"]
+    first = json.loads(run_cli(*base, "How many orders are there per status?").stdout)
+    assert first["status"] == "SUCCEEDED" and first["thread_id"] and first["explanation"]
+    refined = json.loads(run_cli(*base, "--thread", first["thread_id"], "only completed ones").stdout)
+    assert refined["status"] == "SUCCEEDED" and refined["thread_id"] == first["thread_id"]
+    filters = refined["plan"]["filters"]
+    assert [(f["column"], f["values"][0]["stringValue"]) for f in filters] == [("status", "completed")]
+    assert "completed" in refined["explanation"]
+    unclear = run_cli(*base, "what is the meaning of life")
+    answer = json.loads(unclear.stdout)
+    assert unclear.returncode == 1 and answer["status"] == "REJECTED"
+    assert answer["error"]["code"] == "PLANNER_ERROR" and "column" in answer["error"]["message"].lower()

@@ -75,6 +75,13 @@ class DateFilters(ParserState):
                 self.spec.conditions.append(Condition(month_ref, P.FILTER_OPERATOR_EQ, [span.month_only]))
                 return
             years = {c.min_value[:4] for c in ref} | {c.max_value[:4] for c in ref}
+            latest = max((c.max_value[:10] for c in ref if c.max_value), default="")
+            if ref and span.bound in ("ge", "gt") and len(latest) == 10 and is_year(latest[:4]):
+                # "since March": the latest March the data reaches.
+                year = int(latest[:4]) if int(latest[5:7]) >= span.month_only else int(latest[:4]) - 1
+                years = {str(year)}
+                self.spec.assumptions.append(f"{self.tokens[span.end - 1]!r} read as {self.tokens[span.end - 1]} {year}, "
+                                             f"the latest in the data (which ends {latest})")
             if ref and len(years) == 1 and is_year(next(iter(years))):
                 year = int(next(iter(years)))
                 low = span.low.replace(year=year)

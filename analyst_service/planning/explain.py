@@ -46,6 +46,9 @@ def _item(item: plan_pb2.SelectItem) -> str:
         return "count of rows"
     if item.aggregation == P.AGGREGATION_PERCENT and item.ratio_of:
         return f"total of {item.column} as a percentage of the total of {item.ratio_of}"
+    if item.aggregation == P.AGGREGATION_PERCENT and item.share_of:
+        of = "rows" if item.column == "*" else f"the total of {item.column}"
+        return f"percentage of {of} where {' and '.join(_filter(f) for f in item.share_of)}"
     name = _AGGREGATIONS.get(item.aggregation, "")
     if item.minus_column:
         return f"{name} of the days from {item.minus_column} to {item.column}"

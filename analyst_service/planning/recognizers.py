@@ -278,7 +278,22 @@ class Recognizers(ParserState):
                     self.cues.append(Cue(i, i + 2, "range"))
                     self._use(i, i + 2)
 
+    def _rate_cues(self) -> None:
+        """ "return rate", "anomaly ratio": the share of rows where a yes/no column is true."""
+        for i, token in enumerate(self.tokens):
+            if self.used[i] or token not in ("rate", "ratio") or i == 0 or self.used[i - 1]:
+                continue
+            flags = [c for c in self.index.link_span([self.words[i - 1]]) if c.is_boolean]
+            if not flags:
+                continue
+            self.cues.append(Cue(i - 1, i + 1, "percent"))
+            self.spec.conditions.append(Condition((flags[0],), P.FILTER_OPERATOR_EQ, [True], i + 1))
+            self.value_columns.add(flags[0].ref)
+            self._use(i - 1, i + 1)
+            self.spec.understood.append(f"{self.tokens[i - 1]} {token} (share of rows where {flags[0].name} is true)")
+
     def _agg_cues(self) -> None:
+        self._rate_cues()
         self._range_cues()
         for i in range(len(self.tokens)):
             if self.used[i]:

@@ -274,6 +274,10 @@ class BwrapExecutor:
                 self._janitor = asyncio.create_task(self._sweep())
         return outcome
 
+    def running(self) -> list[str]:
+        """Run ids whose sandbox is executing right now (warm sandboxes waiting for work are not)."""
+        return list(self._active)
+
     def live_sandboxes(self) -> list[int]:
         """Pids of this executor's sandboxes still alive, or whose cgroup still holds a process."""
         live = []

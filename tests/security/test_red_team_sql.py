@@ -28,7 +28,7 @@ from csv_analyst.v1 import (
     sandbox_pb2,
 )
 from tests.security.conftest import RUN_MEMORY_BYTES, RUN_TIMEOUT_SECONDS
-from tests.security.harness import STATES, Case, leaks, load_cases, sandbox_processes
+from tests.security.harness import STATES, Case, leaks, load_cases
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(240)]
 
@@ -161,14 +161,14 @@ def test_exfiltration_rejection_carries_a_suggestion(outcomes: dict[str, Outcome
 
 
 def test_normal_question_answers_after_the_bombs_and_no_run_is_still_executing(
-        analyst: Any, outcomes: dict[str, Outcome], security_root: Any) -> None:
+        analyst: Any, outcomes: dict[str, Outcome], security_stack: Any) -> None:
     events = [r.event for r in analyst.Ask(api.AskRequest(dataset_id="ecommerce", question=NORMAL_QUESTION), timeout=60)]
     assert events[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED
-    # Idle warm sandboxes may wait for work, but no sandbox may still be busy with a finished
-    # run: every bwrap process left is sleeping, not burning CPU. (After the stack stops, the
-    # security_stack fixture checks that no bwrap process or busy run cgroup remains at all.)
+    # Idle warm sandboxes may wait for work (a fresh one may still be starting), but no sandbox
+    # may still be executing a run. (After the stack stops, the security_stack fixture checks that
+    # none of its sandbox processes or busy run cgroups remain at all.)
+    executor = security_stack.stack.executor
     deadline = time.monotonic() + 10
-    marker = str(security_root)
-    while any(" state R" in p for p in sandbox_processes(marker)) and time.monotonic() < deadline:
+    while executor.running() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert [p for p in sandbox_processes(marker) if " state R" in p] == []
+    assert executor.running() == []

@@ -96,3 +96,17 @@ def test_presence_word_after_an_aggregate_keeps_the_measure() -> None:
     plan = _plan("What is the minimum temperature recorded in Oslo?", dataset)
     assert [(s.column, s.aggregation) for s in plan.select] == [("temp", plan_pb2.AGGREGATION_MIN)]
     assert [(f.column, f.values[0].string_value) for f in plan.filters] == [("location", "Oslo")]
+
+
+def test_a_rate_of_a_yes_no_column_is_the_share_of_true_rows() -> None:
+    dataset = dataset_pb2.Dataset(dataset_id="shop", tables=[dataset_pb2.Table(name="orders", row_count=50, columns=[
+        dataset_pb2.Column(name="status", type="VARCHAR", profile=dataset_pb2.ColumnProfile(
+            distinct_count=2, top_values=["completed", "cancelled"])),
+        dataset_pb2.Column(name="returned", type="BOOLEAN", profile=dataset_pb2.ColumnProfile(
+            distinct_count=2, top_values=["false", "true"]))])])
+    plan = _plan("What is the return rate by status?", dataset)
+    percent = [s for s in plan.select if s.aggregation == plan_pb2.AGGREGATION_PERCENT]
+    assert len(percent) == 1 and percent[0].column == "*"
+    assert [(f.column, f.values[0].bool_value) for f in percent[0].share_of] == [("returned", True)]
+    assert [g.column for g in plan.group_by] == ["status"]
+    assert "percentage of rows where returned" in plan.explanation.lower()

@@ -9,6 +9,7 @@ sandbox, never in the analyst process. Two runs per dataset version: one DESCRIB
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from google.protobuf import duration_pb2
 
@@ -88,6 +89,32 @@ def _cells(result: result_pb2.ResultTable) -> list[list[object]]:
     return rows
 
 
+def apply_describe(dataset: dataset_pb2.Dataset, rows: Sequence[Sequence[object]]) -> None:
+    """Replace the tables' columns with the rows of describe_sql (table, column, type, table index)."""
+    for table in dataset.tables:
+        del table.columns[:]
+    for _, name, type_, index in rows:
+        dataset.tables[int(index)].columns.append(dataset_pb2.Column(name=str(name), type=str(type_)))  # type: ignore[call-overload]
+
+
+def apply_profile(dataset: dataset_pb2.Dataset, rows: Sequence[Sequence[object]]) -> None:
+    """Fill row counts and column profiles from the rows of profile_sql."""
+    by_table = {t.name: t for t in dataset.tables}
+    for table_name, column_name, kind, value, count, nulls, low, high in rows:
+        table = by_table[str(table_name)]
+        if kind == "rows":
+            table.row_count = int(count)  # type: ignore[call-overload]
+            continue
+        column = next(c for c in table.columns if c.name == column_name)
+        if kind == "stats":
+            column.profile.distinct_count = int(count or 0)  # type: ignore[call-overload]
+            column.profile.null_count = int(nulls or 0)  # type: ignore[call-overload]
+            column.profile.min_value = "" if low is None else str(low)
+            column.profile.max_value = "" if high is None else str(high)
+        else:
+            column.profile.top_values.append(str(value))
+
+
 class DatasetProfiler:
     """Fills column types and profiles of datasets through sandboxed runs; cached per version."""
 
@@ -114,26 +141,8 @@ class DatasetProfiler:
         profiled = dataset_pb2.Dataset()
         profiled.CopyFrom(dataset)
         if any(not t.columns for t in profiled.tables):
-            described = await self._run(describe_sql(profiled), profiled, host_paths, "describe")
-            for table in profiled.tables:
-                del table.columns[:]
-            for _, name, type_, index in _cells(described):
-                profiled.tables[int(index)].columns.append(dataset_pb2.Column(name=str(name), type=str(type_)))
-        summary = await self._run(profile_sql(profiled), profiled, host_paths, "profile")
-        by_table = {t.name: t for t in profiled.tables}
-        for table_name, column_name, kind, value, count, nulls, low, high in _cells(summary):
-            table = by_table[str(table_name)]
-            if kind == "rows":
-                table.row_count = int(count)  # type: ignore[arg-type]
-                continue
-            column = next(c for c in table.columns if c.name == column_name)
-            if kind == "stats":
-                column.profile.distinct_count = int(count or 0)  # type: ignore[arg-type]
-                column.profile.null_count = int(nulls or 0)  # type: ignore[arg-type]
-                column.profile.min_value = "" if low is None else str(low)
-                column.profile.max_value = "" if high is None else str(high)
-            else:
-                column.profile.top_values.append(str(value))
+            apply_describe(profiled, _cells(await self._run(describe_sql(profiled), profiled, host_paths, "describe")))
+        apply_profile(profiled, _cells(await self._run(profile_sql(profiled), profiled, host_paths, "profile")))
         self._cache[dataset.version_hash] = profiled
         return profiled
 

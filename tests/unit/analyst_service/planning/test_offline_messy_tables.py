@@ -19,7 +19,7 @@ import pytest
 from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
-from analyst_service.profiling import describe_sql, profile_sql
+from tests.unit.analyst_service.planning.profiled_tables import profiled_table
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 TABLES: dict[str, str] = {
@@ -55,22 +55,7 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_
 
 
 def _profiled(name: str, path: Path) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    dataset = dataset_pb2.Dataset(dataset_id=f"adhoc-{name}", tables=[dataset_pb2.Table(name=name, file=str(path))])
-    connection = duckdb.connect()
-    connection.execute(f"CREATE TABLE \"{name}\" AS SELECT * FROM read_csv('{path}', header = true)")
-    for _, column, type_, _ in connection.execute(describe_sql(dataset)).fetchall():
-        dataset.tables[0].columns.append(dataset_pb2.Column(name=column, type=type_))
-    for _, column_name, kind, value, count, nulls, low, high in connection.execute(profile_sql(dataset)).fetchall():
-        if kind == "rows":
-            dataset.tables[0].row_count = count
-            continue
-        column = next(c for c in dataset.tables[0].columns if c.name == column_name)
-        if kind == "stats":
-            column.profile.distinct_count, column.profile.null_count = count or 0, nulls or 0
-            column.profile.min_value, column.profile.max_value = str(low or ""), str(high or "")
-        else:
-            column.profile.top_values.append(str(value))
-    return dataset, connection
+    return profiled_table(name, path)
 
 
 def _rows(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:

@@ -21,7 +21,6 @@ import shutil
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +139,6 @@ def cold_starts(work: Path, repeats: int) -> dict[str, Any]:
     out["bwrap"] = measure.summary_ms(measure.executor_cold_seconds(
         lambda: BwrapExecutor(pool_settings=PoolSettings(size_per_key=0)), request, repeats))
     try:
-        from runner_service.executors.docker import DockerExecutor  # noqa: F401
         from runner_service.config import RunnerSettings
         from runner_service.server import make_executor
 

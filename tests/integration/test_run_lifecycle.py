@@ -3,7 +3,6 @@ queue is explicit, and runs a crashed process left behind are recorded as failed
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path

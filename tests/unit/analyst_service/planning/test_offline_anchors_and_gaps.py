@@ -10,9 +10,6 @@ run on DuckDB (loaded in file order, like the runner), and compared with a hand-
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -20,7 +17,7 @@ import pytest
 from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
-from tests.unit.analyst_service.planning.profiled_tables import profiled_table
+from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 TABLES: dict[str, str] = {
@@ -44,36 +41,18 @@ TABLES: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
-    out = tmp_path_factory.mktemp("anchors")
-    built = {}
-    for name, text in TABLES.items():
-        path = out / f"{name}.csv"
-        path.write_text(text, encoding="utf-8")
-        built[name] = _profiled(name, path)
-    return built
+    return profiled_tables(TABLES, tmp_path_factory.mktemp("anchors"))
 
 
-def _profiled(name: str, path: Path) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_table(name, path)
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, Decimal):
-        value = float(value)
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 6)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return round(float(value), 6)
-    return str(value) if value is not None else None
 
 
 def _contains(got: list[tuple[object, ...]], expected: list[tuple[object, ...]]) -> bool:
     """Same row count, and each expected column equals some result column (extra columns allowed)."""
     if len(got) != len(expected):
         return False
-    got_columns = [sorted((_cell(r[j]) for r in got), key=repr) for j in range(len(got[0]))] if got else []
+    got_columns = [sorted((numeric_cell(r[j]) for r in got), key=repr) for j in range(len(got[0]))] if got else []
     for j in range(len(expected[0]) if expected else 0):
-        column = sorted((_cell(r[j]) for r in expected), key=repr)
+        column = sorted((numeric_cell(r[j]) for r in expected), key=repr)
         if column not in got_columns:
             return False
     return True

@@ -9,9 +9,6 @@ like the runner does); the rows must equal those of a hand-written query.
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -19,7 +16,7 @@ import pytest
 from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
-from tests.unit.analyst_service.planning.profiled_tables import profiled_table
+from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 TABLES: dict[str, str] = {
@@ -45,30 +42,12 @@ TABLES: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
-    out = tmp_path_factory.mktemp("messy")
-    built = {}
-    for name, text in TABLES.items():
-        path = out / f"{name}.csv"
-        path.write_text(text, encoding="utf-8")
-        built[name] = _profiled(name, path)
-    return built
+    return profiled_tables(TABLES, tmp_path_factory.mktemp("messy"))
 
-
-def _profiled(name: str, path: Path) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_table(name, path)
 
 
 def _rows(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    def cell(value: object) -> object:
-        if isinstance(value, Decimal):
-            value = float(value)
-        if isinstance(value, float):
-            return None if math.isnan(value) else round(value, 6)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return round(float(value), 6)
-        return str(value) if value is not None else None
-
-    return sorted((tuple(cell(v) for v in row) for row in rows), key=repr)
+    return sorted((tuple(numeric_cell(v) for v in row) for row in rows), key=repr)
 
 
 @pytest.mark.parametrize(("table", "question", "expected_sql"), [

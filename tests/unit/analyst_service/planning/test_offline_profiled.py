@@ -8,7 +8,6 @@ the rows must equal those of a hand-written query.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -17,7 +16,7 @@ from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
 from analyst_service.planning.vocabulary import abbreviates
-from tests.unit.analyst_service.planning.profiled_tables import profiled_table
+from tests.unit.analyst_service.planning.profiled_tables import profiled_tables
 from csv_analyst.v1 import dataset_pb2
 
 TABLES: dict[str, str] = {
@@ -41,17 +40,8 @@ TABLES: dict[str, str] = {
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
-    out = tmp_path_factory.mktemp("profiled")
-    built = {}
-    for name, text in TABLES.items():
-        path = out / f"{name}.csv"
-        path.write_text(text, encoding="utf-8")
-        built[name] = _profiled(name, path)
-    return built
+    return profiled_tables(TABLES, tmp_path_factory.mktemp("profiled"), "VIEW")
 
-
-def _profiled(name: str, path: Path) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_table(name, path, 'VIEW')
 
 
 def _rows(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from google.protobuf import duration_pb2
 
+from analyst_service.answers import cell
 from analyst_service.errors import InvalidRequestError
 from csv_analyst.v1 import (
     dataset_pb2,
@@ -79,14 +80,7 @@ def profile_sql(dataset: dataset_pb2.Dataset) -> str:
 
 
 def _cells(result: result_pb2.ResultTable) -> list[list[object]]:
-    rows = []
-    for row in result.rows:
-        values = []
-        for value in row.values:
-            kind = value.WhichOneof("kind")
-            values.append(None if kind in (None, "null_value") else getattr(value, kind))
-        rows.append(values)
-    return rows
+    return [[cell(value) for value in row.values] for row in result.rows]
 
 
 def apply_describe(dataset: dataset_pb2.Dataset, rows: Sequence[Sequence[object]]) -> None:

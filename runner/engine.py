@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
-from runner.ingest import CsvIngestError, load_csv
+from runner.ingest import CsvIngestError, literal, load_csv
 
 TEMP_DIR = "/tmp/duckdb-spill"
 MAX_TEMP_BYTES = 512 * 1024 * 1024
@@ -72,7 +72,7 @@ def open_connection(task: sandbox_pb2.SandboxTask, database: str = ":memory:") -
     if task.database_path:
         if not task.database_path.startswith(data_dir):
             raise ValueError("the database file is outside the data directory")
-        connection.execute(f"ATTACH {_literal(task.database_path)} AS dataset (READ_ONLY)")
+        connection.execute(f"ATTACH {literal(task.database_path)} AS dataset (READ_ONLY)")
         connection.execute("USE dataset")
     else:
         load_tables(connection, task, data_dir)
@@ -80,12 +80,6 @@ def open_connection(task: sandbox_pb2.SandboxTask, database: str = ":memory:") -
     return connection
 
 
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def load_tables(connection: duckdb.DuckDBPyConnection, task: sandbox_pb2.SandboxTask, data_dir: str) -> None:

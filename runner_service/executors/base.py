@@ -93,6 +93,17 @@ def sandbox_task(request: SandboxRequest, data_dir: str, sandbox_paths: list[str
     )
 
 
+def capped_text(data: bytes, limit: int) -> str:
+    """Captured output as text, cut at `limit` bytes with a note saying how much was dropped."""
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + (f"\n[truncated {len(data) - limit} bytes]" if len(data) > limit else "")
+
+
+def looks_out_of_memory(stderr: bytes) -> bool:
+    """Whether a sandbox's stderr shows an allocation failure (Python, C++ or DuckDB)."""
+    return any(marker in stderr for marker in (b"MemoryError", b"std::bad_alloc", b"Out of Memory", b"out of memory"))
+
+
 def runner_error(code: int, status_code: int, message: str) -> run_pb2.RunError:
     """Build a RunError for failures the executor itself detects (timeout, memory, crash)."""
     return run_pb2.RunError(code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"),

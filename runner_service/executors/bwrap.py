@@ -34,6 +34,8 @@ from runner_service.executors.base import (
     SandboxOutcome,
     SandboxRequest,
     SandboxStartError,
+    capped_text,
+    looks_out_of_memory,
     runner_error,
     sandbox_task,
 )
@@ -342,15 +344,11 @@ def _kill(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
 MAX_CAPTURE = 64 * 1024
 
 
-def _capped(data: bytes, limit: int) -> str:
-    text = data[:limit].decode("utf-8", errors="replace")
-    return text + (f"\n[truncated {len(data) - limit} bytes]" if len(data) > limit else "")
-
 
 def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr: bytes, wall: float,
                timed_out: bool, active: _Active) -> SandboxOutcome:
     cap = request.limits.max_output_bytes or MAX_CAPTURE
-    err_text = _capped(stderr, cap)
+    err_text = capped_text(stderr, cap)
     outcome = SandboxOutcome(sandbox_pb2.SandboxResult(), "", err_text, wall, code)
     limit_s = request.limits.timeout.ToMilliseconds() / 1000
     if active.cancelled:
@@ -363,20 +361,18 @@ def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr:
         try:
             outcome.result = sandbox_pb2.SandboxResult.FromString(stdout)
         except Exception:  # noqa: BLE001 - any undecodable output is a runner fault
-            outcome.stdout = _capped(stdout, cap)
+            outcome.stdout = capped_text(stdout, cap)
             outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                                        "the runner wrote an unreadable result"))
-    elif (active.cgroup and active.cgroup.hit_memory_limit()) or _looks_out_of_memory(stderr):
+    elif (active.cgroup and active.cgroup.hit_memory_limit()) or looks_out_of_memory(stderr):
         outcome.result.error.CopyFrom(runner_error(
             run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
             f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
     else:
-        outcome.stdout = _capped(stdout, cap)
+        outcome.stdout = capped_text(stdout, cap)
         tail = err_text.strip().splitlines()[-1:] or [f"exit code {code}"]
         outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                                    f"the sandbox failed: {tail[0][:300]}"))
     return outcome
 
 
-def _looks_out_of_memory(stderr: bytes) -> bool:
-    return any(marker in stderr for marker in (b"MemoryError", b"std::bad_alloc", b"Out of Memory", b"out of memory"))

@@ -46,6 +46,8 @@ from runner_service.executors.base import (
     SandboxOutcome,
     SandboxRequest,
     SandboxStartError,
+    capped_text,
+    looks_out_of_memory,
     runner_error,
     sandbox_task,
 )
@@ -238,10 +240,6 @@ class ContainerExit:
     stdout_overflow: bool = False
 
 
-def _capped(data: bytes, limit: int) -> str:
-    text = data[:limit].decode("utf-8", errors="replace")
-    return text + (f"\n[truncated {len(data) - limit} bytes]" if len(data) > limit else "")
-
 
 def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool) -> SandboxOutcome:
     """Turn a container's exit into an outcome, with the same errors as the bwrap executor (pure).
@@ -252,7 +250,7 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
         cancelled: Whether the run was cancelled (its container killed on request).
     """
     cap = request.limits.max_output_bytes or MAX_CAPTURE
-    err_text = _capped(done.stderr, cap)
+    err_text = capped_text(done.stderr, cap)
     outcome = SandboxOutcome(sandbox_pb2.SandboxResult(), "", err_text, done.wall_seconds, done.exit_code)
     limit_s = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
     if cancelled:
@@ -261,7 +259,7 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
         outcome.result.error.CopyFrom(runner_error(
             run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4, f"the run exceeded the {limit_s:g} s limit set by run_timeout; "
             "the container was killed"))
-    elif done.oom_killed or (done.exit_code != 0 and _looks_out_of_memory(done.stderr)):
+    elif done.oom_killed or (done.exit_code != 0 and looks_out_of_memory(done.stderr)):
         outcome.result.error.CopyFrom(runner_error(
             run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
             f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
@@ -269,7 +267,7 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
         try:
             outcome.result = sandbox_pb2.SandboxResult.FromString(done.stdout)
         except Exception:  # noqa: BLE001 - any undecodable output is a runner fault
-            outcome.stdout = _capped(done.stdout, cap)
+            outcome.stdout = capped_text(done.stdout, cap)
             outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                                        "the runner wrote an unreadable result"))
     elif done.stdout_overflow:
@@ -277,15 +275,13 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
             run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
             f"the runner wrote more than {MAX_RESULT_BYTES >> 20} MB of result; lower max_rows"))
     else:
-        outcome.stdout = _capped(done.stdout, cap)
+        outcome.stdout = capped_text(done.stdout, cap)
         tail = err_text.strip().splitlines()[-1:] or [f"exit code {done.exit_code}"]
         outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                                    f"the sandbox failed: {tail[0][:300]}"))
     return outcome
 
 
-def _looks_out_of_memory(stderr: bytes) -> bool:
-    return any(marker in stderr for marker in (b"MemoryError", b"std::bad_alloc", b"Out of Memory", b"out of memory"))
 
 
 # --- the attach stream (pure) ------------------------------------------------------------------

@@ -7,6 +7,11 @@ Two forms, told apart by the first byte:
   warm sandbox receives the first frame when it starts and the second when a run takes it.
 A binary SandboxTask never starts with a zero byte (field tags are >= 0x08), and frames are
 capped below 16 MiB, so a framed stream always does.
+
+The answer mirrors the input: a framed task gets its SandboxResult back as one frame, so the
+executor has the whole answer the moment the frame is complete and need not wait for the
+sandbox to exit (tearing down bwrap's namespaces or a container costs 10-100 ms); a legacy task
+gets the bare message, ended by the end of output.
 """
 
 from __future__ import annotations
@@ -29,6 +34,22 @@ def frame(task: sandbox_pb2.SandboxTask) -> bytes:
     if len(data) > MAX_FRAME:
         raise ProtocolError(f"task of {len(data)} bytes is larger than a frame")
     return struct.pack(">I", len(data)) + data
+
+
+def result_frame(result: sandbox_pb2.SandboxResult) -> bytes:
+    """Encode the sandbox's answer as a frame (results are capped far below MAX_FRAME)."""
+    data = result.SerializeToString()
+    return struct.pack(">I", len(data)) + data
+
+
+def complete_frame(buffer: bytes | bytearray) -> bytes | None:
+    """The payload of the frame at the start of buffer once all of it has arrived, else None."""
+    if len(buffer) < 4:
+        return None
+    (size,) = struct.unpack(">I", buffer[:4])
+    if len(buffer) < 4 + size:
+        return None
+    return bytes(buffer[4:4 + size])
 
 
 def query_frame(run_id: str, sql: str) -> bytes:

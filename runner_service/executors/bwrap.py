@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import selectors
 import shlex
 import shutil
 import signal
@@ -41,7 +42,7 @@ from runner_service.executors.base import (
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
-from runner.messages import frame, query_frame
+from runner.messages import complete_frame, frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
 log = logging.getLogger(__name__)
@@ -187,7 +188,7 @@ class BwrapExecutor:
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
             self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
         self._janitor: asyncio.Task[None] | None = None
-        self._cleanups: set[asyncio.Future[bool]] = set()
+        self._cleanups: set[asyncio.Future[object]] = set()
         self._spawned: list[_Sandbox] = []
         if self.use_cgroups:
             reap_stale_cgroups()
@@ -254,27 +255,33 @@ class BwrapExecutor:
         self._active[request.run_id] = active
         on_started()
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
-        timed_out = False
         try:
-            stdout, stderr = await loop.run_in_executor(
-                None, _communicate, process, query_frame(request.run_id, request.sql), timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill(process, cgroup)
-            stdout, stderr = await loop.run_in_executor(None, _communicate, process, None, 5.0)
+            exchange = await loop.run_in_executor(
+                None, _exchange, process, cgroup, query_frame(request.run_id, request.sql), timeout)
         finally:
             self._active.pop(request.run_id, None)
         wall = time.perf_counter() - started
-        outcome = _interpret(request, process.returncode, stdout, stderr, wall, timed_out, active)
-        if cgroup:
-            # Off the answer's path: removal waits for the sandbox's last processes to exit.
-            self._cleanups.add(cleanup := asyncio.ensure_future(loop.run_in_executor(None, cgroup.remove)))
-            cleanup.add_done_callback(self._cleanups.discard)
+        if exchange.answer is not None:
+            # The whole answer is here: the sandbox exits by itself, and its tear-down (namespaces,
+            # cgroup) happens off the answer's path.
+            code, stdout = 0, exchange.answer
+            self._after(loop, _reap, process, cgroup)
+        else:
+            code = await loop.run_in_executor(None, _wait, process, cgroup)
+            stdout = exchange.stdout
+            if cgroup:
+                self._after(loop, cgroup.remove)
+        outcome = _interpret(request, code, stdout, exchange.stderr, wall, exchange.timed_out, active)
         if key:
             self._pool.want(key, request)
             if self._janitor is None:
                 self._janitor = asyncio.create_task(self._sweep())
         return outcome
+
+    def _after(self, loop: asyncio.AbstractEventLoop, work: Callable[..., object], *args: object) -> None:
+        """Run blocking clean-up in a thread, off the answer's path; close() waits for it."""
+        self._cleanups.add(cleanup := asyncio.ensure_future(loop.run_in_executor(None, work, *args)))
+        cleanup.add_done_callback(self._cleanups.discard)
 
     def running(self) -> list[str]:
         """Run ids whose sandbox is executing right now (warm sandboxes waiting for work are not)."""
@@ -328,8 +335,96 @@ def _spawn(argv: list[str], seccomp_fd: int | None) -> subprocess.Popen[bytes]:
                             pass_fds=(seccomp_fd,) if seccomp_fd is not None else ())
 
 
-def _communicate(process: subprocess.Popen[bytes], data: bytes | None, timeout: float) -> tuple[bytes, bytes]:
-    return process.communicate(data, timeout=timeout)
+KILL_GRACE = 5.0  # how long a killed sandbox may take to close its pipes and exit
+
+
+@dataclass
+class _Exchange:
+    """What a sandbox answered: the result frame's payload, or else everything it wrote."""
+
+    answer: bytes | None
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool
+
+
+def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, query: bytes, timeout: float) -> _Exchange:
+    """Blocking: write the query frame, then read until the result frame is whole (the answer),
+    or the sandbox closes its output, or the time limit passes (then kill and read what is left).
+    """
+    assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+    stdin_fd, stdout_fd, stderr_fd = process.stdin.fileno(), process.stdout.fileno(), process.stderr.fileno()
+    output = {stdout_fd: bytearray(), stderr_fd: bytearray()}
+    pending = memoryview(query)
+    os.set_blocking(stdin_fd, False)
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdin_fd, selectors.EVENT_WRITE)
+        selector.register(stdout_fd, selectors.EVENT_READ)
+        selector.register(stderr_fd, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        timed_out = False
+        while len(selector.get_map()) > (1 if stdin_fd in selector.get_map() else 0):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if timed_out:
+                    break  # killed, and still not closed after the grace: give up reading
+                timed_out = True
+                _kill(process, cgroup)
+                deadline = time.monotonic() + KILL_GRACE
+                continue
+            for key, _ in selector.select(remaining):
+                if key.fd == stdin_fd:
+                    try:
+                        pending = pending[os.write(stdin_fd, pending[:1 << 16]):]
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        pending = pending[:0]  # the sandbox stopped reading: its output says why
+                    if not pending:
+                        selector.unregister(stdin_fd)
+                        process.stdin.close()
+                    continue
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                output[key.fd] += chunk
+                if key.fd == stdout_fd and not timed_out and (answer := complete_frame(output[stdout_fd])) is not None:
+                    # The runner flushes stderr before it writes the answer: what it wrote is readable now.
+                    output[stderr_fd] += _read_available(stderr_fd)
+                    return _Exchange(answer, bytes(output[stdout_fd]), bytes(output[stderr_fd]), False)
+    if not process.stdin.closed:
+        process.stdin.close()
+    return _Exchange(None, bytes(output[stdout_fd]), bytes(output[stderr_fd]), timed_out)
+
+
+def _read_available(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    data = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(fd, 1 << 16):
+            data += chunk
+    return data
+
+
+def _wait(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> int | None:
+    """Blocking: the exit code of a sandbox whose output has ended (killed if it lingers)."""
+    try:
+        return process.wait(KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        _kill(process, cgroup)
+        return process.wait()
+    finally:
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _reap(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
+    """Blocking: let an answered sandbox exit, then remove its cgroup."""
+    _wait(process, cgroup)
+    if cgroup:
+        cgroup.remove()
 
 
 def _kill(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:

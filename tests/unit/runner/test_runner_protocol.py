@@ -46,16 +46,19 @@ def test_unreadable_task_exits_2_and_writes_nothing_to_stdout() -> None:
     assert b"unreadable task" in completed.stderr
 
 
-def test_framed_setup_then_query(tmp_path: Path) -> None:
-    from runner.messages import frame, query_frame
+def test_framed_setup_then_query_answers_with_one_frame(tmp_path: Path) -> None:
+    from runner.messages import complete_frame, frame, query_frame
 
     (tmp_path / "t0.csv").write_text("a\n1\n2\n")
     setup = sandbox_pb2.SandboxTask(data_dir=str(tmp_path), limits=run_pb2.ResourceLimits(max_rows=5),
                                     tables=[sandbox_pb2.TableSource(name="t", path=str(tmp_path / "t0.csv"))])
     completed = run_runner(frame(setup) + query_frame("r9", "SELECT sum(a) AS s FROM t"))
     assert completed.returncode == 0, completed.stderr
-    result = sandbox_pb2.SandboxResult.FromString(completed.stdout)
+    payload = complete_frame(completed.stdout)
+    assert payload is not None and len(completed.stdout) == 4 + len(payload)  # the frame and nothing else
+    result = sandbox_pb2.SandboxResult.FromString(payload)
     assert result.result.rows[0].values[0].int_value == 3
+    assert complete_frame(completed.stdout[:-1]) is None  # a frame cut short is not complete
 
 
 def test_framed_input_cut_short_exits_2(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import concurrent.futures
 import contextlib
 import logging
 import os
-import selectors
 import shlex
 import shutil
 import signal
@@ -200,7 +199,11 @@ class BwrapExecutor:
 
     async def _start(self, request: SandboxRequest) -> _Sandbox:
         """Start a sandbox for request's mounts and limits; it waits for its task on stdin."""
-        loop = asyncio.get_running_loop()
+        # All of it (cgroup, filter, fork, set-up frame) runs on the spawner thread, so a refill
+        # never blocks the event loop that relays answers.
+        return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
+
+    def _start_now(self, request: SandboxRequest) -> _Sandbox:
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:
@@ -211,7 +214,7 @@ class BwrapExecutor:
         argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits",
                 *build_bwrap_argv(self.runtime, request, seccomp_fd)]
         try:
-            process = await loop.run_in_executor(self._spawner, _spawn, argv, seccomp_fd)
+            process = _spawn(argv, seccomp_fd)
         except OSError as error:
             if cgroup:
                 cgroup.remove()
@@ -256,8 +259,7 @@ class BwrapExecutor:
         on_started()
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         try:
-            exchange = await loop.run_in_executor(
-                None, _exchange, process, cgroup, query_frame(request.run_id, request.sql), timeout)
+            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql), timeout)
         finally:
             self._active.pop(request.run_id, None)
         wall = time.perf_counter() - started
@@ -348,54 +350,77 @@ class _Exchange:
     timed_out: bool
 
 
-def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, query: bytes, timeout: float) -> _Exchange:
-    """Blocking: write the query frame, then read until the result frame is whole (the answer),
-    or the sandbox closes its output, or the time limit passes (then kill and read what is left).
+async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, query: bytes,
+                    timeout: float) -> _Exchange:
+    """Write the query frame, then read until the result frame is whole (the answer), or the
+    sandbox closes its output, or the time limit passes (then kill and read what is left).
+
+    The pipes are watched by the event loop itself: no thread hand-off on the answer's path.
     """
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
-    stdin_fd, stdout_fd, stderr_fd = process.stdin.fileno(), process.stdout.fileno(), process.stderr.fileno()
+    loop = asyncio.get_running_loop()
+    stdin, stdout_fd, stderr_fd = process.stdin, process.stdout.fileno(), process.stderr.fileno()
     output = {stdout_fd: bytearray(), stderr_fd: bytearray()}
+    reading = {stdout_fd, stderr_fd}
+    finished: asyncio.Future[bytes | None] = loop.create_future()
     pending = memoryview(query)
-    os.set_blocking(stdin_fd, False)
-    with selectors.DefaultSelector() as selector:
-        selector.register(stdin_fd, selectors.EVENT_WRITE)
-        selector.register(stdout_fd, selectors.EVENT_READ)
-        selector.register(stderr_fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        timed_out = False
-        while len(selector.get_map()) > (1 if stdin_fd in selector.get_map() else 0):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if timed_out:
-                    break  # killed, and still not closed after the grace: give up reading
-                timed_out = True
-                _kill(process, cgroup)
-                deadline = time.monotonic() + KILL_GRACE
-                continue
-            for key, _ in selector.select(remaining):
-                if key.fd == stdin_fd:
-                    try:
-                        pending = pending[os.write(stdin_fd, pending[:1 << 16]):]
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        pending = pending[:0]  # the sandbox stopped reading: its output says why
-                    if not pending:
-                        selector.unregister(stdin_fd)
-                        process.stdin.close()
-                    continue
-                chunk = os.read(key.fd, 1 << 16)
-                if not chunk:
-                    selector.unregister(key.fd)
-                    continue
-                output[key.fd] += chunk
-                if key.fd == stdout_fd and not timed_out and (answer := complete_frame(output[stdout_fd])) is not None:
-                    # The runner flushes stderr before it writes the answer: what it wrote is readable now.
-                    output[stderr_fd] += _read_available(stderr_fd)
-                    return _Exchange(answer, bytes(output[stdout_fd]), bytes(output[stderr_fd]), False)
-    if not process.stdin.closed:
-        process.stdin.close()
-    return _Exchange(None, bytes(output[stdout_fd]), bytes(output[stderr_fd]), timed_out)
+    timed_out = False
+
+    def readable(fd: int) -> None:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(fd)
+            reading.discard(fd)
+            if not reading and not finished.done():
+                finished.set_result(None)
+            return
+        output[fd] += chunk
+        if fd == stdout_fd and not timed_out and not finished.done():
+            answer = complete_frame(output[stdout_fd])
+            if answer is not None:
+                finished.set_result(answer)
+
+    def writable() -> None:
+        nonlocal pending
+        try:
+            pending = pending[os.write(stdin.fileno(), pending[:1 << 16]):]
+        except BlockingIOError:
+            return
+        except OSError:
+            pending = pending[:0]  # the sandbox stopped reading: its output says why
+        if not pending:
+            loop.remove_writer(stdin.fileno())
+            stdin.close()
+
+    for fd in reading:
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, readable, fd)
+    os.set_blocking(stdin.fileno(), False)
+    loop.add_writer(stdin.fileno(), writable)
+    answer = None
+    try:
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(finished), timeout)
+        except TimeoutError:
+            timed_out = True
+            _kill(process, cgroup)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(finished), KILL_GRACE)
+    finally:
+        for fd in reading:
+            loop.remove_reader(fd)
+        if not stdin.closed:
+            loop.remove_writer(stdin.fileno())
+            stdin.close()
+    if answer is not None:
+        # The runner flushes stderr before it writes the answer: what it wrote is readable now.
+        output[stderr_fd] += _read_available(stderr_fd)
+    return _Exchange(answer, bytes(output[stdout_fd]), bytes(output[stderr_fd]), timed_out)
 
 
 def _read_available(fd: int) -> bytes:

@@ -10,6 +10,7 @@ kexec, reboot, swap, clock changes, userfaultfd and personality changes.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import tempfile
@@ -36,12 +37,9 @@ def seccomp_available() -> bool:
     return True
 
 
-def build_filter_fd() -> int:
-    """Compile the filter to BPF in an unlinked temporary file and return its fd, rewound.
-
-    Returns:
-        A readable fd positioned at 0; the caller passes it to bwrap and closes it after spawning.
-    """
+@functools.cache
+def compiled_filter() -> bytes:
+    """The filter compiled to BPF (once per process: every sandbox gets the same program)."""
     import pyseccomp as seccomp
 
     rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
@@ -56,10 +54,20 @@ def build_filter_fd() -> int:
         rules.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     # clone3 passes its flags in memory that seccomp cannot inspect: refuse it so libc falls back to clone.
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
-    handle = tempfile.TemporaryFile()
-    rules.export_bpf(handle)
-    handle.flush()
-    fd = os.dup(handle.fileno())
-    handle.close()
+    with tempfile.TemporaryFile() as handle:
+        rules.export_bpf(handle)
+        handle.flush()
+        handle.seek(0)
+        return handle.read()
+
+
+def build_filter_fd() -> int:
+    """An fd holding the compiled filter, rewound (bwrap reads the program from it).
+
+    Returns:
+        A readable fd positioned at 0; the caller passes it to bwrap and closes it after spawning.
+    """
+    fd = os.memfd_create("csv-analyst-seccomp", os.MFD_CLOEXEC)
+    os.write(fd, compiled_filter())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

@@ -204,7 +204,6 @@ class RunManager:
                          context: PlanningContext | None = None, plan: plan_pb2.Plan | None = None,
                          sql: str = "") -> AsyncIterator[run_pb2.RunEvent]:
         recorder = _RunRecorder(run)
-        import sys as _s; _s.stderr.write(f'TA start {time.monotonic()}\n')
         try:
             if question or plan is not None:
                 # Plans need column types (ad-hoc CSVs) and planners use the data's values.
@@ -254,7 +253,6 @@ class RunManager:
         self._active.pop(run.run_id, None)
         self._stop_requested.discard(run.run_id)
         self._deadlines.pop(run.run_id, None)
-        import sys as _s; _s.stderr.write(f'TA done {time.monotonic()}\n')
         yield done
 
     async def _execute(self, run: run_pb2.Run, dataset: dataset_pb2.Dataset, recorder: _RunRecorder
@@ -272,10 +270,8 @@ class RunManager:
                                           max_rows=self._settings.max_rows))
         run.state = run_pb2.RUN_STATE_QUEUED
         queued_at = time.perf_counter()
-        import sys as _s; _s.stderr.write(f'TA send {time.monotonic()}\n')
         try:
             async for response in self._runner.Execute(request, timeout=remaining):
-                _s.stderr.write(f'TA recv{response.kind} {time.monotonic()}\n')
                 if response.runner_mode:
                     run.runner_mode = response.runner_mode
                 if response.kind == dispatch_pb2.RUNNER_EVENT_KIND_QUEUED and run.run_id in self._stop_requested:

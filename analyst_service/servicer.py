@@ -103,14 +103,12 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     @unary_errors
     async def SubmitRun(self, request: api.SubmitRunRequest, context: grpc.aio.ServicerContext
                         ) -> api.SubmitRunResponse:
-        import sys as _s, time as _t; _s.stderr.write(f'TS recv {_t.monotonic()}\n')
         which = request.WhichOneof("query")
         if which is None:
             raise InvalidRequestError(message="give a plan or sql to run", violations=[("query", "plan or sql is required")])
         dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
         run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql,
                                       context.time_remaining())
-        _s.stderr.write(f'TS return {_t.monotonic()}\n')
         return api.SubmitRunResponse(run=run)
 
     @unary_errors

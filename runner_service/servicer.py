@@ -53,7 +53,6 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
 
     async def Execute(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
                       ) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
-        import sys as _s, time as _t; _s.stderr.write(f'TR recv {_t.monotonic()}\n')
         await self._check_request(request, context)
         try:
             position = self._admission.admit()
@@ -85,7 +84,6 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
                                              database_path=database)
             started = asyncio.Event()
-            _s.stderr.write(f'TR exec {_t.monotonic()}\n')
             execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
             waiter = asyncio.create_task(started.wait())
             try:
@@ -93,7 +91,6 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 if started.is_set():
                     yield event(dispatch_pb2.RUNNER_EVENT_KIND_STARTED)
                 outcome = await execution
-                _s.stderr.write(f'TR outcome {_t.monotonic()}\n')
             except SandboxStartError as error:
                 log.error("run %s: sandbox did not start: %s", request.run_id, error)
                 await context.abort_with_status(rich_status(
@@ -114,7 +111,6 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 finished.error.CopyFrom(outcome.result.error)
             else:
                 finished.result.CopyFrom(outcome.result.result)
-            _s.stderr.write(f'TR finished {_t.monotonic()}\n')
             yield finished
         # Refill warm sandboxes once the call has ended, so neither the query nor the answer's
         # way back waits for it (a refill competing with the query for the CPU doubled latency

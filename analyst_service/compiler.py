@@ -140,7 +140,7 @@ def build_select(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: i
                                  + ", ".join(t.name for t in dataset.tables)))
         raise _validation_error(scope)
     scope.tables.append(plan.base_table)
-    query = exp.select().from_(exp.to_table(exp.to_identifier(plan.base_table, quoted=True)))
+    query = exp.select().from_(_table(plan.base_table))
     for index, join in enumerate(plan.joins):
         query = _add_join(query, join, scope, f"plan.joins[{index}]")
 
@@ -181,6 +181,11 @@ def build_select(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: i
     return query
 
 
+def _table(name: str) -> exp.Table:
+    """A quoted table reference (the dataset's own table names)."""
+    return exp.Table(this=exp.to_identifier(name, quoted=True))
+
+
 def _validation_error(scope: _Scope) -> ValidationError:
     first = scope.violations[0]
     more = f" (and {len(scope.violations) - 1} more)" if len(scope.violations) > 1 else ""
@@ -210,7 +215,7 @@ def _add_join(query: exp.Select, join: plan_pb2.Join, scope: _Scope, path: str) 
                     expression=ResolvedColumn(far, far_col, "").expression(),
                 )
                 kind = "LEFT" if join.type == plan_pb2.JOIN_TYPE_LEFT else "INNER"
-                return query.join(exp.to_table(exp.to_identifier(join.table, quoted=True)), on=on, join_type=kind)
+                return query.join(_table(join.table), on=on, join_type=kind)
     scope.violations.append((f"{path}.table", f"no declared relationship links {join.table!r} to {', '.join(scope.tables)}"))
     return query
 
@@ -450,7 +455,7 @@ def _anchored(query: exp.Select, anchor: plan_pb2.RowAnchor, scope: _Scope, aggr
         return query
     position = exp.column(ROW_POSITION, table=exp.to_identifier(base, quoted=True))
     anchor_row = exp.Subquery(this=exp.select(exp.Min(this=position.copy()))
-                              .from_(exp.to_table(exp.to_identifier(base, quoted=True))).where(exp.and_(*matches)))
+                              .from_(_table(base)).where(exp.and_(*matches)))
     if anchor.nearest and aggregating:
         scope.violations.append(("plan.anchor.nearest", "nearest orders rows by position; it cannot be aggregated"))
         return query

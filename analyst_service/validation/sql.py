@@ -3,8 +3,10 @@
 An allowlist, not a keyword denylist: exactly one statement; the root is a SELECT or a set
 operation (a WITH clause hangs off it); every table reference is a dataset table or a CTE of the
 query; table functions are refused; scalar and aggregate functions pass only when they are on
-the allowlist of pure functions below. Anything that fails to parse, or raises while parsing
-(sqlglot raises RecursionError on deep nesting), is refused.
+the allowlist of pure functions below. Parentheses nested deeper than MAX_NESTING are refused
+before parsing (the parser recurses per level; the compiled sqlglotc parser goes deeper than the
+pure-Python one before it raises, so the limit is ours, not the parser's), and anything that fails
+to parse, or raises while parsing, is refused.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.tokens import TokenType
 
 from analyst_service.errors import SqlPolicyError
 from analyst_service.validation.exfiltration import check_exfiltration
 
 MAX_SQL_CHARS = 20_000
+# Parenthesis (and so subquery) nesting allowed; analysts' queries stay far below it.
+MAX_NESTING = 64
 
 _ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+_DUCKDB = Dialect.get_or_raise("duckdb")
 
 # Typed sqlglot function classes that are pure (no I/O, no settings, no sleeping).
 ALLOWED_FUNCTION_CLASSES = frozenset("""
@@ -76,6 +83,8 @@ def check_sql(sql: str, tables: Iterable[str] | Mapping[str, Sequence[str]]) -> 
     if len(sql) > MAX_SQL_CHARS:
         raise _refuse(f"the SQL is {len(sql)} characters; the limit is {MAX_SQL_CHARS}", "too_long")
     try:
+        if _nesting(sql) > MAX_NESTING:
+            raise _refuse(f"the SQL nests parentheses more than {MAX_NESTING} deep", "too_deep")
         statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except (sqlglot.errors.SqlglotError, RecursionError, ValueError, TypeError) as error:
         raise _refuse(f"the SQL could not be parsed safely: {type(error).__name__}", "unparsable") from error
@@ -91,6 +100,18 @@ def check_sql(sql: str, tables: Iterable[str] | Mapping[str, Sequence[str]]) -> 
     except RecursionError as error:
         raise _refuse("the SQL is nested too deeply", "too_deep") from error
     return statement
+
+
+def _nesting(sql: str) -> int:
+    """The deepest parenthesis nesting among the SQL's tokens (so not inside strings or comments)."""
+    depth = deepest = 0
+    for token in _DUCKDB.tokenize(sql):
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+    return deepest
 
 
 def _check_tree(statement: exp.Expression, tables: set[str]) -> None:

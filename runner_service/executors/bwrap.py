@@ -260,20 +260,24 @@ class BwrapExecutor:
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         try:
             exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql), timeout)
+        except BaseException:  # cancelled (the caller went away): the sandbox must not outlive the run
+            _kill(process, cgroup)
+            self._after(loop, _reap, process, cgroup)
+            raise
         finally:
             self._active.pop(request.run_id, None)
         wall = time.perf_counter() - started
         if exchange.answer is not None:
             # The whole answer is here: the sandbox exits by itself, and its tear-down (namespaces,
             # cgroup) happens off the answer's path.
-            code, stdout = 0, exchange.answer
+            outcome = _interpret(request, 0, exchange.answer, exchange.stderr, wall, False, active)
             self._after(loop, _reap, process, cgroup)
         else:
             code = await loop.run_in_executor(None, _wait, process, cgroup)
-            stdout = exchange.stdout
+            # Before the cgroup goes: its counters tell an out-of-memory kill from a crash.
+            outcome = _interpret(request, code, exchange.stdout, exchange.stderr, wall, exchange.timed_out, active)
             if cgroup:
                 self._after(loop, cgroup.remove)
-        outcome = _interpret(request, code, stdout, exchange.stderr, wall, exchange.timed_out, active)
         if key:
             self._pool.want(key, request)
             if self._janitor is None:

@@ -52,7 +52,7 @@ from runner_service.executors.base import (
     sandbox_task,
 )
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
-from runner.messages import frame, query_frame
+from runner.messages import complete_frame, frame, query_frame
 
 log = logging.getLogger(__name__)
 
@@ -388,11 +388,13 @@ class StartedContainer:
         container_id: The Engine's id.
         attached: The attach socket (stdin, and stdout/stderr multiplexed).
         born: time.monotonic() just before the container was created (its labels count from here).
+        framed: Whether it was given a set-up frame, so its answer comes back as one frame.
     """
 
     container_id: str
     attached: Any
     born: float
+    framed: bool = False
 
 
 def setup_frame(request: SandboxRequest) -> bytes:
@@ -692,7 +694,7 @@ class DockerExecutor:
             self._remove(container_id)
             self._containers.discard(container_id)
             raise SandboxStartError(f"could not start the run container: {error}") from error
-        return StartedContainer(container_id, attached, born)
+        return StartedContainer(container_id, attached, born, framed=bool(setup))
 
     def finish_container(self, container: StartedContainer, request: SandboxRequest, query: bytes,
                          active: _Active | None = None, on_started: Callable[[], None] | None = None,
@@ -722,8 +724,13 @@ class DockerExecutor:
             started = time.perf_counter()
             limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
             demuxer = StreamDemuxer(MAX_RESULT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
+            answered = complete_frame if container.framed else None
             timed_out = self._exchange(_raw_socket(container.attached), query, demuxer, started + limit,
-                                       container.container_id)
+                                       container.container_id, answered)
+            answer = complete_frame(demuxer.stdout) if container.framed and not timed_out else None
+            if answer is not None:
+                # The whole answer is here: the container's exit (and removal) happen off its path.
+                return ContainerExit(answer, bytes(demuxer.stderr), 0, False, False, time.perf_counter() - started)
             exit_code, oom_killed = self._exit_state(container.container_id)
             return ContainerExit(bytes(demuxer.stdout), bytes(demuxer.stderr), exit_code, oom_killed, timed_out,
                                  time.perf_counter() - started, demuxer.stdout_overflow)
@@ -734,8 +741,9 @@ class DockerExecutor:
                 self._dispose(container)
 
     def _exchange(self, sock: socket.socket, payload: bytes, demuxer: StreamDemuxer, deadline: float,
-                  container_id: str) -> bool:
-        """Write the task, close stdin, read the stream to its end; kill at the deadline.
+                  container_id: str, answered: Callable[[bytearray], bytes | None] | None = None) -> bool:
+        """Write the task, close stdin, read the stream to its end (or until `answered` finds the
+        whole answer in stdout); kill at the deadline.
 
         Returns:
             Whether the deadline passed (and the container was killed).
@@ -770,6 +778,8 @@ class DockerExecutor:
             if not chunk:
                 break
             demuxer.feed(chunk)
+            if answered is not None and not timed_out and answered(demuxer.stdout) is not None:
+                break
         return timed_out
 
     def _exit_state(self, container_id: str) -> tuple[int | None, bool]:

@@ -234,3 +234,14 @@ def test_exfiltration_thresholds_let_every_compiled_plan_through() -> None:
     assert 0 < WIDE_COLUMN_FRACTION < 1
     check_sql(f'SELECT "orders"."order_id", "orders"."customer_id", "orders"."order_date", "orders"."total", '
               f'"orders"."status", "orders"."returned" FROM "orders" LIMIT {MAX_LIMIT}', COLUMNS)
+
+
+def test_nesting_limit_counts_parentheses_not_string_contents() -> None:
+    from analyst_service.validation.sql import MAX_NESTING
+
+    at_limit = "SELECT " + "(" * MAX_NESTING + "1" + ")" * MAX_NESTING + " FROM orders"
+    check_sql(at_limit, TABLES)
+    with pytest.raises(SqlPolicyError) as info:
+        check_sql("SELECT " + "(" * (MAX_NESTING + 1) + "1" + ")" * (MAX_NESTING + 1) + " FROM orders", TABLES)
+    assert info.value.metadata["rule"] == "too_deep"
+    check_sql("SELECT '" + "(" * 500 + "' AS s FROM orders -- " + "(" * 500, TABLES)

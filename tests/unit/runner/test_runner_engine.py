@@ -330,3 +330,53 @@ def test_a_multi_megabyte_csv_loads_whole(tmp_path: Path) -> None:
     report = load_csv(connection, "big", str(path))
     assert report.rows == 150_000
     assert connection.execute("SELECT max(id), count(DISTINCT name) FROM big").fetchone() == (149_999, 150_000)
+
+
+def _buffered_bytes(connection: duckdb.DuckDBPyConnection) -> int:
+    return connection.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchone()[0]
+
+
+def _persisted(tmp_path: Path, tables: dict[str, int]) -> duckdb.DuckDBPyConnection:
+    """A read-only attached database file like a materialised dataset, with tables of these sizes."""
+    path = tmp_path / "dataset.duckdb"
+    with duckdb.connect(str(path)) as build:
+        for name, rows in tables.items():
+            # Values that do not compress away, so reading them fills buffers.
+            build.execute(f'CREATE TABLE "{name}" AS SELECT hash(i) AS id, random() AS amount, '
+                          f"md5(i::VARCHAR) AS label FROM range({rows}) t(i)")
+    connection = duckdb.connect(":memory:")
+    connection.execute(f"ATTACH '{path}' AS dataset (READ_ONLY)")
+    connection.execute("USE dataset")
+    return connection
+
+
+def test_warm_up_reads_every_column_into_buffers(tmp_path: Path) -> None:
+    from runner.engine import warm_up
+
+    connection = _persisted(tmp_path, {"big": 300_000})
+    before = _buffered_bytes(connection)
+    warm_up(connection)
+    after = _buffered_bytes(connection)
+    # Three columns of 300k rows: well over a megabyte of blocks read, not just statistics.
+    assert after - before > 1 << 20
+    # and the data answers as before
+    assert connection.execute("SELECT count(*), count(DISTINCT label) FROM big").fetchone() == (300_000, 300_000)
+
+
+def test_warm_up_skips_tables_past_its_row_budget(tmp_path: Path) -> None:
+    from runner.engine import warm_up
+
+    connection = _persisted(tmp_path, {"big": 300_000, "small": 1_000})
+    warm_up(connection, max_rows=10_000)
+    small_only = _buffered_bytes(connection)
+    warm_up(connection, max_rows=1_000_000)
+    assert _buffered_bytes(connection) > small_only + (1 << 20)
+
+
+def test_framed_query_result_is_delivered_before_the_connection_closes(data_dir: Path) -> None:
+    delivered: list[sandbox_pb2.SandboxResult] = []
+    setup = make_task(data_dir, "")
+    query = sandbox_pb2.SandboxTask(run_id="r1", sql="SELECT count(*) FROM orders")
+    result = execute_task(setup, lambda: query, delivered.append)
+    assert delivered == [result]
+    assert cells(result) == [[10]]

@@ -10,6 +10,7 @@ Exit codes: 0 a result was written (the query may still have failed: see Sandbox
 from __future__ import annotations
 
 import os
+import select
 import sys
 
 from google.protobuf.message import DecodeError
@@ -21,7 +22,11 @@ from runner.messages import ProtocolError, read_frame, result_frame
 
 def main() -> int:
     """Run the one task of this sandbox."""
-    stdin = sys.stdin.buffer
+    # Unbuffered, so that select() on it tells whether the query frame has arrived.
+    stdin = sys.stdin.buffer.raw
+
+    def query_waiting() -> bool:
+        return bool(select.select([stdin], [], [], 0)[0])
     delivered = False
 
     def deliver(result: sandbox_pb2.SandboxResult, framed: bool) -> None:
@@ -38,7 +43,7 @@ def main() -> int:
         framed = first == b"\x00"
         if framed:
             setup = read_frame(stdin, first)
-            result = execute_task(setup, lambda: read_frame(stdin), lambda r: deliver(r, True))
+            result = execute_task(setup, lambda: read_frame(stdin), lambda r: deliver(r, True), query_waiting)
         else:
             result = execute_task(sandbox_pb2.SandboxTask.FromString(first + stdin.read()))
     except (DecodeError, ProtocolError) as error:

@@ -97,21 +97,25 @@ def load_tables(connection: duckdb.DuckDBPyConnection, task: sandbox_pb2.Sandbox
         load_csv(connection, table.name, table.path)
 
 
-def warm_up(connection: duckdb.DuckDBPyConnection, max_rows: int = WARM_UP_ROWS) -> None:
+def warm_up(connection: duckdb.DuckDBPyConnection, max_rows: int = WARM_UP_ROWS,
+            query_waiting: Callable[[], bool] = lambda: False) -> None:
     """Read every column of the tables into DuckDB's buffers while a warm sandbox waits for its run.
 
     A fresh process pays for its first reads (buffers, page faults): measured through the whole
     service on 1e6 rows, the in-sandbox query took ~12 ms after this read instead of ~13-16 ms.
     Hashing each column forces the read (min/max would be answered from the file's statistics).
     Largest tables first, up to max_rows rows in all, so a huge dataset does not keep a waiting
-    sandbox busy. Best effort: a failure here is not the run's failure (its own query reports
-    any real problem).
+    sandbox busy; it stops as soon as query_waiting() says the run's query has arrived (a cold
+    start gets its query at once and skips it). Best effort: a failure here is not the run's
+    failure (its own query reports any real problem).
     """
     tables = connection.execute(
         "SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
         "ORDER BY estimated_size DESC").fetchall()
     budget = max_rows
     for name, rows in tables:
+        if query_waiting():
+            return
         if rows > budget:
             continue
         budget -= rows
@@ -212,7 +216,8 @@ def to_value(cell: Any) -> value_pb2.Value:
 
 def execute_task(task: sandbox_pb2.SandboxTask,
                  next_query: Callable[[], sandbox_pb2.SandboxTask] | None = None,
-                 deliver: Callable[[sandbox_pb2.SandboxResult], None] | None = None) -> sandbox_pb2.SandboxResult:
+                 deliver: Callable[[sandbox_pb2.SandboxResult], None] | None = None,
+                 query_waiting: Callable[[], bool] = lambda: False) -> sandbox_pb2.SandboxResult:
     """Run a whole task and report the outcome as data (never raises for query errors).
 
     Args:
@@ -221,6 +226,7 @@ def execute_task(task: sandbox_pb2.SandboxTask,
             then waits here); its run_id and sql complete the task.
         deliver: Called with a query's result as soon as it is known, before the connection is
             closed (so the answer is not delayed by DuckDB's tear-down).
+        query_waiting: Whether the run's query has arrived (warm-up stops then; see warm_up).
 
     Returns:
         The result (also passed to deliver when the query ran).
@@ -238,7 +244,7 @@ def execute_task(task: sandbox_pb2.SandboxTask,
         result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13, f"sandbox setup failed: {error}"))
         return result
     if next_query is not None:
-        warm_up(connection)
+        warm_up(connection, query_waiting=query_waiting)
     result.setup_seconds = time.perf_counter() - started
     if next_query is not None:
         query = next_query()

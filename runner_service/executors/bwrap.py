@@ -40,7 +40,7 @@ from runner_service.executors.base import (
     sandbox_task,
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
-from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
+from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
 from runner.messages import complete_frame, frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
@@ -279,7 +279,7 @@ class BwrapExecutor:
             if cgroup:
                 self._after(loop, cgroup.remove)
         if key:
-            self._pool.want(key, request)
+            self._pool.want(key, warm_template(request))
             if self._janitor is None:
                 self._janitor = asyncio.create_task(self._sweep())
         return outcome

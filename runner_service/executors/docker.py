@@ -51,7 +51,7 @@ from runner_service.executors.base import (
     runner_error,
     sandbox_task,
 )
-from runner_service.executors.pool import PoolSettings, WarmPool, pool_key
+from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
 from runner.messages import complete_frame, frame, query_frame
 
 log = logging.getLogger(__name__)
@@ -620,7 +620,7 @@ class DockerExecutor:
             self._active.pop(request.run_id, None)
         outcome = interpret_exit(request, done, active.cancelled)
         if key:
-            self._pool.want(key, request)
+            self._pool.want(key, warm_template(request))
             if self._janitor is None:
                 self._janitor = asyncio.create_task(self._sweep())
         return outcome

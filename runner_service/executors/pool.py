@@ -4,21 +4,26 @@ A cold sandbox costs about 125 ms (bubblewrap) to 320 ms (Docker) before DuckDB 
 a few milliseconds of query on a materialised table. A warm sandbox has already started Python
 and imported DuckDB and is blocked reading its task; it serves one run and exits. Pools are
 keyed by what a sandbox mounts (the dataset's files) and its limits, so a warm sandbox only ever
-sees the data of the run it serves. Refills happen after an answer is sent (a refill competing
+sees the data of the run it serves. The time limit counts in whole seconds there: callers'
+deadlines make it differ by milliseconds from run to run, and each distinct value would need its
+own warm sandbox (the executor still kills a run at its exact limit). Refills happen after an answer is sent (a refill competing
 with the query for 2 cores doubled latency when measured), and idle sandboxes are killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import SandboxRequest
 
 log = logging.getLogger(__name__)
@@ -53,8 +58,25 @@ def pool_key(request: SandboxRequest) -> str | None:
     digest = hashlib.sha256(request.database_path.encode())
     for table in request.tables:
         digest.update(b"\0" + table.name.encode() + b"\0" + table.host_path.encode())
-    digest.update(request.limits.SerializeToString(deterministic=True))
+    digest.update(pooled_limits(request.limits).SerializeToString(deterministic=True))
     return digest.hexdigest()
+
+
+def pooled_limits(limits: run_pb2.ResourceLimits) -> run_pb2.ResourceLimits:
+    """The limits a warm sandbox is started with: the time limit rounded up to whole seconds."""
+    pooled = run_pb2.ResourceLimits()
+    pooled.CopyFrom(limits)
+    if limits.HasField("timeout"):
+        pooled.timeout.FromSeconds(math.ceil(limits.timeout.ToNanoseconds() / 1e9))
+    return pooled
+
+
+def warm_template(request: SandboxRequest) -> SandboxRequest:
+    """What a warm sandbox for request's key is started from: its mounts, with pooled limits.
+
+    Inside, DuckDB's own time limit is then never shorter than the limit of a run it serves.
+    """
+    return dataclasses.replace(request, run_id="", sql="", limits=pooled_limits(request.limits))
 
 
 @dataclass

@@ -13,7 +13,7 @@ from google.protobuf import duration_pb2
 from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import SandboxRequest, TableFile
 from runner_service.executors.bwrap import BwrapExecutor, pool_key
-from runner_service.executors.pool import PoolSettings, WarmPool
+from runner_service.executors.pool import PoolSettings, WarmPool, warm_template
 from tests.conftest import require_bwrap
 
 LIMITS = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=10), memory_bytes=256 << 20, max_rows=10,
@@ -85,6 +85,22 @@ def test_pool_key_separates_mounts_and_limits() -> None:
     assert len({pool_key(base), pool_key(other_file), pool_key(other_limits), pool_key(other_name)}) == 4
     assert pool_key(base) == pool_key(same_data_other_query)
     assert pool_key(SandboxRequest("m", "", base.tables, LIMITS, output_dir="/tmp/out")) is None
+
+
+
+def test_time_limits_from_callers_deadlines_share_a_warm_sandbox() -> None:
+    def with_timeout(seconds: float) -> SandboxRequest:
+        limits = run_pb2.ResourceLimits(memory_bytes=1 << 28)
+        limits.timeout.FromNanoseconds(int(seconds * 1e9))
+        return SandboxRequest("r", "SELECT 1", (TableFile("t", "/x/a.csv"),), limits)
+
+    # A caller's deadline leaves 29.748 s one time and 29.751 s the next: the same warm sandbox.
+    assert pool_key(with_timeout(29.748)) == pool_key(with_timeout(29.751)) == pool_key(with_timeout(30.0))
+    assert pool_key(with_timeout(30.0)) != pool_key(with_timeout(31.0))
+    template = warm_template(with_timeout(29.748))
+    # Started with the limit rounded up, DuckDB's own limit never cuts a run short of its own.
+    assert template.limits.timeout.ToNanoseconds() == 30 * 10**9
+    assert template.limits.memory_bytes == 1 << 28 and template.sql == "" and template.run_id == ""
 
 
 @pytest.mark.bwrap

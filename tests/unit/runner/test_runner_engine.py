@@ -380,3 +380,27 @@ def test_framed_query_result_is_delivered_before_the_connection_closes(data_dir:
     result = execute_task(setup, lambda: query, delivered.append)
     assert delivered == [result]
     assert cells(result) == [[10]]
+
+
+def test_warm_up_stops_when_the_query_has_arrived(tmp_path: Path) -> None:
+    from runner.engine import warm_up
+
+    connection = _persisted(tmp_path, {"big": 300_000})
+    before = _buffered_bytes(connection)
+    warm_up(connection, query_waiting=lambda: True)
+    assert _buffered_bytes(connection) == before
+
+
+def test_rehearsal_groups_by_a_text_column_and_sums_a_number(tmp_path: Path) -> None:
+    from runner.engine import _rehearsal
+
+    connection = _persisted(tmp_path, {"big": 1_000})
+    sql = _rehearsal(connection, "big")
+    assert sql == ('SELECT "label", count(*) AS n, sum("amount") AS total FROM "big" '
+                   "GROUP BY 1 ORDER BY 2 DESC LIMIT 10")
+    assert len(connection.execute(sql).fetchall()) == 10
+    memory = duckdb.connect(":memory:")
+    memory.execute('CREATE TABLE "odd ""name""" AS SELECT true AS flag UNION ALL SELECT false')
+    sql = _rehearsal(memory, 'odd "name"')  # no text, no number: group by the first column
+    assert sql.startswith('SELECT "flag", count(*) AS n FROM "odd ""name"""')
+    assert len(memory.execute(sql).fetchall()) == 2

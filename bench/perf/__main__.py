@@ -5,6 +5,7 @@ Measures, side by side in one run on this machine, and prints as a table (JSON w
   loop and paced like the SubmitRun calls (the same pause before each query);
 - end-to-end gRPC SubmitRun latency through the warm pool (p50, p95) and its ratio to the floor
   measured the same way (paced against paced; also against the hot floor);
+- the same paced SubmitRun through warm Docker containers;
 - cold start per executor (bubblewrap, Docker) against plain `python -c 'import duckdb'`;
 - pandas read_csv + group-by of the same question (peer baseline) and its ratio to the floor;
 - a load run (5 users x 10 concurrent runs) and a burst of 50: outcomes, latency, runs/s, peak memory.
@@ -122,6 +123,36 @@ def end_to_end(datasets: Path, work: Path, runs: int, load_users: int, load_per_
             "burst": {"size": burst, **load_summary(burst_result)}}
 
 
+def docker_end_to_end(datasets: Path, work: Path, runs: int) -> dict[str, Any]:
+    """Paced SubmitRun through a stack whose runner uses the Docker executor (warm containers)."""
+    from analyst_service.config import AnalystSettings
+    from analyst_service.stack import start_local_stack
+    from runner_service.config import RunnerSettings
+
+    loop = Loop()
+    analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=work / "capsules-docker.sqlite3",
+                              run_timeout_seconds=60.0, max_rows=100)
+    runner = RunnerSettings(port=0, cache_dir=work / "materialized-docker", pool_size=1, max_concurrency=2,
+                            max_queue=64, executor="docker")
+    try:
+        stack = loop.run(start_local_stack(analyst, runner))
+    except Exception as error:  # noqa: BLE001 - Docker is optional on a laptop
+        loop.close()
+        return {"unavailable": f"{type(error).__name__}: {error}"[:300]}
+    try:
+        target = stack.analyst_target
+        measure.submit_latencies(target, "ecommerce", QUESTION_SQL, 1)
+        loop.run(stack.runner.materializer.wait_idle())
+        measure.submit_latencies(target, "ecommerce", QUESTION_SQL, 3, PAUSE_SECONDS)
+        latencies, results = measure.submit_latencies(target, "ecommerce", QUESTION_SQL, runs, PAUSE_SECONDS)
+    finally:
+        loop.run(stack.stop(grace=2.0))
+        loop.close()
+    return {"submit_run": measure.summary_ms(latencies),
+            "query_in_sandbox": measure.summary_ms([r.stats.query_duration.ToNanoseconds() / 1e9 for r in results]),
+            "failures": [r.error.message for r in results if r.state != run_pb2.RUN_STATE_SUCCEEDED]}
+
+
 def cold_starts(work: Path, repeats: int) -> dict[str, Any]:
     """Cold start per executor, against `python -c 'import duckdb'` (a one-row table, so the
     sandbox's own cost is measured, not loading data)."""
@@ -170,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         floor_paced = measure.summary_ms(measure.floor_seconds(database, QUESTION_SQL, 30, PAUSE_SECONDS))
         pandas = measure.summary_ms(measure.pandas_seconds(orders_csv, 3))
         e2e = end_to_end(datasets, work, options.runs, 5, 10, 50)
+        docker = docker_end_to_end(datasets, work, 20)
         cold = cold_starts(work, options.cold_runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -178,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "machine": machine(), "scale": options.scale, "orders_rows": rows, "question_sql": QUESTION_SQL,
         "floor_in_process": floor, "floor_in_process_paced": {"pause_seconds": PAUSE_SECONDS, **floor_paced},
-        "pandas_read_csv_groupby": pandas, **e2e, "cold_start": cold,
+        "pandas_read_csv_groupby": pandas, **e2e, "docker_warm": docker, "cold_start": cold,
         "ratios": {
             # The target: SubmitRun (paced) against the in-process query paced the same way.
             "submit_run_p50_over_paced_floor_p50": round(e2e["submit_run"]["p50_ms"] / floor_paced["p50_ms"], 2),
@@ -188,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             "bwrap_cold_over_python_import": round(cold["bwrap"]["p50_ms"] / cold["python_import_duckdb"]["p50_ms"], 2),
         },
     }
+    if "submit_run" in docker:
+        results["ratios"]["docker_submit_run_p50_over_paced_floor_p50"] = round(
+            docker["submit_run"]["p50_ms"] / floor_paced["p50_ms"], 2)
     if "p50_ms" in cold.get("docker", {}):
         results["ratios"]["docker_cold_over_python_import"] = round(
             cold["docker"]["p50_ms"] / cold["python_import_duckdb"]["p50_ms"], 2)

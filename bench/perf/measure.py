@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -158,25 +159,32 @@ def load_run(target: str, dataset_id: str, sql: str, users: int, per_user: int) 
             result.peak_rss_bytes = max(result.peak_rss_bytes, _tree_rss(os.getpid()))
             time.sleep(0.02)
 
+    def record(started: float, call: Any) -> None:
+        finished = time.perf_counter()  # when this call completed, whatever order they complete in
+        try:
+            run = call.result()
+            outcome = "SUCCEEDED" if run.run.state == run_pb2.RUN_STATE_SUCCEEDED else (
+                run.run.error.reason or "FAILED")
+            if run.run.error.status_code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]:
+                outcome = "RESOURCE_EXHAUSTED"
+        except grpc.RpcError as error:
+            outcome = error.code().name  # type: ignore[attr-defined]
+        with lock:
+            result.latencies.append(finished - started)
+            result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+
     def user() -> None:
         with grpc.insecure_channel(target) as channel:
             stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
             calls = []
             for _ in range(per_user):
-                calls.append((time.perf_counter(), stub.SubmitRun.future(
-                    api.SubmitRunRequest(dataset_id=dataset_id, sql=sql), timeout=120)))
-            for started, call in calls:
-                try:
-                    run = call.result()
-                    outcome = "SUCCEEDED" if run.run.state == run_pb2.RUN_STATE_SUCCEEDED else (
-                        run.run.error.reason or "FAILED")
-                    if run.run.error.status_code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]:
-                        outcome = "RESOURCE_EXHAUSTED"
-                except grpc.RpcError as error:
-                    outcome = error.code().name  # type: ignore[attr-defined]
-                with lock:
-                    result.latencies.append(time.perf_counter() - started)
-                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+                started = time.perf_counter()
+                call = stub.SubmitRun.future(api.SubmitRunRequest(dataset_id=dataset_id, sql=sql), timeout=120)
+                call.add_done_callback(lambda done, started=started: record(started, done))
+                calls.append(call)
+            for call in calls:
+                with contextlib.suppress(grpc.RpcError):
+                    call.result()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

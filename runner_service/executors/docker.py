@@ -10,8 +10,10 @@ with stdin open, attach the socket before start, write, then shut down the write
 high-level `containers.create()` of docker SDK 7.2 rejects stdin_once; see FIELD-NOTES.) The
 framed protocol (runner/messages.py) splits this in two: starting a container writes the set-up
 frame at once, so the runner imports DuckDB and opens the tables; finishing it writes the query
-frame, shuts stdin and reads the answer. A warm pool (executors/pool.py) keeps started containers
-for recently used datasets; cold runs do both steps back to back.
+frame, shuts stdin and reads the answer, which comes back as one frame: as soon as it is whole
+the run is answered, and the container's exit and removal happen in the background (waiting for
+the exit cost ~100 ms per run). A warm pool (executors/pool.py) keeps started containers for
+recently used datasets; cold runs do both steps back to back.
 
 The runner image is tagged with a digest of what goes into it (the runner code, the generated
 protos, the DuckDB and protobuf versions and the build recipe), so a stale image is never used:

@@ -27,6 +27,7 @@ def main() -> int:
 
     def query_waiting() -> bool:
         return bool(select.select([stdin], [], [], 0)[0])
+
     delivered = False
 
     def deliver(result: sandbox_pb2.SandboxResult, framed: bool) -> None:

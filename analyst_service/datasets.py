@@ -18,6 +18,7 @@ class DatasetRegistry:
     allow_csv_paths: bool = True
     _registered: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
     _adhoc: dict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=dict)
+    _host_paths: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if (self.datasets_dir / "registry.json").exists():
@@ -64,5 +65,8 @@ class DatasetRegistry:
         return dataset
 
     def host_path(self, table: dataset_pb2.Table) -> str:
-        """Absolute host path of a table's CSV file."""
-        return str(table_path(self.datasets_dir, table).resolve())
+        """Absolute host path of a table's CSV file (resolved once per path: every run asks)."""
+        resolved = self._host_paths.get(table.file)
+        if resolved is None:
+            resolved = self._host_paths[table.file] = str(table_path(self.datasets_dir, table).resolve())
+        return resolved

@@ -7,8 +7,10 @@ that make it searchable with plain SQL (run_id, times, dataset, status, question
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -72,7 +74,7 @@ class SqliteCapsuleStore:
         def as_json(message: object) -> str:
             return json_format.MessageToJson(message, indent=None, sort_keys=True)  # type: ignore[arg-type]
 
-        with self._lock:
+        with self._lock, self._transaction():
             self._db.execute(
                 "INSERT OR IGNORE INTO capsules (run_id, create_time, end_time, dataset_id, dataset_version_hash,"
                 " question, plan_json, sql, runner_mode, limits_json, stats_json, status, error_json, capsule)"
@@ -83,6 +85,17 @@ class SqliteCapsuleStore:
                  as_json(run.error), capsule.SerializeToString()),
             )
             self._db.execute("DELETE FROM runs_in_flight WHERE run_id = ?", (run.run_id,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One commit for several statements (the connection is in autocommit mode otherwise)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def get(self, run_id: str) -> capsule_pb2.Capsule | None:
         """Return the capsule of run_id, or None."""

@@ -17,7 +17,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.scope import traverse_scope
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import Token, TokenType
 
 from analyst_service.errors import SqlPolicyError
 from analyst_service.validation.exfiltration import check_exfiltration
@@ -83,9 +83,10 @@ def check_sql(sql: str, tables: Iterable[str] | Mapping[str, Sequence[str]]) -> 
     if len(sql) > MAX_SQL_CHARS:
         raise _refuse(f"the SQL is {len(sql)} characters; the limit is {MAX_SQL_CHARS}", "too_long")
     try:
-        if _nesting(sql) > MAX_NESTING:
+        tokens = _DUCKDB.tokenize(sql)
+        if _nesting(tokens) > MAX_NESTING:
             raise _refuse(f"the SQL nests parentheses more than {MAX_NESTING} deep", "too_deep")
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = [s for s in _DUCKDB.parser().parse(tokens, sql) if s is not None]
     except (sqlglot.errors.SqlglotError, RecursionError, ValueError, TypeError) as error:
         raise _refuse(f"the SQL could not be parsed safely: {type(error).__name__}", "unparsable") from error
     if len(statements) != 1:
@@ -102,10 +103,10 @@ def check_sql(sql: str, tables: Iterable[str] | Mapping[str, Sequence[str]]) -> 
     return statement
 
 
-def _nesting(sql: str) -> int:
+def _nesting(tokens: Iterable[Token]) -> int:
     """The deepest parenthesis nesting among the SQL's tokens (so not inside strings or comments)."""
     depth = deepest = 0
-    for token in _DUCKDB.tokenize(sql):
+    for token in tokens:
         if token.token_type == TokenType.L_PAREN:
             depth += 1
             deepest = max(deepest, depth)

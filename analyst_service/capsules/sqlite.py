@@ -92,10 +92,13 @@ class SqliteCapsuleStore:
         self._db.execute("BEGIN")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (disk full, busy) must not leave the connection inside a
+            # transaction for good; SQLite may also have rolled back by itself already.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def get(self, run_id: str) -> capsule_pb2.Capsule | None:
         """Return the capsule of run_id, or None."""

@@ -41,6 +41,9 @@ class SandboxRequest:
 
 DATABASE_FILE = "dataset.duckdb"
 OUTPUT_SUBDIR = "out"
+# A result larger than this is not read into the service (10,000 rows of wide text fit easily):
+# the sandbox is killed and the run fails with RUNNER_RESOURCE_EXCEEDED.
+MAX_STDOUT_BYTES = 64 << 20
 
 
 @dataclass
@@ -108,3 +111,9 @@ def runner_error(code: int, status_code: int, message: str) -> run_pb2.RunError:
     """Build a RunError for failures the executor itself detects (timeout, memory, crash)."""
     return run_pb2.RunError(code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"),
                             message=message, status_code=status_code)
+
+
+def too_much_output() -> run_pb2.RunError:
+    """The error of a run whose sandbox wrote more than MAX_STDOUT_BYTES."""
+    return runner_error(run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+                        f"the runner wrote more than {MAX_STDOUT_BYTES >> 20} MB of result; lower max_rows")

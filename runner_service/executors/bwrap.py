@@ -30,6 +30,7 @@ import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
 from runner_service.executors.base import (
     DATABASE_FILE,
+    MAX_STDOUT_BYTES,
     OUTPUT_SUBDIR,
     SandboxOutcome,
     SandboxRequest,
@@ -38,6 +39,7 @@ from runner_service.executors.base import (
     looks_out_of_memory,
     runner_error,
     sandbox_task,
+    too_much_output,
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
@@ -251,7 +253,14 @@ class BwrapExecutor:
         key = pool_key(request) if self._pool.enabled else None
         sandbox = self._pool.take(key) if key else None
         if sandbox is None:
-            sandbox = await self._start(request)
+            start = asyncio.ensure_future(self._start(request))
+            try:
+                sandbox = await asyncio.shield(start)
+            except asyncio.CancelledError:
+                # The caller went away while the sandbox was starting: it must not live on.
+                start.add_done_callback(lambda done: done.cancelled() or done.exception() is not None
+                                        or self._after(loop, self._discard, done.result()))
+                raise
         process, cgroup = sandbox.process, sandbox.cgroup
         started = time.perf_counter()
         active = _Active(process, cgroup=cgroup)
@@ -270,14 +279,17 @@ class BwrapExecutor:
         if exchange.answer is not None:
             # The whole answer is here: the sandbox exits by itself, and its tear-down (namespaces,
             # cgroup) happens off the answer's path.
-            outcome = _interpret(request, 0, exchange.answer, exchange.stderr, wall, False, active)
+            outcome = _interpret(request, 0, exchange.answer, exchange.stderr, wall, False, active, False)
             self._after(loop, _reap, process, cgroup)
         else:
-            code = await loop.run_in_executor(None, _wait, process, cgroup)
-            # Before the cgroup goes: its counters tell an out-of-memory kill from a crash.
-            outcome = _interpret(request, code, exchange.stdout, exchange.stderr, wall, exchange.timed_out, active)
-            if cgroup:
-                self._after(loop, cgroup.remove)
+            try:
+                code = await loop.run_in_executor(None, _wait, process, cgroup)
+                # Before the cgroup goes: its counters tell an out-of-memory kill from a crash.
+                outcome = _interpret(request, code, exchange.stdout, exchange.stderr, wall, exchange.timed_out,
+                                     active, exchange.overflow)
+            finally:
+                if cgroup:
+                    self._after(loop, cgroup.remove)
         if key:
             self._pool.want(key, warm_template(request))
             if self._janitor is None:
@@ -342,6 +354,9 @@ def _spawn(argv: list[str], seccomp_fd: int | None) -> subprocess.Popen[bytes]:
 
 
 KILL_GRACE = 5.0  # how long a killed sandbox may take to close its pipes and exit
+# How long an answered sandbox may take to exit by itself (closing DuckDB takes milliseconds)
+# before it is killed: it no longer holds an admission slot, so it must not linger.
+ANSWERED_GRACE = 1.0
 
 
 @dataclass
@@ -352,6 +367,7 @@ class _Exchange:
     stdout: bytes
     stderr: bytes
     timed_out: bool
+    overflow: bool = False  # stdout passed MAX_STDOUT_BYTES: the sandbox was killed
 
 
 async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, query: bytes,
@@ -368,9 +384,10 @@ async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, 
     reading = {stdout_fd, stderr_fd}
     finished: asyncio.Future[bytes | None] = loop.create_future()
     pending = memoryview(query)
-    timed_out = False
+    timed_out = overflow = False
 
     def readable(fd: int) -> None:
+        nonlocal overflow
         try:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:
@@ -382,6 +399,11 @@ async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, 
             reading.discard(fd)
             if not reading and not finished.done():
                 finished.set_result(None)
+            return
+        if fd == stdout_fd and len(output[fd]) + len(chunk) > MAX_STDOUT_BYTES:
+            if not overflow:
+                overflow = True
+                _kill(process, cgroup)  # then read on to the end, keeping nothing more
             return
         output[fd] += chunk
         if fd == stdout_fd and not timed_out and not finished.done():
@@ -424,7 +446,7 @@ async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, 
     if answer is not None:
         # The runner flushes stderr before it writes the answer: what it wrote is readable now.
         output[stderr_fd] += _read_available(stderr_fd)
-    return _Exchange(answer, bytes(output[stdout_fd]), bytes(output[stderr_fd]), timed_out)
+    return _Exchange(answer, bytes(output[stdout_fd]), bytes(output[stderr_fd]), timed_out, overflow)
 
 
 def _read_available(fd: int) -> bytes:
@@ -436,10 +458,10 @@ def _read_available(fd: int) -> bytes:
     return data
 
 
-def _wait(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> int | None:
+def _wait(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, grace: float = KILL_GRACE) -> int | None:
     """Blocking: the exit code of a sandbox whose output has ended (killed if it lingers)."""
     try:
-        return process.wait(KILL_GRACE)
+        return process.wait(grace)
     except subprocess.TimeoutExpired:
         _kill(process, cgroup)
         return process.wait()
@@ -450,8 +472,8 @@ def _wait(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> int | N
 
 
 def _reap(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
-    """Blocking: let an answered sandbox exit, then remove its cgroup."""
-    _wait(process, cgroup)
+    """Blocking: let an answered sandbox exit (killed after ANSWERED_GRACE), then remove its cgroup."""
+    _wait(process, cgroup, ANSWERED_GRACE)
     if cgroup:
         cgroup.remove()
 
@@ -470,7 +492,7 @@ MAX_CAPTURE = 64 * 1024
 
 
 def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr: bytes, wall: float,
-               timed_out: bool, active: _Active) -> SandboxOutcome:
+               timed_out: bool, active: _Active, overflow: bool) -> SandboxOutcome:
     cap = request.limits.max_output_bytes or MAX_CAPTURE
     err_text = capped_text(stderr, cap)
     outcome = SandboxOutcome(sandbox_pb2.SandboxResult(), "", err_text, wall, code)
@@ -481,6 +503,8 @@ def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr:
         outcome.result.error.CopyFrom(runner_error(
             run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4, f"the run exceeded the {limit_s:g} s limit set by run_timeout; "
             "the sandbox was killed"))
+    elif overflow:
+        outcome.result.error.CopyFrom(too_much_output())
     elif code == 0:
         try:
             outcome.result = sandbox_pb2.SandboxResult.FromString(stdout)

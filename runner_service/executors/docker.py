@@ -44,6 +44,7 @@ import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
 from runner_service.executors.base import (
     DATABASE_FILE,
+    MAX_STDOUT_BYTES,
     OUTPUT_SUBDIR,
     SandboxOutcome,
     SandboxRequest,
@@ -52,6 +53,7 @@ from runner_service.executors.base import (
     looks_out_of_memory,
     runner_error,
     sandbox_task,
+    too_much_output,
 )
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
 from runner.messages import complete_frame, frame, query_frame
@@ -86,8 +88,6 @@ MIN_TMP = 64 << 20
 DEFAULT_PIDS = 64
 DEFAULT_TIMEOUT = 30.0
 MAX_CAPTURE = 64 * 1024
-# A result larger than this is not read into the service (10,000 rows of wide text fit easily).
-MAX_RESULT_BYTES = 64 << 20
 # After a kill, how long to wait for the stream to close and the engine to report the exit.
 KILL_GRACE = 10.0
 
@@ -273,9 +273,7 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
             outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
                                                        "the runner wrote an unreadable result"))
     elif done.stdout_overflow:
-        outcome.result.error.CopyFrom(runner_error(
-            run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
-            f"the runner wrote more than {MAX_RESULT_BYTES >> 20} MB of result; lower max_rows"))
+        outcome.result.error.CopyFrom(too_much_output())
     else:
         outcome.stdout = capped_text(done.stdout, cap)
         tail = err_text.strip().splitlines()[-1:] or [f"exit code {done.exit_code}"]
@@ -725,7 +723,7 @@ class DockerExecutor:
                 self._kill(container.container_id)
             started = time.perf_counter()
             limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
-            demuxer = StreamDemuxer(MAX_RESULT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
+            demuxer = StreamDemuxer(MAX_STDOUT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
             answered = complete_frame if container.framed else None
             timed_out = self._exchange(_raw_socket(container.attached), query, demuxer, started + limit,
                                        container.container_id, answered)

@@ -201,3 +201,17 @@ def test_concurrent_puts_from_threads(store: SqliteCapsuleStore) -> None:
     assert errors == []
     ids = [run_id for page in all_ids(store, 7) for run_id in page]
     assert len(ids) == 100 and len(set(ids)) == 100
+
+
+def test_a_failed_write_does_not_leave_the_store_inside_a_transaction(store: SqliteCapsuleStore, db_path: Path) -> None:
+    store._db.execute("PRAGMA busy_timeout = 50")  # noqa: SLF001 - fail fast instead of waiting 5 s
+    blocker = sqlite3.connect(str(db_path), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    with pytest.raises(sqlite3.OperationalError):
+        store.put(make_capsule("r-blocked"))
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert not store._db.in_transaction  # noqa: SLF001
+    store.put(make_capsule("r-after"))  # the store still writes, and others see it
+    other = SqliteCapsuleStore(db_path)
+    assert other.get("r-after") is not None and other.get("r-blocked") is None

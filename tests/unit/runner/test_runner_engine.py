@@ -363,13 +363,13 @@ def test_warm_up_reads_every_column_into_buffers(tmp_path: Path) -> None:
     assert connection.execute("SELECT count(*), count(DISTINCT label) FROM big").fetchone() == (300_000, 300_000)
 
 
-def test_warm_up_skips_tables_past_its_row_budget(tmp_path: Path) -> None:
+def test_warm_up_skips_tables_past_its_cell_budget(tmp_path: Path) -> None:
     from runner.engine import warm_up
 
     connection = _persisted(tmp_path, {"big": 300_000, "small": 1_000})
-    warm_up(connection, max_rows=10_000)
+    warm_up(connection, max_cells=10_000)  # 3 columns: small (3,000 cells) fits, big (900,000) does not
     small_only = _buffered_bytes(connection)
-    warm_up(connection, max_rows=1_000_000)
+    warm_up(connection, max_cells=1_000_000)
     assert _buffered_bytes(connection) > small_only + (1 << 20)
 
 
@@ -389,6 +389,14 @@ def test_warm_up_stops_when_the_query_has_arrived(tmp_path: Path) -> None:
     before = _buffered_bytes(connection)
     warm_up(connection, query_waiting=lambda: True)
     assert _buffered_bytes(connection) == before
+    asked = []
+
+    def arrives_after_two_columns() -> bool:
+        asked.append(True)
+        return len(asked) > 2
+
+    warm_up(connection, query_waiting=arrives_after_two_columns)
+    assert len(asked) == 3  # asked before each column: stopped before the third, no rehearsal
 
 
 def test_rehearsal_groups_by_a_text_column_and_sums_a_number(tmp_path: Path) -> None:

@@ -375,3 +375,35 @@ def test_cgroups_are_removed_after_each_run(executor: BwrapExecutor, table: Tabl
         leaked += [p for c in ("memory", "pids")
                    if (p := Path("/sys/fs/cgroup") / c / "csv-analyst" / request.run_id).exists()]
     assert leaked == []  # the executor fixture removes the leftovers
+
+
+def test_a_sandbox_writing_past_the_stdout_cap_is_killed_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_module, "MAX_STDOUT_BYTES", 1 << 20)
+    # A stand-in for a runner gone wrong: it writes without end and never exits by itself.
+    process = subprocess.Popen(["python3", "-c", "import sys\nwhile True: sys.stdout.buffer.write(b'x' * 65536)"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    exchange = asyncio.run(bwrap_module._exchange(process, None, b"", 20.0))
+    assert exchange.overflow and exchange.answer is None and not exchange.timed_out
+    assert len(exchange.stdout) <= 1 << 20
+    assert process.wait(5) == -9
+    for stream in (process.stdout, process.stderr):
+        assert stream is not None
+        stream.close()
+
+
+def test_a_run_cancelled_while_its_sandbox_starts_leaves_no_sandbox(executor: BwrapExecutor, table: TableFile) -> None:
+    async def scenario() -> None:
+        run = asyncio.ensure_future(executor.execute(make_request("SELECT 1", (table,)), lambda: None))
+        await asyncio.sleep(0)  # the cold start is under way
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (executor.live_sandboxes() or not executor._spawned):  # noqa: SLF001
+            await asyncio.sleep(0.05)
+        assert executor._spawned, "the sandbox had started"  # noqa: SLF001
+        assert executor.live_sandboxes() == []
+        await executor.close()
+
+    asyncio.run(scenario())

@@ -12,13 +12,12 @@ from pathlib import Path
 from google.protobuf import duration_pb2
 
 from csv_analyst.v1 import run_pb2, sandbox_pb2
-from runner_service.executors.base import SandboxRequest, TableFile
+from runner_service.executors.base import MAX_STDOUT_BYTES, SandboxRequest, TableFile
 from runner_service.executors.docker import (
     LABEL_EXECUTOR,
     LABEL_OWNER,
     LABEL_REAP_AFTER,
     LABEL_RUN_ID,
-    MAX_RESULT_BYTES,
     REAP_GRACE,
     ContainerExit,
     StreamDemuxer,
@@ -148,7 +147,7 @@ def test_interpret_success_and_failures() -> None:
     assert crashed.result.error.reason == "RUNNER_INTERNAL_ERROR" and "boom: it broke" in crashed.result.error.message
     timeout = interpret_exit(request, done(timed_out=True, exit_code=137), False).result.error
     assert timeout.code == run_pb2.ERROR_CODE_RUNNER_TIMEOUT and timeout.status_code == 4 and "10 s" in timeout.message
-    assert MAX_RESULT_BYTES >= 16 << 20
+    assert MAX_STDOUT_BYTES >= 16 << 20
 
 
 def test_stderr_is_capped_at_max_output_bytes() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
-from runner.ingest import CsvIngestError, literal, load_csv
+from runner.ingest import CsvIngestError, identifier, literal, load_csv
 
 TEMP_DIR = "/tmp/duckdb-spill"
 MAX_TEMP_BYTES = 512 * 1024 * 1024
@@ -129,7 +129,7 @@ def warm_up(connection: duckdb.DuckDBPyConnection, max_cells: int = WARM_UP_CELL
             if query_waiting():
                 return
             with contextlib.suppress(duckdb.Error):
-                connection.execute(f"SELECT bit_xor(hash({_quoted(column[0])})) FROM {_quoted(name)}").fetchall()
+                connection.execute(f"SELECT bit_xor(hash({identifier(column[0])})) FROM {identifier(name)}").fetchall()
         read.append(name)
     if read and not query_waiting():
         with contextlib.suppress(duckdb.Error):
@@ -148,12 +148,8 @@ def _rehearsal(connection: duckdb.DuckDBPyConnection, table: str) -> str:
     key = next((name for name, kind in columns if kind == "VARCHAR"), columns[0][0])
     numbers = [name for name, kind in columns
                if kind in ("DOUBLE", "BIGINT", "INTEGER", "HUGEINT") or kind.startswith("DECIMAL") and name != key]
-    total = f", sum({_quoted(numbers[-1])}) AS total" if numbers else ""
-    return f"SELECT {_quoted(key)}, count(*) AS n{total} FROM {_quoted(table)} GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    total = f", sum({identifier(numbers[-1])}) AS total" if numbers else ""
+    return f"SELECT {identifier(key)}, count(*) AS n{total} FROM {identifier(table)} GROUP BY 1 ORDER BY 2 DESC LIMIT 10"
 
 
 def materialize(task: sandbox_pb2.SandboxTask) -> sandbox_pb2.SandboxResult:

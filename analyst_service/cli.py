@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from analyst_service import cli_k8s
 from analyst_service.answers import answer_from_rpc_error, answer_from_run, rejected
 from analyst_service.config import (
     DEFAULT_ANTHROPIC_BASE_URL,
@@ -31,6 +32,7 @@ from analyst_service.config import (
 )
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.config import RunnerSettings
+from runner_service.executors.k8s_settings import kubernetes_settings_from_env
 
 BATCH_CONCURRENCY = 2
 
@@ -65,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--claude-max-corrections", type=int, default=claude.max_corrections,
                          help="rejected plans fed back to the model before PLANNER_ERROR")
         sub.add_argument("--claude-stream", action="store_true", help="stream the model's replies (SSE)")
-        sub.add_argument("--executor", choices=["bwrap", "docker"], default="bwrap",
-                         help="sandbox kind for each run (docker needs a running engine and `make runner-image`)")
+        sub.add_argument("--executor", choices=["bwrap", "docker", "k8s"], default="bwrap",
+                         help="sandbox kind for each run (docker needs a running engine and `make runner-image`; "
+                              "k8s a cluster, configured by CSV_ANALYST_K8S_* variables: see README)")
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = datasets_commands.add_parser("generate", help="write the demo datasets and their registry")
     generate.add_argument("--scale", type=float, default=1.0, help="size factor (1 = about 20k orders)")
     generate.add_argument("--out", type=Path, default=REPO_ROOT / "datasets", help="output folder")
+    cli_k8s.add_parser(commands, REPO_ROOT)
     return parser
 
 
@@ -118,7 +122,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               allow_csv_paths=not getattr(options, "no_csv_paths", False))
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
-                            pool_size=options.pool_size)
+                            pool_size=options.pool_size,
+                            kubernetes=kubernetes_settings_from_env(dict(os.environ)))
     return analyst, runner
 
 
@@ -338,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         registry = generate(options.out.resolve(), options.scale)
         print(f"wrote {registry}")
         return 0
+    if options.command == "k8s":
+        return cli_k8s.render_job(options)
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
         "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command}
     return asyncio.run(handlers[options.command](options))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from runner_service.executors.k8s_settings import KubernetesSettings
 
 
 @dataclass(frozen=True)
@@ -13,7 +15,7 @@ class RunnerSettings:
     Attributes:
         host: Interface to bind.
         port: TCP port; 0 picks a free one.
-        executor: Sandbox kind: `bwrap` (default) or `docker`.
+        executor: Sandbox kind: `bwrap` (default), `docker` or `k8s` (a Job per run).
         max_concurrency: Sandboxes running at once.
         max_queue: Runs waiting for a slot before RESOURCE_EXHAUSTED.
         default_timeout_seconds: Wall-clock limit when a request sets none.
@@ -30,6 +32,7 @@ class RunnerSettings:
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
             Each idle warm sandbox holds about 64-80 MB.
         pool_idle_seconds: Warm sandboxes unused this long are killed.
+        kubernetes: Settings of the `k8s` executor (cluster, namespace, image, data claim).
     """
 
     host: str = "127.0.0.1"
@@ -52,3 +55,4 @@ class RunnerSettings:
     cache_dir: Path | None = None
     pool_size: int = 1
     pool_idle_seconds: float = 300.0
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)

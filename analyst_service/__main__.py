@@ -1,0 +1,69 @@
+"""`python -m analyst_service`: the analyst service alone (one container of the Helm chart).
+
+Settings come from the environment, read once here: `CSV_ANALYST_ANALYST_<FIELD>` for each plain
+field of AnalystSettings (e.g. CSV_ANALYST_ANALYST_PORT, CSV_ANALYST_ANALYST_RUNNER_TARGET,
+CSV_ANALYST_ANALYST_DATASETS_DIR, CSV_ANALYST_ANALYST_CAPSULE_DB, CSV_ANALYST_ANALYST_PLANNER).
+SIGTERM drains in-flight calls for the grace period, then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from analyst_service.config import AnalystSettings
+from analyst_service.server import start_analyst_server
+
+PREFIX = "CSV_ANALYST_ANALYST_"
+DRAIN_SECONDS = 20.0
+
+
+def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
+    """AnalystSettings from CSV_ANALYST_ANALYST_* variables over the defaults (str, int, float, bool, Path fields).
+
+    Raises:
+        ValueError: For a value that does not parse as its field's type.
+    """
+    base = AnalystSettings()
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(AnalystSettings):
+        value = environ.get(PREFIX + item.name.upper())
+        current = getattr(base, item.name)
+        if value is None or not isinstance(current, (str, int, float, bool, Path)):
+            continue
+        if isinstance(current, bool):
+            changes[item.name] = value.lower() in ("1", "true", "yes")
+            continue
+        kind = Path if isinstance(current, Path) else type(current)
+        try:
+            changes[item.name] = kind(value)
+        except ValueError as error:
+            raise ValueError(f"{PREFIX + item.name.upper()}={value!r} is not a valid {kind.__name__}") from error
+    return dataclasses.replace(base, **changes)
+
+
+async def serve(settings: AnalystSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and stop."""
+    server = await start_analyst_server(settings)
+    logging.getLogger(__name__).info("analyst service on %s:%d", settings.host, server.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop(DRAIN_SECONDS)
+
+
+def main() -> None:
+    """Entry point."""
+    logging.basicConfig(level=os.environ.get("CSV_ANALYST_LOG_LEVEL", "INFO"))
+    asyncio.run(serve(settings_from_env(dict(os.environ))))
+
+
+if __name__ == "__main__":
+    main()

@@ -389,3 +389,69 @@ def test_embedded_cli_ask_with_k8s(settings: KubernetesSettings, datasets_dir: P
     answer = json.loads(result.stdout)
     assert answer["status"] == "SUCCEEDED" and answer["rows"] and answer["run_id"]
     assert leftovers(cluster) == []
+
+
+# --- the chart's topology: the services as separate processes, configured by environment -------
+
+def wait_serving(target: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(600):
+            assert process.poll() is None, log.read_text()
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            threading.Event().wait(0.1)
+    raise AssertionError(f"{target} never served")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, datasets_dir: Path, tmp_path: Path,
+                                                 cluster: FakeCluster) -> None:
+    """`python -m runner_service` (k8s executor) and `python -m analyst_service`, wired by the same
+    environment variables as the chart's Deployments, answer a question."""
+    runner_port, analyst_port = free_port(), free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CSV_ANALYST_")}
+    runner_env = {**base, "CSV_ANALYST_RUNNER_HOST": "127.0.0.1", "CSV_ANALYST_RUNNER_PORT": str(runner_port),
+                  "CSV_ANALYST_RUNNER_EXECUTOR": "k8s", "CSV_ANALYST_RUNNER_CACHE_DIR": "",
+                  "CSV_ANALYST_K8S_KUBECONFIG": settings.kubeconfig, "CSV_ANALYST_K8S_DATA_CLAIM": CLAIM,
+                  "CSV_ANALYST_K8S_DATA_ROOT": settings.data_root, "CSV_ANALYST_K8S_OWNER": "csv-analyst-main",
+                  "CSV_ANALYST_K8S_INSTANCE_POD": "csv/runner-0"}
+    analyst_env = {**base, "CSV_ANALYST_ANALYST_HOST": "127.0.0.1", "CSV_ANALYST_ANALYST_PORT": str(analyst_port),
+                   "CSV_ANALYST_ANALYST_RUNNER_TARGET": f"127.0.0.1:{runner_port}",
+                   "CSV_ANALYST_ANALYST_DATASETS_DIR": str(datasets_dir),
+                   "CSV_ANALYST_ANALYST_CAPSULE_DB": str(tmp_path / "capsules.sqlite3"),
+                   "CSV_ANALYST_ANALYST_ALLOW_CSV_PATHS": "false"}
+    logs = [tmp_path / "runner.log", tmp_path / "analyst.log"]
+    processes = []
+    for (module, env), log in zip((("runner_service", runner_env), ("analyst_service", analyst_env)), logs):
+        with log.open("wb") as stderr:
+            processes.append(subprocess.Popen([sys.executable, "-m", module], env=env, stderr=stderr, cwd=tmp_path))
+    try:
+        wait_serving(f"127.0.0.1:{runner_port}", processes[0], logs[0])
+        wait_serving(f"127.0.0.1:{analyst_port}", processes[1], logs[1])
+        with grpc.insecure_channel(f"127.0.0.1:{analyst_port}") as channel:
+            analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+            run = [r.event for r in analyst.Ask(api.AskRequest(
+                dataset_id="ecommerce", question="How many orders are there per status?"))][-1].run
+            assert run.state == run_pb2.RUN_STATE_SUCCEEDED and run.runner_mode == "k8s", run.error
+            with pytest.raises(grpc.RpcError) as refused:
+                list(analyst.Ask(api.AskRequest(csv_paths=["/etc/passwd"], question="how many rows?")))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        for process in processes:
+            process.terminate()
+        for process, log in zip(processes, logs):
+            assert process.wait(60) == 0, log.read_text()
+    assert leftovers(cluster) == []

@@ -353,7 +353,8 @@ class KubernetesExecutor:
     def _pod_alive(self, owner_pod: str) -> bool:
         namespace, _, name = owner_pod.rpartition("/")
         try:
-            self._call(f"read pod {owner_pod}", lambda: self.core.read_namespaced_pod(name, namespace or self.namespace))
+            self._call(f"read pod {owner_pod}",
+                       lambda: self.core.read_namespaced_pod(name, namespace or self.namespace))
         except ApiException as error:
             return error.status != 404
         except ApiUnavailableError:
@@ -524,8 +525,9 @@ class KubernetesExecutor:
             if not involved:
                 continue
             try:
+                selector_ = f"involvedObject.name={involved}"
                 events = self._call(f"list events of {involved}", lambda: self.core.list_namespaced_event(
-                    self.namespace, field_selector=f"involvedObject.name={involved}")).items
+                    self.namespace, field_selector=selector_)).items  # noqa: B023 - called at once
             except (ApiException, ApiUnavailableError):
                 continue
             reason = warning_reason(events)

@@ -305,7 +305,8 @@ class FakeCluster:
         exit_code = state.get("ExitCode") if state else None
         succeeded = not failure and exit_code == 0
         container_state: dict[str, Any] = {"waiting": {"reason": "ErrImagePull"}} if state is None else {
-            "terminated": {"exitCode": exit_code, "reason": "OOMKilled" if oom else ("Completed" if succeeded else "Error"),
+            "terminated": {"exitCode": exit_code,
+                           "reason": "OOMKilled" if oom else ("Completed" if succeeded else "Error"),
                            "finishedAt": now_text()}}
         self.update("pods", namespace, pod_name, {"status": {
             "phase": "Succeeded" if succeeded else "Failed", "containerStatuses": [{
@@ -383,7 +384,8 @@ class FakeCluster:
         user = f"{security['runAsUser']}:{security.get('runAsGroup', security['runAsUser'])}" \
             if "runAsUser" in security else None
         created = self.docker.create_container(
-            image=container["image"], entrypoint=self.command or container.get("command"), command=container.get("args"),
+            image=container["image"], entrypoint=self.command or container.get("command"),
+            command=container.get("args"),
             environment={e["name"]: e.get("value", "") for e in container.get("env", [])},
             working_dir=container.get("workingDir"), user=user, host_config=host_config, network_disabled=True,
             labels={"csv-analyst.fake-kubelet": pod["metadata"]["name"]})
@@ -534,7 +536,8 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         code = int(fault.status)
         reason = fault.reason or {409: "Conflict", 429: "TooManyRequests"}.get(code, "InternalError")
-        self._send(code, _status(code, reason, f"injected {code}"), headers={"Retry-After": "0"} if code == 429 else None)
+        self._send(code, _status(code, reason, f"injected {code}"),
+                   headers={"Retry-After": "0"} if code == 429 else None)
         return True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming

@@ -401,7 +401,8 @@ def wait_serving(target: str, process: subprocess.Popen[bytes], log: Path) -> No
         for _ in range(600):
             assert process.poll() is None, log.read_text()
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError:
                 pass
@@ -435,7 +436,8 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
                    "CSV_ANALYST_ANALYST_ALLOW_CSV_PATHS": "false"}
     logs = [tmp_path / "runner.log", tmp_path / "analyst.log"]
     processes = []
-    for (module, env), log in zip((("runner_service", runner_env), ("analyst_service", analyst_env)), logs):
+    for (module, env), log in zip((("runner_service", runner_env), ("analyst_service", analyst_env)), logs,
+                                  strict=True):
         with log.open("wb") as stderr:
             processes.append(subprocess.Popen([sys.executable, "-m", module], env=env, stderr=stderr, cwd=tmp_path))
     try:
@@ -452,6 +454,6 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
     finally:
         for process in processes:
             process.terminate()
-        for process, log in zip(processes, logs):
+        for process, log in zip(processes, logs, strict=True):
             assert process.wait(60) == 0, log.read_text()
     assert leftovers(cluster) == []

@@ -251,7 +251,8 @@ def test_a_complete_job_without_a_whole_answer_is_never_a_result() -> None:
 
 
 @pytest.mark.parametrize(("end", "pod", "code"), [
-    (JobEnd("failed", "DeadlineExceeded", ran=False), PodFacts("p", phase="Pending"), run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE),
+    (JobEnd("failed", "DeadlineExceeded", ran=False), PodFacts("p", phase="Pending"),
+     run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE),
     (JobEnd("start-timeout"), PodFacts("p", phase="Pending"), run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE),
     (JobEnd("failed", "DeadlineExceeded", ran=True), PodFacts("p", b"", 137), run_pb2.ERROR_CODE_RUNNER_TIMEOUT),
     (JobEnd("run-timeout", ran=True), PodFacts(), run_pb2.ERROR_CODE_RUNNER_TIMEOUT),

@@ -2,7 +2,11 @@
 
 Settings come from the environment, read once here: `CSV_ANALYST_ANALYST_<FIELD>` for each plain
 field of AnalystSettings (e.g. CSV_ANALYST_ANALYST_PORT, CSV_ANALYST_ANALYST_RUNNER_TARGET,
-CSV_ANALYST_ANALYST_DATASETS_DIR, CSV_ANALYST_ANALYST_CAPSULE_DB, CSV_ANALYST_ANALYST_PLANNER).
+CSV_ANALYST_ANALYST_DATASETS_DIR, CSV_ANALYST_ANALYST_CAPSULE_DB, CSV_ANALYST_ANALYST_PLANNER,
+CSV_ANALYST_ANALYST_UPLOAD_DIR, CSV_ANALYST_ANALYST_ALLOW_UNAUTHENTICATED), CSV_ANALYST_ANALYST_CSV_ROOTS
+(a list separated by `:`), CSV_ANALYST_ANALYST_API_KEYS_FILE (a key file of `csv-analyst keys add`),
+and the runner service's credential from the file named by CSV_ANALYST_RUNNER_CREDENTIAL_FILE or
+from CSV_ANALYST_RUNNER_CREDENTIAL.
 SIGTERM drains in-flight calls for the grace period, then stops.
 """
 
@@ -16,10 +20,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from analyst_service.auth import KeyRing, load_key_file
 from analyst_service.config import AnalystSettings
 from analyst_service.server import start_analyst_server
 
 PREFIX = "CSV_ANALYST_ANALYST_"
+# The runner service's credential (the same variable the runner service reads).
+RUNNER_CREDENTIAL_ENV = "CSV_ANALYST_RUNNER_CREDENTIAL"
 DRAIN_SECONDS = 20.0
 
 
@@ -30,11 +37,17 @@ def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
         ValueError: For a value that does not parse as its field's type.
     """
     base = AnalystSettings()
-    changes: dict[str, Any] = {}
+    credential_file = environ.get(RUNNER_CREDENTIAL_ENV + "_FILE")
+    credential = Path(credential_file).read_text().strip() if credential_file else environ.get(RUNNER_CREDENTIAL_ENV, "")
+    changes: dict[str, Any] = {"runner_credential": credential}
+    if environ.get(PREFIX + "CSV_ROOTS"):
+        changes["csv_roots"] = tuple(Path(p) for p in environ[PREFIX + "CSV_ROOTS"].split(os.pathsep) if p)
+    if environ.get(PREFIX + "API_KEYS_FILE"):
+        changes["api_keys"] = KeyRing(load_key_file(Path(environ[PREFIX + "API_KEYS_FILE"])))
     for item in dataclasses.fields(AnalystSettings):
         value = environ.get(PREFIX + item.name.upper())
         current = getattr(base, item.name)
-        if value is None or not isinstance(current, (str, int, float, bool, Path)):
+        if value is None or item.name == "runner_credential" or not isinstance(current, (str, int, float, bool, Path)):
             continue
         if isinstance(current, bool):
             changes[item.name] = value.lower() in ("1", "true", "yes")

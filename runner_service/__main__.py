@@ -2,7 +2,10 @@
 
 Settings come from the environment, read once here: `CSV_ANALYST_RUNNER_<FIELD>` for each field
 of RunnerSettings (e.g. CSV_ANALYST_RUNNER_PORT, CSV_ANALYST_RUNNER_EXECUTOR,
-CSV_ANALYST_RUNNER_CACHE_DIR) and `CSV_ANALYST_K8S_<FIELD>` for the k8s executor's settings.
+CSV_ANALYST_RUNNER_CACHE_DIR; CSV_ANALYST_RUNNER_DATA_ROOTS is a list separated by `:`), the
+credential from the file named by CSV_ANALYST_RUNNER_CREDENTIAL_FILE or from
+CSV_ANALYST_RUNNER_CREDENTIAL (one is required), and `CSV_ANALYST_K8S_<FIELD>` for the
+k8s executor's settings.
 SIGTERM drains in-flight runs for the grace period, then stops.
 """
 
@@ -16,6 +19,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from runner_service.auth import load_credential
 from runner_service.config import RunnerSettings
 from runner_service.executors.k8s_settings import kubernetes_settings_from_env
 from runner_service.server import start_runner_server
@@ -28,13 +32,21 @@ def settings_from_env(environ: dict[str, str]) -> RunnerSettings:
     """RunnerSettings from CSV_ANALYST_RUNNER_* and CSV_ANALYST_K8S_* variables over the defaults.
 
     Raises:
-        ValueError: For a value that does not parse as its field's type.
+        ValueError: For a value that does not parse as its field's type, or no credential.
     """
     base = RunnerSettings()
-    changes: dict[str, Any] = {"kubernetes": kubernetes_settings_from_env(environ)}
+    credential_file = environ.get(PREFIX + "CREDENTIAL_FILE")
+    credential = load_credential(Path(credential_file) if credential_file else None, environ)
+    if not credential:
+        raise ValueError("set CSV_ANALYST_RUNNER_CREDENTIAL_FILE or CSV_ANALYST_RUNNER_CREDENTIAL: the runner "
+                         "service serves no anonymous caller")
+    changes: dict[str, Any] = {"kubernetes": kubernetes_settings_from_env(environ), "credential": credential}
     for item in dataclasses.fields(RunnerSettings):
         value = environ.get(PREFIX + item.name.upper())
-        if value is None or item.name == "kubernetes":
+        if value is None or item.name in ("kubernetes", "credential"):
+            continue
+        if item.name == "data_roots":
+            changes[item.name] = tuple(Path(p) for p in value.split(os.pathsep) if p)
             continue
         current = getattr(base, item.name)
         kind = Path if item.name == "cache_dir" else type(current)

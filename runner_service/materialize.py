@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from google.protobuf import duration_pb2
 
 from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import DATABASE_FILE, Executor, SandboxRequest, TableFile
+from runner_service.executors.sandbox_user import SandboxUser
 
 log = logging.getLogger(__name__)
 _VERSION = re.compile(r"^[0-9a-f]{16,128}$")
@@ -48,10 +50,13 @@ def materialisation_key(version: str, tables: tuple[TableFile, ...]) -> str | No
 class Materializer:
     """Builds and finds materialised DuckDB files under cache_dir, one build at a time."""
 
-    def __init__(self, cache_dir: Path, executor: Executor, timeout_seconds: float = 300.0,
-                 memory_bytes: int = 1 << 30) -> None:
+    def __init__(self, cache_dir: Path, executor: Executor, user: SandboxUser | None = None,
+                 timeout_seconds: float = 300.0, memory_bytes: int = 1 << 30) -> None:
         self._cache_dir = cache_dir
         self._executor = executor
+        # The sandbox user builds in a directory of its own; the finished file is handed back
+        # to the service (owner) and shared read-only with the sandbox user's group.
+        self._user = user
         self._limits = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=int(timeout_seconds)),
                                               memory_bytes=memory_bytes, max_rows=1, threads=1, max_processes=64)
         self._building: dict[str, asyncio.Task[None]] = {}
@@ -89,7 +94,9 @@ class Materializer:
         build_dir = self._cache_dir / f".build-{key}-{uuid.uuid4().hex[:8]}"
         try:
             async with self._one_at_a_time:
-                build_dir.mkdir(parents=True)
+                build_dir.mkdir(parents=True, mode=0o700)
+                if self._user is not None:
+                    os.chown(build_dir, self._user.uid, self._user.gid)
                 request = SandboxRequest(run_id=f"materialize-{key[:16]}-{uuid.uuid4().hex[:6]}", sql="",
                                          tables=tables, limits=self._limits, output_dir=str(build_dir))
                 outcome = await self._executor.execute(request, lambda: None)
@@ -97,6 +104,10 @@ class Materializer:
                 if outcome.result.HasField("error") or not built.exists():
                     self._failed.add(key)
                     log.warning("materialisation %s failed: %s", key, outcome.result.error.message or outcome.stderr[-300:])
+                    return
+                if not _adopt(built, self._user):
+                    self._failed.add(key)
+                    log.warning("materialisation %s left something other than a regular file; discarded", key)
                     return
                 os.replace(built, self.path_for(key))
                 log.info("materialised %s in %.2f s", key, outcome.wall_seconds)
@@ -107,3 +118,27 @@ class Materializer:
             with contextlib.suppress(OSError):
                 shutil.rmtree(build_dir)
             self._building.pop(key, None)
+
+
+def _adopt(built: Path, user: SandboxUser | None) -> bool:
+    """Take ownership of a file the sandbox built and share it read-only with the sandbox user.
+
+    The build directory was writable inside the sandbox, so the name may be anything: only a
+    regular file is taken (opened without following symlinks, changed through its descriptor).
+    """
+    try:
+        fd = os.open(built, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return False
+        if user is not None:
+            os.fchown(fd, os.geteuid(), user.gid)
+            os.fchmod(fd, 0o640)
+        else:
+            os.fchmod(fd, 0o600)
+        return True
+    finally:
+        os.close(fd)

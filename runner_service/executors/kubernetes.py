@@ -230,6 +230,7 @@ class PodFacts:
     phase: str = ""
     reason: str = ""
     message: str = ""
+    waiting_reason: str = ""
 
 
 def unavailable(message: str) -> sandbox_pb2.SandboxResult:
@@ -248,7 +249,9 @@ def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, 
         nonce: The run's answer nonce.
         start_seconds: The start allowance (for messages).
         cancelled: Whether the run was cancelled.
-        events: `Reason: message` of the pod's or Job's latest Warning event.
+        events: `Reason: message` of the pod's or Job's latest Warning event. Only its Reason
+            reaches the client (messages can name registries, nodes and addresses); the whole
+            event goes to the log.
     """
     answer, stderr = parse_pod_log(pod.log, nonce)
     payload = complete_frame(answer) if answer else None
@@ -256,7 +259,10 @@ def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, 
     if cancelled or end.kind == "cancelled":
         return interpret_exit(request, ContainerExit(b"", stderr, None, False, False, end.wall_seconds), True)
     if end.kind == "start-timeout" or (end.kind == "failed" and end.reason == "DeadlineExceeded" and never_ran):
-        why = events or (f"pod {pod.phase or 'not created'}" + (f" ({pod.reason})" if pod.reason else ""))
+        log.warning("run %s: pod %s did not start (phase %s, waiting %s): %s", request.run_id, pod.name or "-",
+                    pod.phase or "-", pod.waiting_reason or "-", events or "no events")
+        reasons = [r for r in (pod.waiting_reason, events.split(":", 1)[0].strip()) if r]
+        why = ", ".join(dict.fromkeys(reasons)) or f"pod {pod.phase or 'not created'}"
         result = unavailable(f"the run's pod did not start within {start_seconds:g} s (kubernetes.start_seconds): "
                              f"{why}")
         return SandboxOutcome(result, "", stderr.decode("utf-8", "replace")[-4096:], 0.0, None)
@@ -265,16 +271,21 @@ def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, 
                               end.wall_seconds, None)
     if end.kind == "failed" and pod.exit_code is None and pod.phase == "Failed":
         # Evicted, preempted, node lost: the pod failed without its container exiting.
-        return SandboxOutcome(unavailable(f"the run's pod failed: {pod.reason or 'unknown'} {pod.message}".strip()),
+        log.warning("run %s: pod %s failed: %s %s", request.run_id, pod.name, pod.reason, pod.message)
+        return SandboxOutcome(unavailable(f"the run's pod failed ({pod.reason or 'unknown reason'}); retry the run"),
                               "", "", end.wall_seconds, None)
     timed_out = end.kind == "run-timeout" or (end.kind == "failed" and end.reason == "DeadlineExceeded")
     exit_code = pod.exit_code if end.kind != "complete" else (pod.exit_code if pod.exit_code is not None else 0)
     overflow = answer is not None and len(answer) > MAX_STDOUT_BYTES
     if not timed_out and not overflow and exit_code == 0 and payload is None:
         # A clean exit without a whole answer: the log lost it (rotated or cut). Never a result.
-        exit_code = -1
-        stderr += (b"\nthe pod log holds no complete answer (a result larger than the node's container log "
-                   b"limit is cut; lower max_rows)")
+        log.error("run %s: pod %s exited cleanly but its log holds no complete answer (%d log bytes)",
+                  request.run_id, pod.name, len(pod.log))
+        result = sandbox_pb2.SandboxResult(error=runner_error(
+            run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+            "the run's answer was lost from its pod log (results over about 7 MB are cut by the node's log "
+            "limit; lower max_rows)"))
+        return SandboxOutcome(result, "", stderr.decode("utf-8", "replace")[-4096:], end.wall_seconds, 0)
     done = ContainerExit(payload or b"", stderr, exit_code, pod.oom_killed, timed_out, end.wall_seconds,
                          stdout_overflow=overflow)
     return interpret_exit(request, done, False)
@@ -506,9 +517,12 @@ class KubernetesExecutor:
                          message=(pod.status.message or "")[:300])
         for status in pod.status.container_statuses or []:
             terminated = status.state.terminated if status.state else None
+            waiting = status.state.waiting if status.state else None
             if status.name == CONTAINER and terminated is not None:
                 facts.exit_code = terminated.exit_code
                 facts.oom_killed = terminated.reason == "OOMKilled"
+            if status.name == CONTAINER and waiting is not None:
+                facts.waiting_reason = waiting.reason or ""
         if facts.exit_code is not None:
             try:
                 response = self._call(f"read the log of {facts.name}", lambda: self.core.read_namespaced_pod_log(

@@ -263,7 +263,7 @@ class FakeCluster:
             self.event(namespace, "Pod", pod_name, stuck.reason, stuck.message)
             self.update("pods", namespace, pod_name, {"status": {"containerStatuses": [{
                 "name": container["name"], "image": container["image"], "imageID": "", "ready": False,
-                "restartCount": 0, "state": {"waiting": {"reason": stuck.reason, "message": stuck.message}}}]}})
+                "restartCount": 0, "state": {"waiting": {"reason": stuck.waiting, "message": stuck.message}}}]}})
             while not run.deleting and time.monotonic() < deadline:
                 time.sleep(0.1)
             if not run.deleting:
@@ -332,8 +332,8 @@ class FakeCluster:
         try:
             self.docker.inspect_image(container["image"])
         except Exception as error:  # noqa: BLE001 - ImageNotFound or any engine error
-            raise _PodStuck("Failed", f"Failed to pull image \"{container['image']}\": ErrImagePull: {error}"[:300]) \
-                from error
+            raise _PodStuck("Failed", f"Failed to pull image \"{container['image']}\": {error}"[:300],
+                            "ErrImagePull") from error
         spec = pod["spec"]
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         pod_dir = self.workdir / pod["metadata"]["name"]
@@ -484,10 +484,13 @@ class FakeCluster:
 
 
 class _PodStuck(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    """A pod that cannot start: its event (reason, message) and its container's waiting reason."""
+
+    def __init__(self, reason: str, message: str, waiting: str = "ContainerCreating") -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.waiting = waiting
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:

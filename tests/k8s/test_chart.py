@@ -179,6 +179,19 @@ def test_helm_test_pod_checks_health() -> None:
     assert "grpc_health" in pod["spec"]["containers"][0]["command"][2]
 
 
+def test_the_generated_ui_key_is_an_accepted_api_key(tmp_path: Path) -> None:
+    from analyst_service.auth import digest_of, load_key_file
+
+    line = "sha256:" + "a" * 64 + " ops operator"
+    (secret,) = [s for s in by_kind(render(None, f"analyst.apiKeys={{{line}}}"), "Secret")
+                 if s["metadata"]["name"].endswith("-api-keys")]
+    keys = tmp_path / "keys"
+    keys.write_text(secret["stringData"]["keys"])
+    loaded = load_key_file(keys)
+    assert [k.digest for k in loaded][0] == digest_of(secret["stringData"]["ui-key"])
+    assert [(k.name, k.role) for k in loaded] == [("ui", "user"), ("ops", "operator")]
+
+
 def test_namespace_template_enforces_restricted() -> None:
     (namespace,) = by_kind(render(None, "namespace.create=true"), "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -194,8 +207,8 @@ def test_ingress_with_tls() -> None:
 def test_environment_variables_name_real_settings(rendered: list[dict[str, Any]]) -> None:
     fields = {
         "CSV_ANALYST_K8S_": {f.name for f in dataclasses.fields(KubernetesSettings)},
-        "CSV_ANALYST_RUNNER_": {f.name for f in dataclasses.fields(RunnerSettings)} | {"credential"},
-        "CSV_ANALYST_ANALYST_": {f.name for f in dataclasses.fields(AnalystSettings)},
+        "CSV_ANALYST_RUNNER_": {f.name for f in dataclasses.fields(RunnerSettings)} | {"credential_file"},
+        "CSV_ANALYST_ANALYST_": {f.name for f in dataclasses.fields(AnalystSettings)} | {"api_keys_file"},
     }
     for deployment in by_kind(rendered, "Deployment"):
         for name in env_of(deployment):

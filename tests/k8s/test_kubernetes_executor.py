@@ -25,6 +25,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
+from analyst_service.auth import key_file_line, new_key
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.executors.base import SandboxOutcome, SandboxRequest, SandboxStartError, TableFile
 from runner_service.executors.docker import IMAGE_PYTHON, default_runner_image
@@ -425,6 +426,10 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
     runner_port, analyst_port = free_port(), free_port()
     credential = tmp_path / "credential"
     credential.write_text(uuid.uuid4().hex * 2 + "\n")
+    key = new_key()
+    keys = tmp_path / "keys"
+    keys.write_text(key_file_line(key, "ui") + "\n")  # the form of the chart's generated key file
+    auth = (("authorization", f"Bearer {key}"),)
     base = {k: v for k, v in os.environ.items() if not k.startswith("CSV_ANALYST_")}
     runner_env = {**base, "CSV_ANALYST_RUNNER_HOST": "127.0.0.1", "CSV_ANALYST_RUNNER_PORT": str(runner_port),
                   "CSV_ANALYST_RUNNER_EXECUTOR": "k8s", "CSV_ANALYST_RUNNER_CACHE_DIR": "",
@@ -437,6 +442,7 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
                    "CSV_ANALYST_ANALYST_DATASETS_DIR": str(datasets_dir),
                    "CSV_ANALYST_ANALYST_CAPSULE_DB": str(tmp_path / "capsules.sqlite3"),
                    "CSV_ANALYST_ANALYST_UPLOAD_DIR": str(tmp_path / "uploads"),
+                   "CSV_ANALYST_ANALYST_API_KEYS_FILE": str(keys),
                    "CSV_ANALYST_RUNNER_CREDENTIAL_FILE": str(credential)}
     logs = [tmp_path / "runner.log", tmp_path / "analyst.log"]
     processes = []
@@ -450,11 +456,14 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
         with grpc.insecure_channel(f"127.0.0.1:{analyst_port}") as channel:
             analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
             run = [r.event for r in analyst.Ask(api.AskRequest(
-                dataset_id="ecommerce", question="How many orders are there per status?"))][-1].run
+                dataset_id="ecommerce", question="How many orders are there per status?"), metadata=auth)][-1].run
             assert run.state == run_pb2.RUN_STATE_SUCCEEDED and run.runner_mode == "k8s", run.error
             with pytest.raises(grpc.RpcError) as refused:
-                list(analyst.Ask(api.AskRequest(csv_paths=["/etc/passwd"], question="how many rows?")))
-            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                list(analyst.Ask(api.AskRequest(csv_paths=["/etc/passwd"], question="how many rows?"), metadata=auth))
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            with pytest.raises(grpc.RpcError) as anonymous:
+                list(analyst.Ask(api.AskRequest(dataset_id="ecommerce", question="How many orders are there?")))
+            assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         for process in processes:
             process.terminate()

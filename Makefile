@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SCALE ?= 1
 ROOT := $(shell id -u)
 
-.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps runner-image k8s-tools k8s-smoke clean
+.PHONY: setup run test system-packages test-packages protos check-protos lint node-deps runner-image k8s-tools k8s-images k8s-smoke clean
 
 setup: system-packages $(VENV)/.installed datasets/registry.json
 
@@ -76,6 +76,12 @@ $(TOOLS)/checkov/.installed:
 	@test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/python -m pip install -q '$(CHECKOV)'
 	@touch $@
+
+# The analyst+UI and runner-dispatch images, built offline on the runner image's cached Debian base
+# (deploy/docker/build-offline.sh; with a registry, deploy/docker/*.Dockerfile build the same).
+k8s-images: runner-image
+	PY=$(PY) deploy/docker/build-offline.sh analyst
+	PY=$(PY) deploy/docker/build-offline.sh runner-dispatch
 
 # A live-cluster check (kind or k3d must already be installed; nothing here can run one): builds the
 # images, loads them into the cluster, installs the chart with the k8s executor and asks a question.

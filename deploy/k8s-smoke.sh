@@ -5,9 +5,8 @@
 #   make k8s-smoke                         # kind
 #   K8S_SMOKE_CLUSTER=k3d make k8s-smoke   # k3d
 #
-# It: creates (or reuses) a cluster named csv-analyst-smoke; builds the three images (the runner
-# image offline, the analyst and runner-dispatch images with docker build, which needs a registry
-# for python:3.11-slim); loads them into the cluster; creates a namespace with Pod Security
+# It: creates (or reuses) a cluster named csv-analyst-smoke; builds the three images offline (no
+# registry needed); loads them into the cluster; creates a namespace with Pod Security
 # "restricted" enforced; installs the chart with the k8s executor; waits for the rollout; runs
 # `helm test`; asks one question through the analyst service; and checks that the run was a Job
 # that is gone afterwards. Leaves the cluster running (delete it with `kind delete cluster --name
@@ -34,8 +33,10 @@ esac
 version=$("$PY" -c 'import importlib.metadata as m; print(m.version("csv-analyst"))')
 runner_image=$("$PY" -c 'from runner_service.executors.docker import default_runner_image as i; print(i())')
 PY=$PY runner/image/build-offline.sh
-docker build -q -f deploy/docker/analyst.Dockerfile -t "csv-analyst:$version" .
-docker build -q -f deploy/docker/runner-dispatch.Dockerfile -t "csv-analyst-runner-dispatch:$version" .
+# Offline, like the runner image (no registry needed); with one, the deploy/docker/*.Dockerfile
+# builds give the same images.
+deploy/docker/build-offline.sh analyst "$version"
+deploy/docker/build-offline.sh runner-dispatch "$version"
 for image in "$runner_image" "csv-analyst:$version" "csv-analyst-runner-dispatch:$version"; do
   if [ "$CLUSTER" = kind ]; then kind load docker-image --name "$NAME" "$image"; else k3d image import -c "$NAME" "$image"; fi
 done

@@ -100,8 +100,8 @@ def make_api_client(settings: KubernetesSettings) -> client.ApiClient:
             except config.ConfigException:
                 config.load_kube_config(client_configuration=configuration)
     except (config.ConfigException, OSError) as error:
-        raise SandboxStartError(f"no Kubernetes configuration: {error} (set kubernetes.kubeconfig, or run in a pod "
-                                "with a service account)") from error
+        raise SandboxStartError(f"no Kubernetes configuration: {error} (set CSV_ANALYST_K8S_KUBECONFIG, or run in a "
+                                "pod with a service account)") from error
     # One retry policy (k8s_api.call), not urllib3's on top of it.
     configuration.retries = False
     return client.ApiClient(configuration)

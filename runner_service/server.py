@@ -51,7 +51,9 @@ def make_executor(settings: RunnerSettings) -> Executor:
     if settings.executor == "k8s":
         from runner_service.executors.kubernetes import KubernetesExecutor
 
-        return KubernetesExecutor(settings.kubernetes, max_timeout_seconds=settings.max_timeout_seconds)
+        # One thread follows each run's Job (plus materialisations running beside the runs).
+        return KubernetesExecutor(settings.kubernetes, max_timeout_seconds=settings.max_timeout_seconds,
+                                  threads=settings.max_concurrency + 4)
     raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker, k8s")
 
 

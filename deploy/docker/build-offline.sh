@@ -48,7 +48,7 @@ else
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade --no-deps --target "$rootfs$site" .
   "$PY" -m pip install --quiet --disable-pip-version-check --upgrade --target "$rootfs$site" "${deps[@]}"
 fi
-chroot "$rootfs" /usr/bin/env -i HOME=/tmp /opt/venv/bin/python -c "$check"
+chroot "$rootfs" /usr/bin/env -i HOME=/tmp PATH=/opt/venv/bin:/usr/bin:/bin /opt/venv/bin/python -c "$check"
 chroot "$rootfs" /opt/venv/bin/python -m compileall -q "$site" >/dev/null 2>&1 || true
 mkdir -p "$rootfs/tmp" && chmod 1777 "$rootfs/tmp"
 

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyst_service.catalog import adhoc_dataset, load_registry, table_path
 from analyst_service.errors import InvalidRequestError, NotFoundError
+from analyst_service.files import DigestCache
 from csv_analyst.v1 import dataset_pb2
 
 
 @dataclass
 class DatasetRegistry:
-    """Registry datasets (loaded once) and ad-hoc datasets (built on demand, cached by path set)."""
+    """Registry datasets (loaded once) and ad-hoc datasets (built on demand; the last `max_adhoc`
+    path sets are kept for GetDataset). Thread-safe: `resolve` runs off the event loop."""
 
     datasets_dir: Path
     allow_csv_paths: bool = True
     _registered: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
-    _adhoc: dict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=dict)
+    max_adhoc: int = 256
+    _adhoc: OrderedDict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=OrderedDict)
     _host_paths: dict[str, str] = field(default_factory=dict)
+    _digests: DigestCache = field(default_factory=DigestCache)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if (self.datasets_dir / "registry.json").exists():
@@ -37,9 +44,10 @@ class DatasetRegistry:
         dataset_id = name.removeprefix("datasets/")
         if dataset_id in self._registered:
             return self._registered[dataset_id]
-        for dataset in self._adhoc.values():
-            if dataset.dataset_id == dataset_id:
-                return dataset
+        with self._lock:
+            for dataset in self._adhoc.values():
+                if dataset.dataset_id == dataset_id:
+                    return dataset
         known = ", ".join(self._registered) or "none (run `csv-analyst datasets generate`)"
         raise NotFoundError(message=f"dataset {dataset_id!r} does not exist; known datasets: {known}",
                             metadata={"resource_type": "dataset", "name": f"datasets/{dataset_id}"})
@@ -60,12 +68,19 @@ class DatasetRegistry:
             raise InvalidRequestError(message="this server does not accept CSV paths (allow_csv_paths is off)",
                                       violations=[("csv_paths", "disabled on this server")])
         key = tuple(str(Path(p).expanduser().resolve()) for p in csv_paths)
-        dataset = adhoc_dataset([Path(p) for p in key])
-        self._adhoc[key] = dataset
+        # Reads (and hashes) files whose identity changed: call it off the event loop.
+        dataset = adhoc_dataset([Path(p) for p in key], self._digests)
+        with self._lock:
+            self._adhoc[key] = dataset
+            self._adhoc.move_to_end(key)
+            while len(self._adhoc) > self.max_adhoc:
+                self._adhoc.popitem(last=False)
         return dataset
 
     def host_path(self, table: dataset_pb2.Table) -> str:
         """Absolute host path of a table's CSV file (resolved once per path: every run asks)."""
+        if Path(table.file).is_absolute():
+            return table.file  # ad-hoc tables: resolved when the dataset was built
         resolved = self._host_paths.get(table.file)
         if resolved is None:
             resolved = self._host_paths[table.file] = str(table_path(self.datasets_dir, table).resolve())

@@ -28,7 +28,8 @@ _VERSION = re.compile(r"^[0-9a-f]{16,128}$")
 
 
 def materialisation_key(version: str, tables: tuple[TableFile, ...]) -> str | None:
-    """Cache key of a dataset version: the version hash, table names and file sizes/mtimes.
+    """Cache key of a dataset version: the version hash, table names and file identities
+    (path, size, inode, modification and change times).
 
     Returns:
         The key, or None when the version is not a hex digest or a file is missing.
@@ -41,7 +42,8 @@ def materialisation_key(version: str, tables: tuple[TableFile, ...]) -> str | No
             stat = os.stat(table.host_path)
         except OSError:
             return None
-        digest.update(f"\0{table.name}\0{table.host_path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        digest.update(f"\0{table.name}\0{table.host_path}\0{stat.st_size}\0{stat.st_ino}\0{stat.st_mtime_ns}"
+                      f"\0{stat.st_ctime_ns}".encode())
     return digest.hexdigest()[:32]
 
 

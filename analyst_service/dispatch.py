@@ -1,0 +1,90 @@
+"""Dispatch one validated run to the RunnerService and relay its events into the run."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from google.protobuf import duration_pb2
+
+from analyst_service.live import LiveRun
+from csv_analyst.v1 import (
+    dataset_pb2,
+    run_pb2,
+    runner_dispatch_service_pb2 as dispatch_pb2,
+    runner_dispatch_service_pb2_grpc,
+    sandbox_pb2,
+)
+
+TERMINAL_STATES = frozenset({run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_FAILED, run_pb2.RUN_STATE_REJECTED,
+                             run_pb2.RUN_STATE_CANCELLED})
+DEADLINE_MARGIN_SECONDS = 0.25  # time left after the sandbox's limit to relay the answer
+_RUNNER_CODES = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8),
+    grpc.StatusCode.INVALID_ARGUMENT: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4),
+}
+
+
+def seconds(value: float) -> duration_pb2.Duration:
+    """A Duration of value seconds."""
+    whole = int(value)
+    return duration_pb2.Duration(seconds=whole, nanos=int((value - whole) * 1e9))
+
+
+async def execute(live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[str],
+                  runner: runner_dispatch_service_pb2_grpc.RunnerServiceStub, *, timeout_seconds: float,
+                  memory_bytes: int, max_rows: int, deadline: float | None, runner_target: str) -> None:
+    """Run live.run's SQL in a sandbox and record its events, result or error.
+
+    Cancelling the calling task closes the Execute stream, which makes the runner kill the
+    sandbox (RunnerService.Execute: closing the stream cancels the run).
+
+    Args:
+        deadline: time.monotonic() by which the caller wants the answer: the sandbox's time limit
+            never outlives it.
+    """
+    run = live.run
+    remaining = None if deadline is None else max(0.05, deadline - time.monotonic())
+    run_timeout = timeout_seconds if remaining is None else \
+        max(0.05, min(timeout_seconds, remaining - DEADLINE_MARGIN_SECONDS))
+    request = dispatch_pb2.ExecuteRequest(
+        run_id=run.run_id, sql=run.sql, dataset_version=dataset.version_hash,
+        tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(dataset.tables, host_paths, strict=True)],
+        limits=run_pb2.ResourceLimits(timeout=seconds(run_timeout), memory_bytes=memory_bytes, max_rows=max_rows))
+    run.state = run_pb2.RUN_STATE_QUEUED
+    queued_at = time.perf_counter()
+    try:
+        async for response in runner.Execute(request, timeout=remaining):
+            if response.runner_mode:
+                run.runner_mode = response.runner_mode
+            if response.kind == dispatch_pb2.RUNNER_EVENT_KIND_QUEUED:
+                live.event(run_pb2.STAGE_QUEUED, f"queued for a sandbox ({response.queue_position} ahead)", sql=run.sql)
+            elif response.kind == dispatch_pb2.RUNNER_EVENT_KIND_STARTED:
+                run.state = run_pb2.RUN_STATE_RUNNING
+                run.start_time.CopyFrom(response.event_time)
+                run.stats.queue_duration.CopyFrom(seconds(time.perf_counter() - queued_at))
+                live.event(run_pb2.STAGE_EXECUTING, f"executing in a {response.runner_mode} sandbox")
+            elif response.kind == dispatch_pb2.RUNNER_EVENT_KIND_FINISHED:
+                run.limits.CopyFrom(response.limits)
+                run.stats.MergeFrom(response.stats)  # the runner sets only sandbox-side fields
+                if response.HasField("error"):
+                    run.error.CopyFrom(response.error)
+                    run.state = (run_pb2.RUN_STATE_CANCELLED if response.error.code == run_pb2.ERROR_CODE_CANCELLED
+                                 else run_pb2.RUN_STATE_FAILED)
+                else:
+                    run.result.CopyFrom(response.result)
+                    run.state = run_pb2.RUN_STATE_SUCCEEDED
+                    suffix = " (truncated)" if response.result.truncated else ""
+                    live.event(run_pb2.STAGE_RESULT, f"{response.result.row_count} rows{suffix}", result=response.result)
+    except grpc.aio.AioRpcError as error:
+        code, status = _RUNNER_CODES.get(error.code(), (run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE, 14))
+        run.state = run_pb2.RUN_STATE_FAILED
+        run.error.CopyFrom(run_pb2.RunError(
+            code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"), status_code=status,
+            message=f"the runner service answered {error.code().name}: {error.details()}",
+            metadata={"runner_target": runner_target}))
+    if run.state not in TERMINAL_STATES:
+        run.state = run_pb2.RUN_STATE_FAILED
+        run.error.CopyFrom(run_pb2.RunError(code=run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, reason="RUNNER_INTERNAL_ERROR",
+                                            status_code=13, message="the runner ended the run without a result"))

@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     capsule.add_argument("run_id")
     capsule.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
 
+    export = commands.add_parser("export", help="write every row of a run's result as CSV or Parquet")
+    stack_options(export)
+    export.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
     datasets = commands.add_parser("datasets", help="manage the demo datasets")
     datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True)
     generate = datasets_commands.add_parser("generate", help="write the demo datasets and their registry")
@@ -197,8 +204,10 @@ def _request_for(command: str, item: dict[str, Any], thread: str = "") -> api.As
 
 
 async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.AnalystServiceStub) -> int:
-    """Answer every line of --batch, printing one JSON line per input line, in order."""
-    field = "question" if options.command == "ask" else "sql"
+    """Answer every line of --batch, printing one JSON line per input line, in order.
+
+    A line holds a "question" (asked) or "sql" (run as is), whichever command reads the file.
+    """
     lines = [line for line in options.batch.read_text(encoding="utf-8").splitlines() if line.strip()]
     slots = asyncio.Semaphore(BATCH_CONCURRENCY)
 
@@ -212,10 +221,12 @@ async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.
         item.setdefault("dataset", options.dataset)
         if not item.get("csv") and not item.get("dataset") and options.csv:
             item["csv"] = options.csv
-        if not isinstance(item.get(field), str) or not item[field].strip():
-            return rejected(item.get("id"), "INVALID_INPUT", f"the batch line has no {field!r} string")
+        kinds = [k for k in ("question", "sql") if isinstance(item.get(k), str) and item[k].strip()]
+        if len(kinds) != 1:
+            return rejected(item.get("id"), "INVALID_INPUT", "a batch line needs exactly one of a 'question' "
+                                                             "or an 'sql' string")
         async with slots:
-            request = _request_for(options.command, item)
+            request = _request_for("ask" if kinds == ["question"] else "sql", item)
             if isinstance(request, api.AskRequest):
                 return await ask_one(stub, item.get("id"), request)
             return await sql_one(stub, item.get("id"), request)
@@ -302,6 +313,38 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
+async def export_command(options: argparse.Namespace) -> int:
+    """`export RUN_ID --format csv|parquet`: write every row of a run's result."""
+    output = options.output.open("wb") if options.output else sys.stdout.buffer
+    try:
+        if options.server:
+            request = api.ExportResultRequest(name=options.run_id, format=(
+                api.EXPORT_FORMAT_PARQUET if options.format == "parquet" else api.EXPORT_FORMAT_CSV))
+            async with grpc.aio.insecure_channel(options.server) as channel:
+                try:
+                    async for chunk in analyst_service_pb2_grpc.AnalystServiceStub(channel).ExportResult(request):
+                        output.write(chunk.data)
+                except grpc.aio.AioRpcError as error:
+                    print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+                    return 1
+            return 0
+        from analyst_service.capsules.local import read_full_result
+        from analyst_service.result_files import to_csv_bytes, to_parquet_bytes
+
+        try:
+            result = await asyncio.to_thread(read_full_result, options.capsule_db, options.run_id)
+        except LookupError as error:
+            print(str(error), file=sys.stderr)
+            return 1
+        output.write((to_parquet_bytes if options.format == "parquet" else to_csv_bytes)(result))
+        return 0
+    finally:
+        if options.output:
+            output.close()
+        else:
+            output.flush()
+
+
 async def serve_command(options: argparse.Namespace) -> int:
     """`serve`: runner service, analyst service and the web UI until interrupted."""
     if not (options.datasets_dir / "registry.json").exists():
@@ -339,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {registry}")
         return 0
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command}
+        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command,
+        "export": export_command}
     return asyncio.run(handlers[options.command](options))
 
 

@@ -19,6 +19,9 @@ from csv_analyst.v1 import (
 TERMINAL_STATES = frozenset({run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_FAILED, run_pb2.RUN_STATE_REJECTED,
                              run_pb2.RUN_STATE_CANCELLED})
 DEADLINE_MARGIN_SECONDS = 0.25  # time left after the sandbox's limit to relay the answer
+# The runner call itself ends this long after the caller's deadline: a SubmitRun whose deadline
+# passes while it waits in the queue is cancelled by its caller (cause caller_deadline) first.
+RUNNER_CALL_GRACE_SECONDS = 1.0
 _RUNNER_CODES = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8),
     grpc.StatusCode.INVALID_ARGUMENT: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
@@ -55,7 +58,8 @@ async def execute(live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[
     run.state = run_pb2.RUN_STATE_QUEUED
     queued_at = time.perf_counter()
     try:
-        async for response in runner.Execute(request, timeout=remaining):
+        call_timeout = None if remaining is None else remaining + RUNNER_CALL_GRACE_SECONDS
+        async for response in runner.Execute(request, timeout=call_timeout):
             if response.runner_mode:
                 run.runner_mode = response.runner_mode
             if response.kind == dispatch_pb2.RUNNER_EVENT_KIND_QUEUED:

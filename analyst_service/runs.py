@@ -238,7 +238,9 @@ class RunManager:
         try:
             await asyncio.shield(live.task)
         except asyncio.CancelledError:
-            if deadline is not None and time.monotonic() >= deadline - DEADLINE_SLACK_SECONDS:
+            if self._closing:
+                live.cancel("service_shutdown", "the service shut down before the run finished; ask again")
+            elif deadline is not None and time.monotonic() >= deadline - DEADLINE_SLACK_SECONDS:
                 live.cancel("caller_deadline", "the caller's deadline passed before the run finished")
             else:
                 live.cancel("caller_cancelled", "the caller cancelled the call or disconnected")
@@ -263,6 +265,11 @@ class RunManager:
             raise RunStateError(message=f"run {run_id!r} is run by another process sharing the capsule store; "
                                         "stop it through that process", metadata={"run_id": run_id})
         raise NotFoundError(message=f"no run {run_id!r}", metadata={"resource_type": "run", "name": f"runs/{run_id}"})
+
+    def start_shutdown(self) -> None:
+        """The service is draining: runs whose callers are cut off from now on were cut off by
+        the shutdown, and new runs are cancelled at once."""
+        self._closing = True
 
     async def close(self) -> None:
         """Cancel every run still in flight (each stores a CANCELLED capsule) and wait for them."""

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+        sub.add_argument("--cache-max-gb", type=float, default=10.0,
+                         help="size cap of --cache-dir; least recently used copies are deleted past it (default: 10)")
         sub.add_argument("--pool-size", type=int, default=1,
                          help="warm sandboxes kept per recently used dataset (0: every run starts cold)")
         sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
@@ -125,6 +127,7 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               allow_csv_paths=not getattr(options, "no_csv_paths", False))
     runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
+                            cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
                             pool_size=options.pool_size)
     return analyst, runner
 

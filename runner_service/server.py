@@ -63,7 +63,8 @@ class RunnerServer:
 async def start_runner_server(settings: RunnerSettings, executor: Executor | None = None) -> RunnerServer:
     """Start the runner service (and its materialiser when settings.cache_dir is set)."""
     executor = executor or make_executor(settings)
-    materializer = Materializer(settings.cache_dir, executor) if settings.cache_dir else None
+    materializer = Materializer(settings.cache_dir, executor, max_bytes=settings.cache_max_bytes) \
+        if settings.cache_dir else None
     server = grpc.aio.server()
     runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(
         RunnerServicer(settings, executor, materializer), server)

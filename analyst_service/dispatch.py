@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import grpc
@@ -16,6 +17,7 @@ from csv_analyst.v1 import (
     sandbox_pb2,
 )
 
+log = logging.getLogger(__name__)
 TERMINAL_STATES = frozenset({run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_FAILED, run_pb2.RUN_STATE_REJECTED,
                              run_pb2.RUN_STATE_CANCELLED})
 DEADLINE_MARGIN_SECONDS = 0.25  # time left after the sandbox's limit to relay the answer
@@ -25,7 +27,20 @@ RUNNER_CALL_GRACE_SECONDS = 1.0
 _RUNNER_CODES = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: (run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8),
     grpc.StatusCode.INVALID_ARGUMENT: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
+    grpc.StatusCode.PERMISSION_DENIED: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
+    grpc.StatusCode.UNAUTHENTICATED: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
+    grpc.StatusCode.ALREADY_EXISTS: (run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13),
     grpc.StatusCode.DEADLINE_EXCEEDED: (run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4),
+}
+# What a client is told when the runner service refuses or fails a call (details go to the log).
+_RUNNER_MESSAGES = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "every sandbox is busy and the queue is full; try again in a few seconds",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the run did not finish before the request's deadline",
+    grpc.StatusCode.INVALID_ARGUMENT: "the sandbox service refused the run; the service log has the details",
+    grpc.StatusCode.PERMISSION_DENIED: "the sandbox service refused the dataset's files; the service log has the details",
+    grpc.StatusCode.UNAUTHENTICATED: "the sandbox service refused this service's credential; an operator must check "
+                                     "the runner credential",
+    grpc.StatusCode.ALREADY_EXISTS: "the sandbox service refused the run; the service log has the details",
 }
 
 
@@ -82,12 +97,15 @@ async def execute(live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[
                     suffix = " (truncated)" if response.result.truncated else ""
                     live.event(run_pb2.STAGE_RESULT, f"{response.result.row_count} rows{suffix}", result=response.result)
     except grpc.aio.AioRpcError as error:
+        # The runner's own words (addresses, paths, diagnostics) go to the log, not to the client.
+        log.error("run %s: the runner service at %s answered %s: %s", run.run_id, runner_target,
+                  error.code().name, error.details())
         code, status = _RUNNER_CODES.get(error.code(), (run_pb2.ERROR_CODE_RUNNER_UNAVAILABLE, 14))
         run.state = run_pb2.RUN_STATE_FAILED
         run.error.CopyFrom(run_pb2.RunError(
             code=code, reason=run_pb2.ErrorCode.Name(code).removeprefix("ERROR_CODE_"), status_code=status,
-            message=f"the runner service answered {error.code().name}: {error.details()}",
-            metadata={"runner_target": runner_target}))
+            message=_RUNNER_MESSAGES.get(error.code(), "the sandbox service is unavailable; try again shortly")
+            + f" (run {run.run_id})"))
     if run.state not in TERMINAL_STATES:
         run.state = run_pb2.RUN_STATE_FAILED
         run.error.CopyFrom(run_pb2.RunError(code=run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, reason="RUNNER_INTERNAL_ERROR",

@@ -131,3 +131,10 @@ class RunStateError(AnalystError):
     stored result file missing)."""
 
     status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
+class PermissionDeniedError(AnalystError):
+    """The caller may not use what it named (a server-side path outside the CSV roots)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED

@@ -210,6 +210,7 @@ class DatasetProfiler:
         if finished is None or finished.HasField("error"):
             message = finished.error.message if finished is not None else "the runner returned no result"
             raise InvalidRequestError(
-                message=f"the CSV files of dataset {dataset.dataset_id!r} could not be read: {message}",
+                message=f"the CSV files of dataset {dataset.dataset_id!r} (tables "
+                        f"{', '.join(t.name for t in dataset.tables)}) could not be read: {message}",
                 metadata={"dataset_id": dataset.dataset_id, "stage": purpose})
         return finished.result

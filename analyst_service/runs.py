@@ -113,6 +113,14 @@ class RunManager:
             return record.run
         raise NotFoundError(message=f"no run {run_id!r}", metadata={"resource_type": "run", "name": f"runs/{run_id}"})
 
+    async def profile(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
+        """The dataset with its columns, types and value profiles, read in a sandbox.
+
+        Raises:
+            InvalidRequestError: When a file cannot be read as CSV.
+        """
+        return await self._profiler.profile(dataset, [self._datasets.host_path(t) for t in dataset.tables])
+
     async def get_capsule(self, name: str) -> capsule_pb2.Capsule:
         """Return a stored capsule by `capsules/{id}`, `runs/{id}` or id.
 

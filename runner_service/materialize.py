@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from collections import OrderedDict
@@ -30,6 +31,7 @@ from google.protobuf import duration_pb2
 
 from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import DATABASE_FILE, Executor, SandboxRequest, TableFile
+from runner_service.executors.sandbox_user import SandboxUser
 
 log = logging.getLogger(__name__)
 _VERSION = re.compile(r"^[0-9a-f]{16,128}$")
@@ -62,13 +64,16 @@ def materialisation_key(version: str, tables: tuple[TableFile, ...]) -> str | No
 class Materializer:
     """Builds and finds materialised DuckDB files under cache_dir, one build at a time."""
 
-    def __init__(self, cache_dir: Path, executor: Executor, timeout_seconds: float = 300.0,
-                 memory_bytes: int = 1 << 30, max_bytes: int = 10 << 30,
+    def __init__(self, cache_dir: Path, executor: Executor, user: SandboxUser | None = None,
+                 timeout_seconds: float = 300.0, memory_bytes: int = 1 << 30, max_bytes: int = 10 << 30,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._cache_dir = cache_dir
         self.max_bytes = max_bytes
         self._clock = clock
         self._executor = executor
+        # The sandbox user builds in a directory of its own; the finished file is handed back
+        # to the service (owner) and shared read-only with the sandbox user's group.
+        self._user = user
         self._limits = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=int(timeout_seconds)),
                                               memory_bytes=memory_bytes, max_rows=1, threads=1, max_processes=64)
         self._building: dict[str, asyncio.Task[None]] = {}
@@ -159,7 +164,9 @@ class Materializer:
         build_dir = self._cache_dir / f".build-{key}-{uuid.uuid4().hex[:8]}"
         try:
             async with self._one_at_a_time:
-                build_dir.mkdir(parents=True)
+                build_dir.mkdir(parents=True, mode=0o700)
+                if self._user is not None:
+                    os.chown(build_dir, self._user.uid, self._user.gid)
                 request = SandboxRequest(run_id=f"materialize-{key[:16]}-{uuid.uuid4().hex[:6]}", sql="",
                                          tables=tables, limits=self._limits, output_dir=str(build_dir))
                 outcome = await self._executor.execute(request, lambda: None)
@@ -168,6 +175,10 @@ class Materializer:
                     self._failed(key)
                     log.warning("materialisation %s failed (retried after %s): %s", key, self.retry_at(key),
                                 outcome.result.error.message or outcome.stderr[-300:])
+                    return
+                if not _adopt(built, self._user):
+                    self._failed(key)
+                    log.warning("materialisation %s left something other than a regular file; discarded", key)
                     return
                 target = self.path_for(key)
                 os.replace(built, target)
@@ -184,3 +195,27 @@ class Materializer:
             with contextlib.suppress(OSError):
                 shutil.rmtree(build_dir)
             self._building.pop(key, None)
+
+
+def _adopt(built: Path, user: SandboxUser | None) -> bool:
+    """Take ownership of a file the sandbox built and share it read-only with the sandbox user.
+
+    The build directory was writable inside the sandbox, so the name may be anything: only a
+    regular file is taken (opened without following symlinks, changed through its descriptor).
+    """
+    try:
+        fd = os.open(built, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return False
+        if user is not None:
+            os.fchown(fd, os.geteuid(), user.gid)
+            os.fchmod(fd, 0o640)
+        else:
+            os.fchmod(fd, 0o600)
+        return True
+    finally:
+        os.close(fd)

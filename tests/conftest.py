@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
@@ -86,6 +87,17 @@ class RunningStack:
     @property
     def runner_target(self) -> str:
         return f"127.0.0.1:{self.stack.runner_port}"
+
+    def runner_channel(self) -> grpc.Channel:
+        """A channel to the runner service that presents the stack's service credential."""
+        return credential_channel(self.runner_target, self.stack.runner_credential)
+
+
+def credential_channel(target: str, secret: str) -> grpc.Channel:
+    """An insecure channel whose every call carries `authorization: Bearer <secret>`."""
+    from gradio_ui.client import BearerHeader
+
+    return grpc.intercept_channel(grpc.insecure_channel(target), BearerHeader(secret))
 
 
 def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str, Any] | None = None,

@@ -12,11 +12,33 @@ import grpc
 import pytest
 
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
-from tests.conftest import RunningStack
+from tests.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.bwrap
 CONTENT = "region,amount\nnorth,100\nsouth,200\n"
 EDITED = "region,amount\nnorth,900\nsouth,200\n"  # the same size: only the content differs
+
+
+@pytest.fixture(scope="module")
+def csv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("identity-csv")
+
+
+@pytest.fixture(scope="module")
+def local_stack(datasets_dir: Path, csv_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A stack that accepts server-side CSV paths under csv_root."""
+    running = start_stack(datasets_dir, tmp_path_factory.mktemp("identity") / "capsules.sqlite3",
+                          csv_roots=(csv_root,), upload_dir=tmp_path_factory.mktemp("identity-uploads"))
+    yield running
+    stop_stack(running)
+
+
+@pytest.fixture
+def tmp_path(csv_root: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh directory under the stack's CSV root."""
+    directory = csv_root / request.node.name
+    directory.mkdir()
+    return directory
 
 
 @pytest.fixture

@@ -59,7 +59,8 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
     capsule_db = security_root / f"capsules-{name}.sqlite3"
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=capsule_db,
                               run_timeout_seconds=run_timeout_seconds, run_memory_bytes=RUN_MEMORY_BYTES,
-                              max_rows=MAX_ROWS)
+                              max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection"),
+                              upload_dir=security_root / f"uploads-{name}")
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
                             max_timeout_seconds=max(10.0, run_timeout_seconds),
                             default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)
@@ -104,6 +105,6 @@ def analyst(security_stack: RunningStack) -> Iterator[Any]:
 @pytest.fixture(scope="package")
 def runner(security_stack: RunningStack) -> Iterator[Any]:
     """A RunnerService stub on the red-team stack (no SQL policy in front of it)."""
-    channel = grpc.insecure_channel(security_stack.runner_target)
+    channel = security_stack.runner_channel()
     yield runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel)
     channel.close()

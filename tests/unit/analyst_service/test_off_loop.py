@@ -31,7 +31,8 @@ def test_csv_paths_are_read_off_the_event_loop(datasets_dir: Path, tmp_path: Pat
 
     async def scenario() -> None:
         settings = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=tmp_path / "c.sqlite3",
-                                   runner_target="127.0.0.1:9")
+                                   runner_target="127.0.0.1:9", csv_roots=(tmp_path,), upload_dir=tmp_path / "up",
+                                   runner_credential="unused")
         server = await start_analyst_server(settings)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:

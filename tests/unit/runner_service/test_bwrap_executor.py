@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import time
@@ -24,6 +25,7 @@ from runner_service.executors import bwrap as bwrap_module
 from runner_service.executors.base import SandboxOutcome, SandboxRequest, TableFile
 from runner_service.executors.bwrap import SANDBOX_UID, BwrapExecutor, BwrapRuntime, build_bwrap_argv
 from runner_service.executors.cgroups import RunCgroup
+from runner_service.executors.sandbox_user import default_sandbox_user, ensure_sandbox_user
 from tests.conftest import require_bwrap
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
@@ -108,7 +110,7 @@ def execute(executor: BwrapExecutor, request: SandboxRequest) -> SandboxOutcome:
 
 def probe_argv(request: SandboxRequest, code: str) -> list[str]:
     """The sandbox of `request`, running `python -c code` instead of the runner."""
-    argv = build_bwrap_argv(BwrapRuntime.discover(), request)
+    argv = build_bwrap_argv(BwrapRuntime.discover(), request, user=default_sandbox_user())
     assert argv[-2:] == ["-m", "runner"]
     return [*argv[:-2], "-c", code]
 
@@ -153,6 +155,15 @@ print(json.dumps(out))
 """
 
 
+def expected_ids() -> tuple[int, int]:
+    """The sandbox's uid and gid as it sees them: the host's sandbox user when the tests run as root
+    (no user namespace then), else 65534 inside an unprivileged user namespace."""
+    if os.geteuid() == 0:
+        user = ensure_sandbox_user()
+        return user.uid, user.gid
+    return SANDBOX_UID, SANDBOX_UID
+
+
 def test_isolation_from_inside(table: TableFile, tmp_path: Path) -> None:
     host_file = tmp_path / "host-only.txt"
     host_file.write_text("host")
@@ -162,7 +173,8 @@ def test_isolation_from_inside(table: TableFile, tmp_path: Path) -> None:
         port = listener.getsockname()[1]
         code = ISOLATION_PROBE.replace("PORT", str(port)).replace("HOST_FILE", repr(str(host_file)))
         out = probe(make_request("SELECT 1", (table,)), code)
-    assert (out["uid"], out["euid"], out["gid"]) == (SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    uid, gid = expected_ids()
+    assert (out["uid"], out["euid"], out["gid"]) == (uid, uid, gid)
     assert out["uid"] != 0
     # No network: only a loopback device of its own, nothing reachable on the host or outside.
     assert out["interfaces"] == ["lo"]
@@ -230,7 +242,7 @@ def test_isolation_through_the_executor(executor: BwrapExecutor, table: TableFil
     outcome = run_code(executor, monkeypatch, make_request("SELECT 1", (table,), timeout=7.0), EXECUTOR_PROBE)
     assert outcome.exit_code == 3 and "PROBE" in outcome.stderr, outcome.stderr
     out = json.loads(outcome.stderr.split("PROBE", 1)[1].splitlines()[0])
-    assert out["uid"] == SANDBOX_UID
+    assert out["uid"] == expected_ids()[0]
     assert out["etc_passwd"] == "ENOENT"
     assert out["unshare"] != "ok"
     assert out["unix"] == "ok"
@@ -378,7 +390,10 @@ def test_failed_runner_is_an_internal_error(
                        "import sys; sys.stderr.write('boom happened\\n'); sys.exit(5)")
     assert outcome.exit_code == 5
     assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
-    assert "boom happened" in outcome.result.error.message
+    # The sandbox's words stay out of the client-facing message; operators read them in stderr.
+    assert "boom happened" not in outcome.result.error.message
+    assert "exit code 5" in outcome.result.error.message
+    assert "boom happened" in outcome.stderr
 
 
 def test_cgroups_are_removed_after_each_run(executor: BwrapExecutor, table: TableFile) -> None:
@@ -405,6 +420,16 @@ def test_a_sandbox_writing_past_the_stdout_cap_is_killed_and_reported(monkeypatc
     for stream in (process.stdout, process.stderr):
         assert stream is not None
         stream.close()
+
+
+def test_a_sandbox_writing_past_the_cap_on_stderr_is_killed_and_reported(
+        executor: BwrapExecutor, table: TableFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_module, "MAX_STDOUT_BYTES", 1 << 20)
+    outcome = run_code(executor, monkeypatch, make_request("SELECT 1", (table,), timeout=20.0),
+                       "import sys\nwhile True: sys.stderr.buffer.write(b'e' * 65536)")
+    assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, outcome.result.error
+    assert "output" in outcome.result.error.message
+    assert len(outcome.stderr) < 200 << 10  # what reaches the service stays capped
 
 
 def test_a_run_cancelled_while_its_sandbox_starts_leaves_no_sandbox(executor: BwrapExecutor, table: TableFile) -> None:

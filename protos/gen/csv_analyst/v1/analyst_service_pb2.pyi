@@ -196,3 +196,17 @@ class ExportResultResponse(_message.Message):
     content_type: str
     row_count: int
     def __init__(self, data: _Optional[bytes] = ..., content_type: _Optional[str] = ..., row_count: _Optional[int] = ...) -> None: ...
+
+class UploadDatasetRequest(_message.Message):
+    __slots__ = ("file_name", "chunk")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    chunk: bytes
+    def __init__(self, file_name: _Optional[str] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
+class UploadDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...

@@ -95,6 +95,11 @@ class AnalystServiceStub:
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.SerializeToString,
                 response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.FromString,
                 _registered_method=True)
+        self.UploadDataset = channel.stream_unary(
+                '/csv_analyst.v1.AnalystService/UploadDataset',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.FromString,
+                _registered_method=True)
 
 
 class AnalystServiceServicer:
@@ -215,6 +220,19 @@ class AnalystServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadDataset(self, request_iterator, context):
+        """Uploads CSV files from the client as a dataset, so the server needs no access to the
+        client's paths. Client-streaming because files can be large: the first message of each file
+        sets `file_name`, the following ones carry its bytes in order. The dataset is registered by
+        content (the same files again give the same dataset), named `datasets/upload-...`, kept
+        across restarts, and usable by Ask and SubmitRun like any other. Errors: INVALID_ARGUMENT
+        (no file, a bad file name, bytes before a file name, an empty or unreadable CSV, two files
+        with one table name), RESOURCE_EXHAUSTED (over the server's upload size or file count).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalystServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +290,11 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     servicer.ExportResult,
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.FromString,
                     response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.SerializeToString,
+            ),
+            'UploadDataset': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadDataset,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -577,6 +600,33 @@ class AnalystService:
             '/csv_analyst.v1.AnalystService/ExportResult',
             csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.SerializeToString,
             csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadDataset(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/csv_analyst.v1.AnalystService/UploadDataset',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf import timestamp_pb2
 
@@ -37,7 +38,7 @@ class LiveRun:
     done: bool = False
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def next_event(self, stage: int, message: str, **payload: object) -> run_pb2.RunEvent:
+    def next_event(self, stage: run_pb2.Stage, message: str, **payload: Any) -> run_pb2.RunEvent:
         """Build the next event (sequence, time) without publishing it."""
         return run_pb2.RunEvent(run_id=self.run.run_id, sequence=len(self.events) + 1, event_time=now(),
                                 stage=stage, message=message, **payload)
@@ -50,7 +51,7 @@ class LiveRun:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def event(self, stage: int, message: str, **payload: object) -> run_pb2.RunEvent:
+    def event(self, stage: run_pb2.Stage, message: str, **payload: Any) -> run_pb2.RunEvent:
         """Build and publish the next event."""
         event = self.next_event(stage, message, **payload)
         self.publish(event)

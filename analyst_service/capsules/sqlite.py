@@ -7,10 +7,11 @@ that make it searchable with plain SQL (run_id, times, dataset, status, question
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -148,7 +149,7 @@ class SqliteCapsuleStore:
         byte bound); it always holds at least one capsule when any is left.
         """
         rows = self._select(page_size, page_token, dataset_id=dataset_id)
-        capsules: list[capsule_pb2.Capsule] = []
+        capsules: builtins.list[capsule_pb2.Capsule] = []
         total = 0
         last_seq = 0
         for seq, blob in rows[:page_size]:
@@ -174,8 +175,8 @@ class SqliteCapsuleStore:
         token = _encode_token(rows[page_size - 1][0]) if len(rows) > page_size else ""
         return RunPage(runs, token)
 
-    def _select(self, page_size: int, page_token: str, dataset_id: str = "", states: list[str] | None = None,
-                min_micros: int | None = None, max_micros: int | None = None) -> list[tuple[int, bytes]]:
+    def _select(self, page_size: int, page_token: str, dataset_id: str = "", states: Sequence[str] = (),
+                min_micros: int | None = None, max_micros: int | None = None) -> Sequence[tuple[int, bytes]]:
         query = "SELECT seq, capsule FROM capsules WHERE seq < ?"
         parameters: list[object] = [_decode_token(page_token)]
         if dataset_id:
@@ -183,7 +184,7 @@ class SqliteCapsuleStore:
             parameters.append(dataset_id)
         if states:
             query += f" AND status IN ({', '.join('?' for _ in states)})"
-            parameters += states
+            parameters.extend(states)
         if min_micros is not None:
             query += " AND create_micros >= ?"
             parameters.append(min_micros)

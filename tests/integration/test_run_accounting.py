@@ -9,15 +9,16 @@ import json
 import subprocess
 import sys
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.sqlite import SqliteCapsuleStore
-from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, capsule_pb2, run_pb2
 from tests.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(240)]
@@ -236,3 +237,31 @@ def test_shutdown_records_runs_in_flight_as_cancelled(datasets_dir: Path, tmp_pa
         assert store.in_flight() == []
     finally:
         store.close()
+
+
+def test_a_run_of_another_process_is_visible_and_watched_until_it_ends(stack: RunningStack) -> None:
+    other = SqliteCapsuleStore(stack.capsule_db)  # another process's view of the shared store
+    run = run_pb2.Run(name="runs/rotherprocess", run_id="rotherprocess", state=run_pb2.RUN_STATE_RUNNING,
+                      dataset_id="support")
+    run.create_time.GetCurrentTime()
+    other.begin(run, Owner("another-host", "boot", 1, "1").token())  # alive as far as this host can tell
+    channel, stub = stub_for(stack.analyst_target)
+    try:
+        with channel, ThreadPoolExecutor(1) as pool:
+            watching = pool.submit(lambda: [r.event for r in stub.WatchRun(api.WatchRunRequest(name=run.name),
+                                                                            timeout=60)])
+            assert stub.GetRun(api.GetRunRequest(name=run.name), timeout=10).run.state == run_pb2.RUN_STATE_RUNNING
+            listed = stub.ListRuns(api.ListRunsRequest(states=[run_pb2.RUN_STATE_RUNNING]), timeout=10).runs
+            assert run.run_id in [r.run_id for r in listed]
+            with pytest.raises(grpc.RpcError) as elsewhere:
+                stub.StopRun(api.StopRunRequest(name=run.name), timeout=10)
+            assert elsewhere.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            time.sleep(0.5)  # let the watcher wait for the other process (correct either way)
+            run.state = run_pb2.RUN_STATE_SUCCEEDED
+            other.put(capsule_pb2.Capsule(name="capsules/rotherprocess", run=run, events=[run_pb2.RunEvent(
+                run_id=run.run_id, sequence=1, stage=run_pb2.STAGE_DONE, run=run)]))
+            events = watching.result()
+        assert [e.stage for e in events] == [run_pb2.STAGE_DONE]
+        assert events[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED
+    finally:
+        other.close()

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+        sub.add_argument("--cache-max-gb", type=float, default=10.0,
+                         help="size cap of --cache-dir; least recently used copies are deleted past it (default: 10)")
         sub.add_argument("--upload-dir", type=Path, default=default_home() / "uploads",
                          help="where uploaded CSV files are kept (default: ~/.csv-analyst/uploads)")
         sub.add_argument("--pool-size", type=int, default=1,
@@ -135,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     capsule.add_argument("run_id")
     capsule.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
 
+    export = commands.add_parser("export", help="write every row of a run's result as CSV or Parquet")
+    stack_options(export)
+    export.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
     keys = commands.add_parser("keys", help="manage client API keys of the analyst service")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     add = keys_commands.add_parser("add", help="create a key, store its hash in FILE and print the key once")
@@ -172,6 +181,7 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               allow_unauthenticated=getattr(options, "allow_unauthenticated", False))
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
+                            cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
                             pool_size=options.pool_size, credential=runner_credential,
                             kubernetes=kubernetes_settings_from_env(dict(os.environ)))
     return analyst, runner
@@ -433,6 +443,38 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
+async def export_command(options: argparse.Namespace) -> int:
+    """`export RUN_ID --format csv|parquet`: write every row of a run's result."""
+    output = options.output.open("wb") if options.output else sys.stdout.buffer
+    try:
+        if options.server:
+            request = api.ExportResultRequest(name=options.run_id, format=(
+                api.EXPORT_FORMAT_PARQUET if options.format == "parquet" else api.EXPORT_FORMAT_CSV))
+            async with grpc.aio.insecure_channel(options.server) as channel:
+                try:
+                    async for chunk in analyst_service_pb2_grpc.AnalystServiceStub(channel).ExportResult(request):
+                        output.write(chunk.data)
+                except grpc.aio.AioRpcError as error:
+                    print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+                    return 1
+            return 0
+        from analyst_service.capsules.local import read_full_result
+        from analyst_service.result_files import to_csv_bytes, to_parquet_bytes
+
+        try:
+            result = await asyncio.to_thread(read_full_result, options.capsule_db, options.run_id)
+        except LookupError as error:
+            print(str(error), file=sys.stderr)
+            return 1
+        output.write((to_parquet_bytes if options.format == "parquet" else to_csv_bytes)(result))
+        return 0
+    finally:
+        if options.output:
+            output.close()
+        else:
+            output.flush()
+
+
 async def serve_command(options: argparse.Namespace) -> int:
     """`serve`: runner service, analyst service and the web UI until interrupted."""
     if not (options.datasets_dir / "registry.json").exists():
@@ -514,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "k8s":
         return cli_k8s.render_job(options)
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command}
+        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command,
+        "export": export_command}
     return asyncio.run(handlers[options.command](options))
 
 

@@ -126,6 +126,14 @@ class RunCancelledError(AnalystError):
 
 
 @dataclass
+class RunStateError(AnalystError):
+    """The run is not in a state the request needs (not succeeded, run by another process, its
+    stored result file missing)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
 class PermissionDeniedError(AnalystError):
     """The caller may not use what it named (a server-side path outside the CSV roots)."""
 

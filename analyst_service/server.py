@@ -56,7 +56,9 @@ class AnalystServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for `grace` seconds, then stop and close resources."""
+        self.runs.start_shutdown()
         await self.server.stop(grace)
+        await self.runs.close()  # runs still going end CANCELLED, each with its capsule
         await self.channel.close()
         self.store.close()
 

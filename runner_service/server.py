@@ -83,8 +83,8 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     if not settings.credential:
         raise ValueError("the runner service needs a credential (settings.credential)")
     executor = executor or make_executor(settings)
-    materializer = Materializer(settings.cache_dir, executor, getattr(executor, "user", None)) \
-        if settings.cache_dir else None
+    materializer = Materializer(settings.cache_dir, executor, getattr(executor, "user", None),
+                                max_bytes=settings.cache_max_bytes) if settings.cache_dir else None
     roots = DataRoots([*settings.data_roots, *([settings.cache_dir] if settings.cache_dir else [])])
     server = grpc.aio.server(interceptors=[CredentialInterceptor(settings.credential)])
     runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(

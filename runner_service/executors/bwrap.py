@@ -226,7 +226,7 @@ class BwrapExecutor:
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
         self._active: dict[str, _Active] = {}
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
-            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
+            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[object]] = set()
         self._spawned: list[_Sandbox] = []

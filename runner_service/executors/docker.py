@@ -495,7 +495,7 @@ class DockerExecutor:
         # cancelled execute() task) and removed by finish_container or a pool discard.
         self._containers: set[str] = set()
         self._pool: WarmPool[SandboxRequest, StartedContainer] = WarmPool(
-            self.pool_settings, self._spawn_warm, self._usable, self._discard)
+            self.pool_settings, self._spawn_warm, self._usable, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._disposals: set[concurrent.futures.Future[None]] = set()
         self._closed = False

@@ -5,8 +5,9 @@ field of AnalystSettings (e.g. CSV_ANALYST_ANALYST_PORT, CSV_ANALYST_ANALYST_RUN
 CSV_ANALYST_ANALYST_DATASETS_DIR, CSV_ANALYST_ANALYST_CAPSULE_DB, CSV_ANALYST_ANALYST_PLANNER,
 CSV_ANALYST_ANALYST_UPLOAD_DIR, CSV_ANALYST_ANALYST_ALLOW_UNAUTHENTICATED), CSV_ANALYST_ANALYST_CSV_ROOTS
 (a list separated by `:`), CSV_ANALYST_ANALYST_API_KEYS_FILE (a key file of `csv-analyst keys add`),
-and the runner service's credential from the file named by CSV_ANALYST_RUNNER_CREDENTIAL_FILE or
-from CSV_ANALYST_RUNNER_CREDENTIAL.
+the runner service's credential from the file named by CSV_ANALYST_RUNNER_CREDENTIAL_FILE or from
+CSV_ANALYST_RUNNER_CREDENTIAL, and the Claude planner's settings from `CSV_ANALYST_CLAUDE_<FIELD>`
+(its API key from the file named by CSV_ANALYST_CLAUDE_API_KEY_FILE, or ANTHROPIC_API_KEY).
 SIGTERM drains in-flight calls for the grace period, then stops.
 """
 
@@ -21,13 +22,45 @@ from pathlib import Path
 from typing import Any
 
 from analyst_service.auth import KeyRing, load_key_file
-from analyst_service.config import AnalystSettings
+from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.server import start_analyst_server
 
 PREFIX = "CSV_ANALYST_ANALYST_"
+CLAUDE_PREFIX = "CSV_ANALYST_CLAUDE_"
 # The runner service's credential (the same variable the runner service reads).
 RUNNER_CREDENTIAL_ENV = "CSV_ANALYST_RUNNER_CREDENTIAL"
 DRAIN_SECONDS = 20.0
+
+
+def _plain_fields(cls: Any, prefix: str, environ: dict[str, str], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Values of the str/int/float/bool/Path fields of a settings dataclass named by `prefix<FIELD>`."""
+    base = cls()
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        value = environ.get(prefix + item.name.upper())
+        current = getattr(base, item.name)
+        plain = isinstance(current, (str, int, float, bool, Path))
+        if value is None or item.name in skip or not plain:
+            continue
+        if isinstance(current, bool):
+            changes[item.name] = value.lower() in ("1", "true", "yes")
+            continue
+        kind = Path if isinstance(current, Path) else type(current)
+        try:
+            changes[item.name] = kind(value)
+        except ValueError as error:
+            raise ValueError(f"{prefix + item.name.upper()}={value!r} is not a valid {kind.__name__}") from error
+    return changes
+
+
+def claude_settings_from_env(environ: dict[str, str]) -> ClaudeSettings:
+    """The Claude planner's settings from CSV_ANALYST_CLAUDE_* (and ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL)."""
+    key_file = environ.get(CLAUDE_PREFIX + "API_KEY_FILE")
+    api_key = Path(key_file).read_text().strip() if key_file else environ.get("ANTHROPIC_API_KEY", "")
+    changes = _plain_fields(ClaudeSettings, CLAUDE_PREFIX, environ, skip=("api_key",))
+    if "base_url" not in changes and environ.get("ANTHROPIC_BASE_URL"):
+        changes["base_url"] = environ["ANTHROPIC_BASE_URL"]
+    return dataclasses.replace(ClaudeSettings(), api_key=api_key, **changes)
 
 
 def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
@@ -45,20 +78,8 @@ def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
         changes["csv_roots"] = tuple(Path(p) for p in environ[PREFIX + "CSV_ROOTS"].split(os.pathsep) if p)
     if environ.get(PREFIX + "API_KEYS_FILE"):
         changes["api_keys"] = KeyRing(load_key_file(Path(environ[PREFIX + "API_KEYS_FILE"])))
-    for item in dataclasses.fields(AnalystSettings):
-        value = environ.get(PREFIX + item.name.upper())
-        current = getattr(base, item.name)
-        plain = isinstance(current, (str, int, float, bool, Path))
-        if value is None or item.name == "runner_credential" or not plain:
-            continue
-        if isinstance(current, bool):
-            changes[item.name] = value.lower() in ("1", "true", "yes")
-            continue
-        kind = Path if isinstance(current, Path) else type(current)
-        try:
-            changes[item.name] = kind(value)
-        except ValueError as error:
-            raise ValueError(f"{PREFIX + item.name.upper()}={value!r} is not a valid {kind.__name__}") from error
+    changes.update(_plain_fields(AnalystSettings, PREFIX, environ, skip=("runner_credential",)))
+    changes["claude"] = claude_settings_from_env(environ)
     return dataclasses.replace(base, **changes)
 
 

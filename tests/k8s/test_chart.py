@@ -22,7 +22,7 @@ import pytest
 import yaml
 from google.protobuf import duration_pb2
 
-from analyst_service.config import AnalystSettings
+from analyst_service.config import AnalystSettings, ClaudeSettings
 from csv_analyst.v1 import run_pb2
 from runner_service.config import RunnerSettings
 from runner_service.executors.base import SandboxRequest, TableFile
@@ -197,6 +197,18 @@ def test_namespace_template_enforces_restricted() -> None:
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
+def test_the_model_api_is_reachable_only_with_a_model_planner() -> None:
+    def analyst_egress(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        (policy,) = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-analyst")]
+        return [rule for rule in policy["spec"]["egress"] if {"protocol": "TCP", "port": 443} in rule["ports"]]
+
+    assert analyst_egress(render()) == []
+    claude = render(CHART / "ci" / "ingress-tls-values.yaml")
+    assert analyst_egress(claude)
+    (analyst,) = [d for d in by_kind(claude, "Deployment") if d["metadata"]["name"].endswith("-analyst")]
+    assert env_of(analyst)["CSV_ANALYST_CLAUDE_API_KEY_FILE"] == "/etc/csv-analyst/claude/api-key"
+
+
 def test_ingress_with_tls() -> None:
     (ingress,) = by_kind(render(CHART / "ci" / "ingress-tls-values.yaml"), "Ingress")
     assert ingress["spec"]["tls"] == [{"hosts": ["analyst.example.com"], "secretName": "analyst-example-com-tls"}]
@@ -209,6 +221,7 @@ def test_environment_variables_name_real_settings(rendered: list[dict[str, Any]]
         "CSV_ANALYST_K8S_": {f.name for f in dataclasses.fields(KubernetesSettings)},
         "CSV_ANALYST_RUNNER_": {f.name for f in dataclasses.fields(RunnerSettings)} | {"credential_file"},
         "CSV_ANALYST_ANALYST_": {f.name for f in dataclasses.fields(AnalystSettings)} | {"api_keys_file"},
+        "CSV_ANALYST_CLAUDE_": {f.name for f in dataclasses.fields(ClaudeSettings)} | {"api_key_file"},
     }
     for deployment in by_kind(rendered, "Deployment"):
         for name in env_of(deployment):

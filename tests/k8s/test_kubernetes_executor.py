@@ -470,3 +470,21 @@ def test_the_services_run_as_the_chart_runs_them(settings: KubernetesSettings, d
         for process, log in zip(processes, logs, strict=True):
             assert process.wait(60) == 0, log.read_text()
     assert leftovers(cluster) == []
+
+
+def test_job_creations_pass_the_rate_limit(executor: KubernetesExecutor, cluster: FakeCluster,
+                                           table: TableFile) -> None:
+    """With a burst of 1 and a slow rate, the second run's creation waits for its token (the wait is
+    recorded, not slept: no timing in the assertion)."""
+    import functools
+
+    from runner_service.executors.k8s_api import TokenBucket
+
+    now = [0.0]
+    waits: list[float] = []
+    bucket = TokenBucket(rate=0.01, burst=1, clock=lambda: now[0])
+    executor.limiter.acquire = functools.partial(bucket.acquire, sleep=waits.append)  # type: ignore[method-assign]
+    for _ in range(2):
+        outcome, _ = execute(executor, make_request("SELECT count(*) AS n FROM orders", (table,)))
+        assert outcome.result.result.rows[0].values[0].int_value == 3
+    assert waits == [100.0]

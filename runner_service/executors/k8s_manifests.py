@@ -123,8 +123,8 @@ def claim_sub_path(host_path: str, data_root: str) -> str:
 
 
 def task_bytes(request: SandboxRequest) -> bytes:
-    """What the runner reads as stdin: the set-up frame, then the query frame."""
-    return setup_frame(request) + query_frame(request.run_id, request.sql)
+    """What the runner reads as stdin: the set-up frame, then the query frame (SQL or Python)."""
+    return setup_frame(request) + query_frame(request.run_id, request.sql, request.python_code)
 
 
 def _quantity(count: int) -> str:

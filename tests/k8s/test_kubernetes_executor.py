@@ -488,3 +488,14 @@ def test_job_creations_pass_the_rate_limit(executor: KubernetesExecutor, cluster
         outcome, _ = execute(executor, make_request("SELECT count(*) AS n FROM orders", (table,)))
         assert outcome.result.result.rows[0].values[0].int_value == 3
     assert waits == [100.0]
+
+
+def test_restricted_python_runs_as_a_job(executor: KubernetesExecutor, table: TableFile) -> None:
+    request = replace(make_request("", (table,)),
+                      python_code="result_df = orders.groupby('status', as_index=False).size()")
+    outcome, _ = execute(executor, request)
+    assert not outcome.result.HasField("error"), (outcome.result.error, outcome.stderr)
+    rows = [[getattr(cell, cell.WhichOneof("kind")) for cell in row.values] for row in outcome.result.result.rows]
+    assert rows == [["completed", 2], ["pending", 1]]
+    refused, _ = execute(executor, replace(make_request("", (table,)), python_code="import os\nresult = 1"))
+    assert refused.result.error.code == run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION

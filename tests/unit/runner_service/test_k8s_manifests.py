@@ -134,6 +134,13 @@ def test_the_task_is_in_an_owned_configmap_not_in_the_job() -> None:
     assert task_bytes(request) == stream.getvalue()
 
 
+def test_a_python_run_carries_its_program() -> None:
+    request = make_request(python_code="result = orders.head(1)")
+    stream = io.BytesIO(task_bytes(request))
+    read_frame(stream)
+    assert read_frame(stream).python_code == "result = orders.head(1)"
+
+
 def test_each_table_is_its_own_read_only_subpath_of_the_claim() -> None:
     job, _ = manifests()
     mounts = job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]

@@ -39,6 +39,7 @@ from analyst_service.auth import (
     load_key_file,
     new_key,
 )
+from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_credential, load_credential
@@ -61,6 +62,10 @@ BATCH_CONCURRENCY = 2
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="csv-analyst", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=None,
+                        help=f"DEBUG, INFO, WARNING or ERROR (default ${LEVEL_ENV}, else INFO for serve, WARNING otherwise)")
+    parser.add_argument("--log-format", choices=["json", "text"], default=None,
+                        help=f"log lines on stderr (default ${FORMAT_ENV}, else text on a terminal, json otherwise)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def stack_options(sub: argparse.ArgumentParser) -> None:
@@ -121,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory whose CSV files clients may name by server-side path (csv_paths); "
                             "repeatable; none by default")
     serve.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload (all its files), MB")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off unless given)")
+    serve.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
     serve.add_argument("--enable-python", action="store_true",
                        help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
 
@@ -512,6 +520,11 @@ async def serve_command(options: argparse.Namespace) -> int:
         print(f"csv-analyst serve: {error}", file=sys.stderr)
         return 2
     stack = await start_stack_for(analyst, runner, announce=True)
+    if options.metrics_port is not None:
+        import prometheus_client
+
+        metrics_server, _ = prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_host)
+        print(f"metrics          http://{options.metrics_host}:{metrics_server.server_port}/metrics", flush=True)
     print(f"runner service   {options.runner_host}:{stack.runner_port}", flush=True)
     print(f"analyst service  {options.host}:{stack.analyst.port}"
           + ("  (API keys required)" if keys.enabled else "  (no API keys: open to anyone who can connect)"),
@@ -557,6 +570,8 @@ def keys_command(options: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `csv-analyst` console script."""
     options = build_parser().parse_args(argv)
+    configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
+                      options.log_format)
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 

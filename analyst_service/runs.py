@@ -30,6 +30,8 @@ from analyst_service.datasets import DatasetRegistry
 from analyst_service.dispatch import execute, seconds
 from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError, RunStateError
 from analyst_service.live import LiveRun, now
+from analyst_service.logs import RUN_ID
+from analyst_service.metrics import observe_run, run_log_fields
 from analyst_service.planning.base import Planner, PlanningContext
 from analyst_service.profiling import DatasetProfiler
 from analyst_service.validation.python import check_python_program
@@ -335,6 +337,7 @@ class RunManager:
                      question: str = "", context: PlanningContext | None = None,
                      plan: plan_pb2.Plan | None = None, sql: str = "", python_code: str = "") -> None:
         run = live.run
+        RUN_ID.set(run.run_id)  # every log line of this run's task carries its id
         try:
             await asyncio.to_thread(self._store.begin, run, self._owner)
             if self._closing:
@@ -424,6 +427,8 @@ class RunManager:
             log.warning("run %s: stopped while its capsule was being stored", run.run_id)
         except Exception:  # noqa: BLE001 - the run's events must still end
             log.exception("run %s: its capsule could not be stored", run.run_id)
+        observe_run(run)
+        log.info("run finished", extra=run_log_fields(run))
         live.publish(done)
 
     def _store_capsule(self, run: run_pb2.Run, events: list[run_pb2.RunEvent]) -> None:

@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
+        sub.add_argument("--no-cache", action="store_true",
+                         help="always run in a sandbox (no exact result cache: same query, same files, same limits)")
 
     serve = commands.add_parser("serve", help="run the runner service, the analyst service and the web UI")
     stack_options(serve)
@@ -196,7 +198,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               max_upload_bytes=getattr(options, "max_upload_mb", 1024) << 20,
                               api_keys=keys or KeyRing(),
                               allow_unauthenticated=getattr(options, "allow_unauthenticated", False),
-                              enable_python=python_enabled(options))
+                              enable_python=python_enabled(options),
+                              result_cache_bytes=0 if getattr(options, "no_cache", False) else 64 << 20)
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
                             cache_max_bytes=int(options.cache_max_gb * (1 << 30)),

@@ -13,6 +13,7 @@ from csv_analyst.v1 import run_pb2
 RUNS = Counter("csv_analyst_runs_total", "Runs by final state and query type", ["state", "query_type"])
 STAGE_SECONDS = Histogram("csv_analyst_stage_seconds", "Time a run spent in each stage", ["stage"],
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+RESULT_CACHE = Counter("csv_analyst_result_cache_total", "Exact result cache look-ups", ["result"])
 PLANNER_ATTEMPTS = Counter("csv_analyst_planner_attempts_total", "Model calls of model-backed planners", ["planner"])
 PLANNER_TOKENS = Counter("csv_analyst_planner_tokens_total", "Tokens of model-backed planners", ["planner", "kind"])
 

@@ -220,7 +220,7 @@ def claude_settings_from(options: argparse.Namespace, environ: dict[str, str] | 
 async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, announce: bool = False) -> Any:
     """Start the embedded stack with the planner the settings name (Claude settings included)."""
     from analyst_service.server import make_planner
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
 
     if analyst.planner == "claude" and not analyst.claude.api_key:
         print("warning: --planner claude without ANTHROPIC_API_KEY: every question will fail until it is set",

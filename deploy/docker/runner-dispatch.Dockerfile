@@ -10,6 +10,7 @@ FROM python:3.11-slim-bookworm
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY analyst_service ./analyst_service
+COPY csv_analyst_app ./csv_analyst_app
 COPY runner_service ./runner_service
 COPY runner ./runner
 COPY gradio_ui ./gradio_ui

@@ -349,10 +349,12 @@ def k8s_stack(settings: KubernetesSettings, cluster: FakeCluster, datasets_dir: 
     assert leftovers(cluster) == []
 
 
-def ask_all(target: str, dataset_id: str) -> list[tuple[str, str, str, str]]:
+def ask_all(target: str, dataset_id: str, prompts: list[str] | None = None) -> list[tuple[str, str, str, str]]:
+    """Ask each prompt (default: the dataset's registry prompts); return the failures."""
     with grpc.insecure_channel(target) as channel:
         analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
-        prompts = list(analyst.GetDataset(api.GetDatasetRequest(name=dataset_id)).dataset.prompts)
+        if prompts is None:
+            prompts = list(analyst.GetDataset(api.GetDatasetRequest(name=dataset_id)).dataset.prompts)
         assert prompts
         failures = []
         for prompt in prompts:
@@ -367,14 +369,24 @@ def test_every_registry_prompt_succeeds_with_k8s(k8s_stack: RunningStack, datase
     assert ask_all(k8s_stack.analyst_target, dataset_id) == []
 
 
-def test_materialised_datasets_are_built_by_jobs(k8s_stack: RunningStack) -> None:
+def test_materialised_datasets_are_built_by_jobs(k8s_stack: RunningStack, cluster: FakeCluster) -> None:
     """The prompts above started materialisations, each a Job writing through the one writable mount."""
     materializer = k8s_stack.stack.runner.materializer
     assert materializer is not None
     k8s_stack.loop.run(materializer.wait_idle())
     built = list((k8s_stack.capsule_db.parent / "materialized").glob("*.duckdb"))
     assert len(built) >= 3, built
-    assert ask_all(k8s_stack.analyst_target, "ecommerce") == []
+    # SQL not run above (a repeated question is answered by the analyst's result cache).
+    with grpc.insecure_channel(k8s_stack.analyst_target) as channel:
+        analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+        run = analyst.SubmitRun(api.SubmitRunRequest(
+            dataset_id="ecommerce", sql=f"SELECT status, count(*) AS n, {uuid.uuid4().int % 1000} AS k "
+                                        "FROM orders GROUP BY status"), timeout=120).run
+    assert run.state == run_pb2.RUN_STATE_SUCCEEDED and run.runner_mode == "k8s", run.error
+    assert run.result.row_count > 0
+    job = requests_to(cluster, "POST", "/jobs")[-1][3]
+    mounts = job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert [m["mountPath"] for m in mounts if m["name"] == "data"] == ["/data/dataset.duckdb"]
 
 
 def test_embedded_cli_ask_with_k8s(settings: KubernetesSettings, datasets_dir: Path, tmp_path: Path,

@@ -37,14 +37,8 @@ from analyst_service.profiling import DatasetProfiler
 from analyst_service.result_cache import ResultCache
 from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
-from csv_analyst.v1 import (
-    capsule_pb2,
-    dataset_pb2,
-    plan_pb2,
-    result_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2_grpc,
-)
+from csv_analyst.v1 import capsule_pb2, dataset_pb2, plan_pb2, result_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from analyst_service.planning.base import Planner
 from analyst_service.runs import RunManager
 from analyst_service.servicer import AnalystServicer
 from analyst_service.uploads import UploadStore
-from csv_analyst.v1 import analyst_service_pb2, analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
+from csv_analyst.v1 import analyst_service_pb2, analyst_service_pb2_grpc
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 SERVICE_NAME = analyst_service_pb2.DESCRIPTOR.services_by_name["AnalystService"].full_name
 

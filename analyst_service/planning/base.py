@@ -19,13 +19,19 @@ class PlanningContext:
     Attributes:
         previous_plan: The last successful plan of the same thread, for follow-up questions.
         previous_question: The question that produced previous_plan.
+        previous_answer: A short summary of what previous_plan answered (columns, row count,
+            first rows), for planners that replay the conversation.
         attempts: Where a model-backed planner appends a record of each model call (also when
             it fails); the run stores them in its capsule.
+        deadline: `time.monotonic()` by which planning must end (the run's caller deadline);
+            None when the caller set none. A planner that waits on the network honours it.
     """
 
     previous_plan: plan_pb2.Plan | None = None
     previous_question: str = ""
+    previous_answer: str = ""
     attempts: list[run_pb2.PlannerAttempt] = field(default_factory=list)
+    deadline: float | None = None
 
 
 class Planner(Protocol):

@@ -45,7 +45,8 @@ def hijacked_replies(index: int) -> list[Reply]:
 
 @pytest.fixture(scope="module")
 def hijacked(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack, FakeMessagesApi]]:
-    with FakeMessagesApi() as fake:
+    # A hijacked model: its replies break the strict schemas and tool_choice on purpose.
+    with FakeMessagesApi(check_replies=False) as fake:
         planner = ClaudePlanner(ClaudeSettings(api_key="test-key", base_url=fake.url, max_retries=0,
                                                timeout_seconds=10.0, model="claude-test", max_corrections=1))
         running = start_stack(datasets_dir, tmp_path_factory.mktemp("claude-injection") / "capsules.sqlite3",

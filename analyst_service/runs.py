@@ -26,6 +26,7 @@ from csv_analyst.v1 import (
     capsule_pb2,
     dataset_pb2,
     plan_pb2,
+    result_pb2,
     run_pb2,
     runner_dispatch_service_pb2 as dispatch_pb2,
     runner_dispatch_service_pb2_grpc,
@@ -50,6 +51,17 @@ def _deadline(time_remaining: float | None) -> float | None:
     return None if time_remaining is None else time.monotonic() + time_remaining
 
 
+def answer_summary(result: result_pb2.ResultTable, rows: int = 3, chars: int = 300) -> str:
+    """A short text of what a run answered (columns, row count, first rows), for follow-up planning."""
+    if not result.columns:
+        return ""
+    head = "; ".join(", ".join(str(getattr(v, v.WhichOneof("kind") or "null_value")) if v.WhichOneof("kind")
+                               not in (None, "null_value") else "NULL" for v in row.values) for row in result.rows[:rows])
+    more = " ..." if result.row_count > rows or result.truncated else ""
+    text = f"{result.row_count} row(s) ({', '.join(c.name for c in result.columns)}): {head}{more}"
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
 def _now() -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.GetCurrentTime()
@@ -65,6 +77,7 @@ def _seconds(value: float) -> duration_pb2.Duration:
 class _Thread:
     plan: plan_pb2.Plan
     question: str
+    answer: str = ""
 
 
 @dataclass
@@ -161,9 +174,15 @@ class RunManager:
             # answered question is in the capsule store.
             previous = self._store.latest_in_thread(thread_id)
             if previous is not None and previous.run.dataset_id == dataset.dataset_id:
-                thread = _Thread(plan=previous.run.plan, question=previous.run.question)
-        context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question) if thread else PlanningContext()
+                thread = _Thread(plan=previous.run.plan, question=previous.run.question,
+                                 answer=answer_summary(previous.run.result))
         self._deadlines[run.run_id] = _deadline(time_remaining)
+        # Planning ends by the caller's deadline, leaving the margin to answer.
+        deadline = self._deadlines[run.run_id]
+        planning_deadline = None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS
+        context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question,
+                                  previous_answer=thread.answer, deadline=planning_deadline) if thread \
+            else PlanningContext(deadline=planning_deadline)
         async for event in self._lifecycle(run, dataset, question=question, context=context):
             yield event
 
@@ -244,7 +263,7 @@ class RunManager:
                 message=f"internal error ({type(error).__name__}); see the service log for run {run.run_id}"))
         run.end_time.CopyFrom(_now())
         if run.state == run_pb2.RUN_STATE_SUCCEEDED and run.HasField("plan") and question:
-            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question)
+            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question, answer=answer_summary(run.result))
         message = "done" if run.state == run_pb2.RUN_STATE_SUCCEEDED else f"{run_pb2.RunState.Name(run.state).removeprefix('RUN_STATE_').lower()}: {run.error.message}"
         done = recorder.event(run_pb2.STAGE_DONE, message, run=run)
         self._store.put(capsule_pb2.Capsule(

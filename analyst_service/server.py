@@ -50,10 +50,14 @@ class AnalystServer:
     runs: RunManager
     store: CapsuleStore
     channel: grpc.aio.Channel
+    planner: Planner | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for `grace` seconds, then stop and close resources."""
         await self.server.stop(grace)
+        close = getattr(self.planner, "aclose", None)  # the Claude planner's shared HTTP client
+        if close is not None:
+            await close()
         await self.channel.close()
         self.store.close()
 
@@ -64,8 +68,8 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     datasets = DatasetRegistry(settings.datasets_dir, settings.allow_csv_paths)
     store = store or SqliteCapsuleStore(settings.capsule_db)
     channel = grpc.aio.insecure_channel(settings.runner_target)
-    runs = RunManager(settings, datasets, planner or make_planner(settings.planner, settings),
-                      runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
+    planner = planner or make_planner(settings.planner, settings)  # one per process: the Claude client is shared
+    runs = RunManager(settings, datasets, planner, runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
     runs.recover_interrupted()
     server = grpc.aio.server()
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(AnalystServicer(datasets, runs), server)
@@ -76,4 +80,4 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return AnalystServer(server, port, runs, store, channel)
+    return AnalystServer(server, port, runs, store, channel, planner)

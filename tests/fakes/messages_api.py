@@ -80,6 +80,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: tuple[str, int] = ("", 0)  # the client's address: the same port means a reused connection
 
     @property
     def stream(self) -> bool:
@@ -262,7 +263,8 @@ class FakeMessagesApi:
         reply = item(request) if callable(item) else item
         if reply.status != 200:
             return reply
-        impossible = reply_problems(body, reply.body) if self._check_replies else []
+        # A stream that fails midway never delivers its message: nothing to hold to the request.
+        impossible = reply_problems(body, reply.body) if self._check_replies and reply.stream_error is None else []
         if impossible:
             self.protocol_errors.extend(f"scripted reply: {p}" for p in impossible)
             return error_reply(400, "invalid_request_error", "FAKE SCRIPT ERROR (the API cannot send this reply): "
@@ -290,7 +292,8 @@ class FakeMessagesApi:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_unparsable": raw.decode("utf-8", "replace")}
-                request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                          (str(self.client_address[0]), int(self.client_address[1])))
                 with fake._lock:
                     fake.requests.append(request)
                 reply = fake._answer(request, len(raw))
@@ -327,9 +330,11 @@ class FakeMessagesApi:
             def _headers(self, reply: Reply, content_type: str, length: int | None) -> None:
                 self.send_header("content-type", content_type)
                 self.send_header("request-id", f"req_fake_{next(_ids):04d}")
-                self.send_header("connection", "close")
-                if length is not None:
+                if length is not None:  # keep-alive, like the API; an event stream ends with the connection
                     self.send_header("content-length", str(length))
+                else:
+                    self.send_header("connection", "close")
+                    self.close_connection = True
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()

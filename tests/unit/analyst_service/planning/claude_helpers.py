@@ -46,8 +46,14 @@ def planner_for(fake: FakeMessagesApi, **overrides: Any) -> ClaudePlanner:
 
 def plan(planner: ClaudePlanner, dataset: dataset_pb2.Dataset, question: str = "How many orders per status?",
          context: PlanningContext | None = None) -> plan_pb2.Plan:
-    """Plan one question in a fresh event loop."""
-    return asyncio.run(planner.plan(question, dataset, context or PlanningContext()))
+    """Plan one question in a fresh event loop, closing the planner's client before the loop ends."""
+    async def planned() -> plan_pb2.Plan:
+        try:
+            return await planner.plan(question, dataset, context or PlanningContext())
+        finally:
+            await planner.aclose()
+
+    return asyncio.run(planned())
 
 
 def outcomes(context: PlanningContext) -> list[str]:

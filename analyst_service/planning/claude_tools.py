@@ -2,8 +2,9 @@
 
 `propose_plan` takes a Plan (its strict schema comes from the Plan descriptor, see
 `claude_schema`). `get_schema` returns the profile of one table, capped and filterable: at most
-`GET_SCHEMA_MAX_COLUMNS` columns and `GET_SCHEMA_MAX_VALUES` values per column per call, narrowed
-by column names and a case-insensitive text to look for, so no call can flood the context.
+`GET_SCHEMA_MAX_COLUMNS` columns and `GET_SCHEMA_MAX_VALUES` values per column per call (fewer
+when the result would pass `GET_SCHEMA_MAX_CHARS`), narrowed by column names and a
+case-insensitive text to look for, so no call can flood the context.
 `request_clarification` says what was understood and which readings are possible.
 """
 
@@ -26,6 +27,7 @@ WIDE_TABLE_COLUMNS = 40  # past this many columns in the dataset the overview li
 DESCRIPTION_CHARS = 200
 GET_SCHEMA_MAX_COLUMNS = 30
 GET_SCHEMA_MAX_VALUES = 50
+GET_SCHEMA_MAX_CHARS = 16_000  # about 4,000 tokens per tool result: values per column shrink to fit
 
 
 @cache
@@ -122,9 +124,15 @@ def table_document(dataset: dataset_pb2.Dataset, table: str, columns: list[str] 
     """
     source = next(t for t in dataset.tables if t.name == table)
     wanted = [c for c in source.columns if columns is None or c.name in columns]
-    document: dict[str, Any] = {"table": table, "row_count": source.row_count,
-                                "columns": [_column_entry(c, GET_SCHEMA_MAX_VALUES, contains)
-                                            for c in wanted[:GET_SCHEMA_MAX_COLUMNS]]}
+    for samples in (GET_SCHEMA_MAX_VALUES, 20, PROMPT_SAMPLE_VALUES, 3, 0):
+        document: dict[str, Any] = {"table": table, "row_count": source.row_count,
+                                    "columns": [_column_entry(c, samples, contains)
+                                                for c in wanted[:GET_SCHEMA_MAX_COLUMNS]]}
+        if len(data_json(document)) <= GET_SCHEMA_MAX_CHARS:
+            break
+    if samples < GET_SCHEMA_MAX_VALUES:
+        document["values_cut"] = (f"at most {samples} values per column to fit the result; ask for fewer columns "
+                                  "or narrow with contains")
     if len(wanted) > GET_SCHEMA_MAX_COLUMNS:
         document["more_columns"] = [c.name for c in wanted[GET_SCHEMA_MAX_COLUMNS:]]
         document["note"] = f"Only {GET_SCHEMA_MAX_COLUMNS} columns per call: ask for the others by name."

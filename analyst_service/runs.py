@@ -5,6 +5,7 @@ Every run, succeeded, failed or rejected, is stored as a capsule before its last
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -45,6 +46,7 @@ _RUNNER_CODES = {
 
 
 DEADLINE_MARGIN_SECONDS = 0.25  # time left after the sandbox's limit to relay the answer
+EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner chooses examples from
 
 
 def _deadline(time_remaining: float | None) -> float | None:
@@ -180,11 +182,19 @@ class RunManager:
         # Planning ends by the caller's deadline, leaving the margin to answer.
         deadline = self._deadlines[run.run_id]
         planning_deadline = None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS
+        examples = await asyncio.to_thread(self._examples, dataset.dataset_id) \
+            if getattr(self._planner, "wants_examples", False) else []
         context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question,
-                                  previous_answer=thread.answer, deadline=planning_deadline) if thread \
-            else PlanningContext(deadline=planning_deadline)
+                                  previous_answer=thread.answer, deadline=planning_deadline, examples=examples) \
+            if thread else PlanningContext(deadline=planning_deadline, examples=examples)
         async for event in self._lifecycle(run, dataset, question=question, context=context):
             yield event
+
+    def _examples(self, dataset_id: str) -> list[tuple[str, plan_pb2.Plan]]:
+        """(question, plan) of the dataset's recent succeeded runs, newest first (few-shot material)."""
+        page = self._store.list(EXAMPLE_CANDIDATES, "", dataset_id)
+        return [(c.run.question, c.run.plan) for c in page.capsules
+                if c.run.state == run_pb2.RUN_STATE_SUCCEEDED and c.run.question and c.run.HasField("plan")]
 
     async def submit(self, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None, sql: str,
                      time_remaining: float | None = None) -> run_pb2.Run:

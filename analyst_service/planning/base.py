@@ -25,6 +25,8 @@ class PlanningContext:
             it fails); the run stores them in its capsule.
         deadline: `time.monotonic()` by which planning must end (the run's caller deadline);
             None when the caller set none. A planner that waits on the network honours it.
+        examples: (question, plan) of recent SUCCEEDED runs of the same dataset, newest first,
+            for planners that learn from verified answers (few-shot).
     """
 
     previous_plan: plan_pb2.Plan | None = None
@@ -32,6 +34,7 @@ class PlanningContext:
     previous_answer: str = ""
     attempts: list[run_pb2.PlannerAttempt] = field(default_factory=list)
     deadline: float | None = None
+    examples: list[tuple[str, plan_pb2.Plan]] = field(default_factory=list)
 
 
 class Planner(Protocol):

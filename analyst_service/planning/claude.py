@@ -62,6 +62,7 @@ class ClaudePlanner:
     """Plans with Claude through strict tool calling; proposals are validated before they are returned."""
 
     name = "claude"
+    wants_examples = True  # the run manager passes verified (question, plan) pairs: see claude_examples
 
     def __init__(self, settings: ClaudeSettings, max_plan_limit: int = MAX_LIMIT) -> None:
         """Create a planner; nothing is sent until the first question.

@@ -14,8 +14,10 @@ import json
 from functools import cache
 from typing import Any
 
+from google.protobuf import json_format
+
 from analyst_service.planning.claude_schema import plan_schema
-from csv_analyst.v1 import dataset_pb2
+from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 GET_SCHEMA = "get_schema"
 PROPOSE_PLAN = "propose_plan"
@@ -27,6 +29,8 @@ WIDE_TABLE_COLUMNS = 40  # past this many columns in the dataset the overview li
 DESCRIPTION_CHARS = 200
 GET_SCHEMA_MAX_COLUMNS = 30
 GET_SCHEMA_MAX_VALUES = 50
+# Fields the model never writes (the service fills them in): never shown back to it either.
+NOT_REPLAYED = ("dataset_id", "explanation", "notes")
 GET_SCHEMA_MAX_CHARS = 16_000  # about 4,000 tokens per tool result: values per column shrink to fit
 
 
@@ -148,3 +152,20 @@ def data_json(value: Any) -> str:
     question can close the tag that marks it as data."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def plan_input(plan: plan_pb2.Plan) -> dict[str, Any]:
+    """A plan as the model would have written it: proto JSON with int64 values as JSON integers
+    (json_format writes them as strings, which the strict schema refuses), service fields left out."""
+    document = json_format.MessageToDict(plan, preserving_proto_field_name=True)
+    for name in NOT_REPLAYED:
+        document.pop(name, None)
+    return _integers(document)
+
+
+def _integers(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: int(v) if k == "int_value" and isinstance(v, str) else _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return value

@@ -332,6 +332,9 @@ def test_ask_over_grpc_with_the_claude_planner(datasets_dir: Path, tmp_path: Pat
     assert capsule.run.planner_attempts[0].violations[0] == "plan.select[0].column"
     assert again.state == run_pb2.RUN_STATE_SUCCEEDED and again.plan.filters[0].column == "returned"
     assert fake.requests[2].messages[1]["content"][0]["input"]["base_table"] == "orders"  # the replayed plan
+    # The same question again: the verified first answer comes back as a few-shot example.
+    [shown] = [b["text"] for b in fake.requests[3].blocks(0) if "<examples>" in b["text"]]
+    assert "How many orders are there per status?" in shown and '"group_by"' in shown
     assert limited.state == run_pb2.RUN_STATE_FAILED and limited.error.reason == "PLANNER_UNAVAILABLE"
     assert limited.error.status_code == grpc.StatusCode.UNAVAILABLE.value[0]
     assert json.loads(limited.error.metadata["planner_attempts"])[0]["outcome"] == "api_error"

@@ -45,6 +45,7 @@ class PlanningTrace:
 
     model: str
     calls: list[ModelCall] = field(default_factory=list)
+    warned_values: set[str] = field(default_factory=set)  # unknown-value corrections already sent
 
     @property
     def rejected(self) -> int:

@@ -42,6 +42,26 @@ def _clean(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines())
 
 
+def _walk_enum(enum: descriptor_pb2.EnumDescriptorProto, path: tuple[int, ...], scope: str,
+               names: dict[tuple[int, ...], str]) -> None:
+    full = f"{scope}.{enum.name}"
+    names[path] = full
+    for i, value in enumerate(enum.value):
+        names[(*path, _ENUM_VALUE, i)] = f"{full}.{value.name}"
+
+
+def _walk_message(message: descriptor_pb2.DescriptorProto, path: tuple[int, ...], scope: str,
+                  names: dict[tuple[int, ...], str]) -> None:
+    full = f"{scope}.{message.name}"
+    names[path] = full
+    for i, field in enumerate(message.field):
+        names[(*path, _MESSAGE_FIELD, i)] = f"{full}.{field.name}"
+    for i, nested in enumerate(message.nested_type):
+        _walk_message(nested, (*path, _MESSAGE_NESTED, i), full, names)
+    for i, enum in enumerate(message.enum_type):
+        _walk_enum(enum, (*path, _MESSAGE_ENUM, i), full, names)
+
+
 def comments_from(files: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
     """Leading comments of every message, field, enum and enum value, by full name.
 
@@ -53,28 +73,11 @@ def comments_from(files: descriptor_pb2.FileDescriptorSet) -> dict[str, str]:
     """
     comments: dict[str, str] = {}
     for file in files.file:
-        names: dict[tuple[int, ...], str] = {}
-
-        def walk_enum(enum: descriptor_pb2.EnumDescriptorProto, path: tuple[int, ...], scope: str) -> None:
-            full = f"{scope}.{enum.name}"
-            names[path] = full
-            for i, value in enumerate(enum.value):
-                names[(*path, _ENUM_VALUE, i)] = f"{full}.{value.name}"
-
-        def walk_message(message: descriptor_pb2.DescriptorProto, path: tuple[int, ...], scope: str) -> None:
-            full = f"{scope}.{message.name}"
-            names[path] = full
-            for i, field in enumerate(message.field):
-                names[(*path, _MESSAGE_FIELD, i)] = f"{full}.{field.name}"
-            for i, nested in enumerate(message.nested_type):
-                walk_message(nested, (*path, _MESSAGE_NESTED, i), full)
-            for i, enum in enumerate(message.enum_type):
-                walk_enum(enum, (*path, _MESSAGE_ENUM, i), full)
-
+        names: dict[tuple[int, ...], str] = {}  # SourceCodeInfo path -> full name
         for i, message in enumerate(file.message_type):
-            walk_message(message, (_FILE_MESSAGE, i), file.package)
+            _walk_message(message, (_FILE_MESSAGE, i), file.package, names)
         for i, enum in enumerate(file.enum_type):
-            walk_enum(enum, (_FILE_ENUM, i), file.package)
+            _walk_enum(enum, (_FILE_ENUM, i), file.package, names)
         for location in file.source_code_info.location:
             name = names.get(tuple(location.path))
             if name and location.leading_comments.strip():

@@ -32,7 +32,6 @@ from tests.fakes import (
     FakeMessagesApi,
     Reply,
     error_reply,
-    message_reply,
     propose_plan_reply,
     text_reply,
     tool_call_reply,

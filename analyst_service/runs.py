@@ -32,6 +32,7 @@ from csv_analyst.v1 import (
     runner_dispatch_service_pb2 as dispatch_pb2,
     runner_dispatch_service_pb2_grpc,
     sandbox_pb2,
+    value_pb2,
 )
 
 log = logging.getLogger(__name__)
@@ -47,18 +48,24 @@ _RUNNER_CODES = {
 
 DEADLINE_MARGIN_SECONDS = 0.25  # time left after the sandbox's limit to relay the answer
 EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner chooses examples from
+PROBE_TIMEOUT_SECONDS = 2.0  # a planner's dry-run query (a LIMIT 1 look-up) in a sandbox
+PROBE_MAX_ROWS = 10
 
 
 def _deadline(time_remaining: float | None) -> float | None:
     return None if time_remaining is None else time.monotonic() + time_remaining
 
 
+def _text(value: value_pb2.Value) -> str:
+    kind = value.WhichOneof("kind")
+    return "NULL" if kind in (None, "null_value") else str(getattr(value, kind))
+
+
 def answer_summary(result: result_pb2.ResultTable, rows: int = 3, chars: int = 300) -> str:
     """A short text of what a run answered (columns, row count, first rows), for follow-up planning."""
     if not result.columns:
         return ""
-    head = "; ".join(", ".join(str(getattr(v, v.WhichOneof("kind") or "null_value")) if v.WhichOneof("kind")
-                               not in (None, "null_value") else "NULL" for v in row.values) for row in result.rows[:rows])
+    head = "; ".join(", ".join(_text(v) for v in row.values) for row in result.rows[:rows])
     more = " ..." if result.row_count > rows or result.truncated else ""
     text = f"{result.row_count} row(s) ({', '.join(c.name for c in result.columns)}): {head}{more}"
     return text if len(text) <= chars else text[: chars - 3] + "..."
@@ -184,11 +191,45 @@ class RunManager:
         planning_deadline = None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS
         examples = await asyncio.to_thread(self._examples, dataset.dataset_id) \
             if getattr(self._planner, "wants_examples", False) else []
+
+        async def probe(sql: str) -> list[list[str]] | None:
+            return await self._probe(dataset, sql)
+
         context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question,
-                                  previous_answer=thread.answer, deadline=planning_deadline, examples=examples) \
-            if thread else PlanningContext(deadline=planning_deadline, examples=examples)
+                                  previous_answer=thread.answer, deadline=planning_deadline, examples=examples,
+                                  probe=probe) \
+            if thread else PlanningContext(deadline=planning_deadline, examples=examples, probe=probe)
         async for event in self._lifecycle(run, dataset, question=question, context=context):
             yield event
+
+    async def _probe(self, dataset: dataset_pb2.Dataset, sql: str) -> list[list[str]] | None:
+        """Run a planner's small read-only query in a sandbox: its rows as text, or None if it failed.
+
+        The SQL passes the same policy as a run's; the sandbox gets a short time limit and a row cap.
+        Nothing is recorded: a probe is part of planning, not a run.
+        """
+        try:
+            check_sql(sql, {t.name: [c.name for c in t.columns] for t in dataset.tables})
+        except AnalystError:
+            log.warning("a planner probe was refused by the SQL policy: %s", sql)
+            return None
+        request = dispatch_pb2.ExecuteRequest(
+            run_id="p" + uuid.uuid4().hex[:20], sql=sql, dataset_version=dataset.version_hash,
+            tables=[sandbox_pb2.TableSource(name=t.name, path=self._datasets.host_path(t)) for t in dataset.tables],
+            limits=run_pb2.ResourceLimits(timeout=_seconds(PROBE_TIMEOUT_SECONDS),
+                                          memory_bytes=self._settings.run_memory_bytes, max_rows=PROBE_MAX_ROWS))
+        call = self._runner.Execute(request, timeout=PROBE_TIMEOUT_SECONDS + 1)
+        try:
+            async for response in call:
+                if response.kind == dispatch_pb2.RUNNER_EVENT_KIND_FINISHED:
+                    if response.HasField("error"):
+                        return None
+                    return [[_text(v) for v in row.values] for row in response.result.rows]
+        except grpc.aio.AioRpcError as error:
+            log.warning("a planner probe failed: %s", error.code().name)
+        finally:
+            call.cancel()
+        return None
 
     def _examples(self, dataset_id: str) -> list[tuple[str, plan_pb2.Plan]]:
         """(question, plan) of the dataset's recent succeeded runs, newest first (few-shot material)."""

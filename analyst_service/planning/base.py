@@ -6,6 +6,7 @@ with confidence raises `PlannerError` naming what it understood and the candidat
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +28,9 @@ class PlanningContext:
             None when the caller set none. A planner that waits on the network honours it.
         examples: (question, plan) of recent SUCCEEDED runs of the same dataset, newest first,
             for planners that learn from verified answers (few-shot).
+        probe: Runs a small read-only SELECT over the dataset in a sandbox (short time limit, a
+            few rows) and returns its rows as text, or None when it could not run; None when the
+            caller offers no dry runs. For checking a plan before accepting it.
     """
 
     previous_plan: plan_pb2.Plan | None = None
@@ -35,6 +39,7 @@ class PlanningContext:
     attempts: list[run_pb2.PlannerAttempt] = field(default_factory=list)
     deadline: float | None = None
     examples: list[tuple[str, plan_pb2.Plan]] = field(default_factory=list)
+    probe: Callable[[str], Awaitable[list[list[str]] | None]] | None = None
 
 
 class Planner(Protocol):

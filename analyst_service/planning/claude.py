@@ -40,7 +40,7 @@ from analyst_service.planning.claude_tools import (
     tool_definitions,
 )
 from analyst_service.planning.claude_trace import ModelCall, PlanningTrace
-from analyst_service.planning.claude_values import value_problems
+from analyst_service.planning.claude_values import probed_problems, value_problems
 from analyst_service.planning.explain import explain
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import dataset_pb2, plan_pb2
@@ -135,7 +135,7 @@ class ClaudePlanner:
                 "messages": with_cache_tail(messages)}
             response = await self._model.call(request, call, trace, deadline)
             messages.append({"role": "assistant", "content": _replayable(response)})
-            plan, results = self._handle(response, dataset, call, trace)
+            plan, results = await self._handle(response, dataset, call, trace, context)
             if plan is not None:
                 log.info("claude plan accepted after %d call(s)", len(trace.calls))
                 return plan
@@ -145,8 +145,8 @@ class ClaudePlanner:
                                     call.violations)
             messages.append({"role": "user", "content": results})
 
-    def _handle(self, response: Message, dataset: dataset_pb2.Dataset, call: ModelCall,
-                trace: PlanningTrace) -> tuple[plan_pb2.Plan | None, list[dict[str, Any]]]:
+    async def _handle(self, response: Message, dataset: dataset_pb2.Dataset, call: ModelCall, trace: PlanningTrace,
+                      context: PlanningContext) -> tuple[plan_pb2.Plan | None, list[dict[str, Any]]]:
         """Run the tool calls of one reply: an accepted plan, or the tool results to send back."""
         self._check_stop_reason(response, call, trace)
         results: list[dict[str, Any]] = []
@@ -155,7 +155,7 @@ class ClaudePlanner:
         for use in uses:
             try:
                 if use.name == PROPOSE_PLAN:
-                    plan = self._accept(use.input, dataset, trace.warned_values)
+                    plan = await self._accept(use.input, dataset, trace.warned_values, context)
                     call.outcome = "accepted"
                     return plan, []
                 if use.name == GET_SCHEMA:
@@ -194,7 +194,8 @@ class ClaudePlanner:
             raise PlannerError(message=f"the Claude planner found no valid plan: {why}",
                                metadata={**trace.metadata(), "stop_reason": reason or ""})
 
-    def _accept(self, tool_input: object, dataset: dataset_pb2.Dataset, warned: set[str]) -> plan_pb2.Plan:
+    async def _accept(self, tool_input: object, dataset: dataset_pb2.Dataset, warned: set[str],
+                      context: PlanningContext) -> plan_pb2.Plan:
         """Parse, compile and policy-check a proposal exactly as the run will; raise _Rejected if not."""
         plan = plan_pb2.Plan()
         try:
@@ -220,7 +221,10 @@ class ClaudePlanner:
                             f"<rejection>{data_json(details)}</rejection>\n"
                             f"Fix these fields and call {PROPOSE_PLAN} again.", error.violations) from error
         # A literal no row holds gets one correction; proposed again, it stands (the answer is empty).
-        problems = [(path, problem) for path, problem in value_problems(plan, dataset) if problem not in warned]
+        found = value_problems(plan, dataset)
+        if context.probe is not None:
+            found += await probed_problems(plan, dataset, context.probe)
+        problems = [(path, problem) for path, problem in found if problem not in warned]
         if problems:
             warned.update(problem for _, problem in problems)
             details = {"message": "filter values that match no row",

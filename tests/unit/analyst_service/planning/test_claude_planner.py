@@ -356,3 +356,29 @@ def test_the_cli_switches_to_claude_with_a_key(datasets_dir: Path, tmp_path: Pat
     answer = json.loads(capsys.readouterr().out)
     assert code == 0 and answer["status"] == "SUCCEEDED" and answer["row_count"] == 4
     assert [r.body["model"] for r in fake.requests] == ["claude-cli"]
+
+
+@pytest.mark.bwrap
+def test_a_value_the_data_lacks_is_found_by_a_dry_run_and_corrected(datasets_dir: Path, tmp_path: Path) -> None:
+    """inventory.name has 300 values (the profile keeps 50): a sandboxed LIMIT 1 look-up decides."""
+    def stock_of(name: str) -> dict[str, object]:
+        return {"base_table": "inventory", "select": [{"column": "stock"}],
+                "filters": [{"column": "name", "op": "FILTER_OPERATOR_EQ", "values": [{"string_value": name}]}]}
+
+    with FakeMessagesApi(propose_plan_reply(stock_of("smart monitor 0002")),
+                         propose_plan_reply(stock_of("Smart Monitor 0002"))) as fake:
+        running = start_claude_stack(datasets_dir, tmp_path / "capsules.sqlite3", planner_for(fake))
+        try:
+            with grpc.insecure_channel(running.analyst_target) as channel:
+                stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+                events = [r.event for r in stub.Ask(api.AskRequest(dataset_id="ecommerce",
+                                                                   question="How much stock of smart monitor 0002?"))]
+        finally:
+            stop_stack(running)
+    run = events[-1].run
+    [feedback] = fake.requests[1].tool_results()
+    assert "'smart monitor 0002' is not a value of inventory.name" in feedback["content"]
+    assert "'Smart Monitor 0002' is" in feedback["content"]
+    assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error
+    assert run.plan.filters[0].values[0].string_value == "Smart Monitor 0002" and run.result.row_count == 1
+    assert [a.outcome for a in run.planner_attempts] == ["rejected", "accepted"]

@@ -41,3 +41,19 @@ def test_columns_with_more_values_than_the_profile_are_not_judged() -> None:
     with FakeMessagesApi(propose_plan_reply(_by_country("japan"))) as fake:
         result = plan(planner_for(fake), dataset, "How many orders from japan?")
     assert result.filters[0].values[0].string_value == "japan" and len(fake.requests) == 1
+
+
+def test_a_dry_run_that_cannot_run_judges_nothing() -> None:
+    """The sandbox is busy or the probe failed: the plan is not held back (the run itself will tell)."""
+    dataset = shop_dataset()
+    dataset.tables[1].columns[1].profile.distinct_count = 500
+    asked: list[str] = []
+
+    async def unavailable(sql: str) -> list[list[str]] | None:
+        asked.append(sql)
+        return None
+
+    with FakeMessagesApi(propose_plan_reply(_by_country("japan"))) as fake:
+        result = plan(planner_for(fake), dataset, "How many orders from japan?", PlanningContext(probe=unavailable))
+    assert asked == ['SELECT 1 FROM "customers" WHERE "country" = \'japan\' LIMIT 1']
+    assert result.filters[0].values[0].string_value == "japan" and len(fake.requests) == 1

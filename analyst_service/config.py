@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyst_service.auth import KeyRing
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-6"
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -66,7 +68,15 @@ class AnalystSettings:
         run_memory_bytes: DuckDB memory limit per run (the OS cap is 2x).
         max_rows: Row cap per result.
         max_plan_limit: Largest plan.limit accepted.
-        allow_csv_paths: Accept ad-hoc datasets from CSV paths on this host (Ask/SubmitRun csv_paths).
+        csv_roots: Directories (or single files) under which Ask/SubmitRun may name server-side
+            `csv_paths`; empty (the default) refuses every server-side path. Clients upload
+            files instead (UploadDataset).
+        upload_dir: Where uploaded CSV files are kept (content-addressed; listed at start).
+        max_upload_bytes: Largest upload (all files of one UploadDataset call together).
+        runner_credential: The runner service's credential, sent with every runner call.
+        api_keys: Accepted client API keys; empty accepts every caller (loopback use only,
+            unless allow_unauthenticated).
+        allow_unauthenticated: Listen on a non-loopback address without API keys anyway.
         claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
@@ -80,5 +90,10 @@ class AnalystSettings:
     run_memory_bytes: int = 512 << 20
     max_rows: int = 1000
     max_plan_limit: int = 10_000
-    allow_csv_paths: bool = True
+    csv_roots: tuple[Path, ...] = ()
+    upload_dir: Path = default_home() / "uploads"
+    max_upload_bytes: int = 1 << 30
+    runner_credential: str = field(default="", repr=False)
+    api_keys: KeyRing = field(default_factory=KeyRing, repr=False)
+    allow_unauthenticated: bool = False
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)

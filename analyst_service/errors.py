@@ -123,3 +123,18 @@ class RunCancelledError(AnalystError):
 
     error_code: int = run_pb2.ERROR_CODE_CANCELLED
     status_code: grpc.StatusCode = grpc.StatusCode.CANCELLED
+
+
+@dataclass
+class RunStateError(AnalystError):
+    """The run is not in a state the request needs (not succeeded, run by another process, its
+    stored result file missing)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
+class PermissionDeniedError(AnalystError):
+    """The caller may not use what it named (a server-side path outside the CSV roots)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -14,6 +13,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
 from runner_service.admission import Admission, QueueFullError
 from runner_service.config import RunnerSettings
+from runner_service.data_roots import REFUSAL, DataRoots
 from runner_service.executors.base import Executor, SandboxRequest, SandboxStartError, TableFile
 from runner_service.materialize import Materializer
 from runner_service.status import rich_status
@@ -42,23 +42,39 @@ def effective_limits(requested: run_pb2.ResourceLimits, settings: RunnerSettings
 class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
     """Queues runs and executes each one in a fresh sandbox."""
 
-    def __init__(self, settings: RunnerSettings, executor: Executor, materializer: Materializer | None = None) -> None:
+    def __init__(self, settings: RunnerSettings, executor: Executor, materializer: Materializer | None = None,
+                 data_roots: DataRoots | None = None) -> None:
         self._settings = settings
         self._executor = executor
         self._materializer = materializer
+        self._roots = data_roots or DataRoots(settings.data_roots)
         self._admission = Admission(settings.max_concurrency, settings.max_queue)
+        self._runs: set[str] = set()  # every run id this service is holding (queued or running)
         self._queued: set[str] = set()
         self._cancelled: set[str] = set()
         self._refills: set[asyncio.Future[None]] = set()
 
     async def Execute(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
                       ) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
-        await self._check_request(request, context)
+        host_paths = await self._check_request(request, context)
+        if request.run_id in self._runs:
+            await context.abort_with_status(rich_status(
+                grpc.StatusCode.ALREADY_EXISTS, "RUN_EXISTS", f"run {request.run_id!r} is already queued or running",
+                {"run_id": request.run_id}))
         try:
             position = self._admission.admit()
         except QueueFullError as error:
             await context.abort_with_status(rich_status(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL", str(error), {"max_queue": str(error.max_queue)}, 1.0))
+        self._runs.add(request.run_id)
+        try:
+            async for response in self._execute(request, host_paths, position, context):
+                yield response
+        finally:
+            self._runs.discard(request.run_id)
+
+    async def _execute(self, request: dispatch_pb2.ExecuteRequest, host_paths: list[str], position: int,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
         sequence = 0
 
         def event(kind: int, **fields: object) -> dispatch_pb2.ExecuteResponse:
@@ -79,7 +95,7 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 yield event(dispatch_pb2.RUNNER_EVENT_KIND_FINISHED, limits=limits, error=run_pb2.RunError(
                     code=run_pb2.ERROR_CODE_CANCELLED, reason="CANCELLED", message="the run was cancelled", status_code=1))
                 return
-            tables = tuple(TableFile(t.name, t.path) for t in request.tables)
+            tables = tuple(TableFile(t.name, path) for t, path in zip(request.tables, host_paths, strict=True))
             database = self._materializer.lookup(request.dataset_version, tables) if self._materializer else ""
             sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
                                              database_path=database)
@@ -94,7 +110,9 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             except SandboxStartError as error:
                 log.error("run %s: sandbox did not start: %s", request.run_id, error)
                 await context.abort_with_status(rich_status(
-                    grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED", str(error), {"executor": self._executor.name}))
+                    grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED",
+                    f"no sandbox could be started for run {request.run_id}; the service log has the details",
+                    {"executor": self._executor.name}))
             finally:
                 waiter.cancel()
                 if not execution.done():
@@ -136,7 +154,9 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             {"run_id": request.run_id}))
         raise AssertionError("unreachable")
 
-    async def _check_request(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext) -> None:
+    async def _check_request(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+                             ) -> list[str]:
+        """Refuse a malformed request; return the resolved host path of each table file."""
         problems = []
         if not RUN_ID.match(request.run_id):
             problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
@@ -147,13 +167,22 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                             ("max_rows", limits.max_rows)):
             if value < 0:
                 problems.append((f"limits.{name}", "must not be negative (0 means the default)"))
-        for index, table in enumerate(request.tables):
-            if not Path(table.path).is_absolute() or not Path(table.path).is_file():
-                problems.append((f"tables[{index}].path", f"{table.path!r} is not an existing absolute file path"))
         if problems:
             await context.abort_with_status(rich_status(
                 grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", f"{problems[0][0]}: {problems[0][1]}",
                 {"field": problems[0][0]}))
+        # Only files under the data roots, symlinks resolved; the refusal is the same whether the
+        # path exists or not, and does not repeat it.
+        host_paths = []
+        for index, table in enumerate(request.tables):
+            resolved = await asyncio.to_thread(self._roots.resolve, table.path)
+            if resolved is None:
+                log.warning("run %s: refused table path %r", request.run_id, table.path)
+                await context.abort_with_status(rich_status(
+                    grpc.StatusCode.PERMISSION_DENIED, "PATH_NOT_SERVED", f"tables[{index}].path {REFUSAL}",
+                    {"field": f"tables[{index}].path"}))
+            host_paths.append(str(resolved))
+        return host_paths
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:

@@ -38,9 +38,11 @@ def hijacked_replies(index: int) -> list[Reply]:
     if kind == 1:  # SQL smuggled into a column name, then a valid plan after the refusal
         return [propose_plan_reply({**STATUS_COUNTS, "select": [{"column": "(SELECT getenv('HOME'))"}]}),
                 propose_plan_reply(STATUS_COUNTS)]
-    # SQL smuggled into a value: it can only ever be a literal
-    return [propose_plan_reply({**STATUS_COUNTS, "filters": [
-        {"column": "status", "op": "FILTER_OPERATOR_EQ", "values": [{"string_value": "x' OR '1'='1"}]}]})]
+    # SQL smuggled into a value: it can only ever be a literal. No status holds it: the planner says
+    # so once, and the same plan proposed again stands (an empty answer).
+    smuggled = {**STATUS_COUNTS, "filters": [
+        {"column": "status", "op": "FILTER_OPERATOR_EQ", "values": [{"string_value": "x' OR '1'='1"}]}]}
+    return [propose_plan_reply(smuggled), propose_plan_reply(smuggled)]
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ Needs: `apt-get install docker.io`, `dockerd --iptables=false --bridge=none &`, 
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import json
 import subprocess
@@ -226,6 +228,17 @@ def test_query_runs_in_a_container(executor: DockerExecutor, table: TableFile) -
             for row in outcome.result.result.rows]
     assert rows == [["completed", 2], ["pending", 1]]
     assert 0 < outcome.wall_seconds < 30
+
+
+def test_restricted_python_runs_in_a_container(executor: DockerExecutor, table: TableFile) -> None:
+    request = dataclasses.replace(make_request("", (table,)),
+                                  python_code="result_df = orders.groupby('status', as_index=False).size()")
+    outcome = execute(executor, request)
+    assert not outcome.result.HasField("error"), (outcome.result.error, outcome.stderr)
+    rows = [[getattr(cell, cell.WhichOneof("kind")) for cell in row.values] for row in outcome.result.result.rows]
+    assert rows == [["completed", 2], ["pending", 1]]
+    refused = execute(executor, dataclasses.replace(make_request("", (table,)), python_code="import os\nresult = 1"))
+    assert refused.result.error.code == run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION
 
 
 def test_several_tables_map_to_their_own_files(executor: DockerExecutor, table: TableFile, tmp_path: Path) -> None:

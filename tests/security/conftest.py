@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import start_local_stack
+from csv_analyst_app.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
@@ -29,6 +29,7 @@ from tests.security.harness import busy_cgroups, sandbox_processes
 RUN_TIMEOUT_SECONDS = 3.0
 # Run limit of the stack for tests that are not about time limits.
 ROOMY_RUN_TIMEOUT_SECONDS = 120.0
+PYTHON_RUN_TIMEOUT_SECONDS = 15.0
 RUN_MEMORY_BYTES = 256 << 20
 MAX_ROWS = 500
 RUNNER_CONCURRENCY = 2
@@ -48,7 +49,8 @@ def security_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("red-team")
 
 
-def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_seconds: float) -> Iterator[RunningStack]:
+def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_seconds: float,
+           enable_python: bool = False) -> Iterator[RunningStack]:
     """A real stack with the red-team limits over a private copy of the demo datasets; the
     planted secret is in the process environment while it runs."""
     require_bwrap()
@@ -61,7 +63,7 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
                               run_timeout_seconds=run_timeout_seconds, run_memory_bytes=RUN_MEMORY_BYTES,
                               max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection",
                                                          security_root / "attacks"),
-                              upload_dir=security_root / f"uploads-{name}")
+                              upload_dir=security_root / f"uploads-{name}", enable_python=enable_python)
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
                             max_timeout_seconds=max(10.0, run_timeout_seconds),
                             default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)
@@ -73,8 +75,9 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
     loop.close()
     os.environ.pop(PLANTED_ENV, None)
     assert file_digests(datasets) == digests, "a run changed a dataset file"
-    # Warm sandboxes may idle while the stack runs; once it stopped, none may remain.
-    marker = str(security_root)
+    # Warm sandboxes may idle while the stack runs; once it stopped, none may remain. The other
+    # red-team stacks may still run theirs: only this stack's datasets folder marks its own.
+    marker = str(datasets)
     deadline = time.monotonic() + 10
     while (sandbox_processes(marker) or busy_cgroups(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -93,6 +96,12 @@ def roomy_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStac
     """The same stack with a run limit no honest input comes near on a loaded machine (for the
     hostile CSV files: what they test is typed ingestion, not time limits)."""
     yield from _stack(datasets_dir, security_root, "roomy", ROOMY_RUN_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(scope="package")
+def python_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+    """The stack with restricted Python enabled; runs get room for pandas' import (about 1 s)."""
+    yield from _stack(datasets_dir, security_root, "python", PYTHON_RUN_TIMEOUT_SECONDS, enable_python=True)
 
 
 @pytest.fixture(scope="package")

@@ -17,14 +17,14 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from analyst_service.cli import build_parser, main, settings_from
+from csv_analyst_app.cli import build_parser, main, settings_from
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.errors import PlannerError
 from analyst_service.planning.base import PlanningContext
 from analyst_service.planning.claude import ClaudePlanner
 from analyst_service.planning.claude_prompt import PREVIOUS_PLAN_TOOL_ID
 from analyst_service.server import make_planner
-from analyst_service.stack import start_local_stack
+from csv_analyst_app.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, plan_pb2, run_pb2
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap, stop_stack

@@ -41,7 +41,8 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
+from csv_analyst.v1 import run_pb2
 from runner_service.executors import k8s_api
 from runner_service.executors.base import (
     MAX_STDOUT_BYTES,

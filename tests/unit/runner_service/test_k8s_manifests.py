@@ -21,7 +21,8 @@ from google.protobuf import duration_pb2
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
+from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import SandboxRequest, SandboxStartError, TableFile
 from runner_service.executors.k8s_api import ApiUnavailableError, RetryPolicy, TokenBucket, call
 from runner_service.executors.k8s_manifests import (

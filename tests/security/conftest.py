@@ -48,19 +48,20 @@ def security_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("red-team")
 
 
-def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_seconds: float) -> Iterator[RunningStack]:
-    """A real stack with the red-team limits over a private copy of the demo datasets; the
-    planted secret is in the process environment while it runs."""
+def _stack(datasets_dir: Path, root: Path, run_timeout_seconds: float, csv_roots: tuple[Path, ...]
+           ) -> Iterator[RunningStack]:
+    """A real stack with the red-team limits over a private copy of the demo datasets under root
+    (the directory only its sandboxes bind); the planted secret is in the process environment
+    while it runs."""
     require_bwrap()
-    datasets = security_root / f"datasets-{name}"
+    datasets = root / "datasets"
     shutil.copytree(datasets_dir, datasets)
     os.environ[PLANTED_ENV] = PLANTED_SECRET
     loop = LoopThread()
-    capsule_db = security_root / f"capsules-{name}.sqlite3"
+    capsule_db = root / "capsules.sqlite3"
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=capsule_db,
                               run_timeout_seconds=run_timeout_seconds, run_memory_bytes=RUN_MEMORY_BYTES,
-                              max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection"),
-                              upload_dir=security_root / f"uploads-{name}")
+                              max_rows=MAX_ROWS, csv_roots=csv_roots, upload_dir=root / "uploads")
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
                             max_timeout_seconds=max(10.0, run_timeout_seconds),
                             default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)
@@ -73,7 +74,7 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
     os.environ.pop(PLANTED_ENV, None)
     assert file_digests(datasets) == digests, "a run changed a dataset file"
     # Warm sandboxes may idle while the stack runs; once it stopped, none may remain.
-    marker = str(security_root)
+    marker = str(root)
     deadline = time.monotonic() + 10
     while (sandbox_processes(marker) or busy_cgroups(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -84,14 +85,23 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
 @pytest.fixture(scope="package")
 def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
     """The red-team stack: 3 s runs, so that bombs end quickly."""
-    yield from _stack(datasets_dir, security_root, "tight", RUN_TIMEOUT_SECONDS)
+    yield from _stack(datasets_dir, security_root, RUN_TIMEOUT_SECONDS,
+                      (security_root / "hostile", security_root / "injection", security_root / "attacks"))
 
 
 @pytest.fixture(scope="package")
-def roomy_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+def roomy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Everything of the roomy stack, apart from the red-team stack's directory (each stack's
+    check for leftover sandboxes looks at its own directory only)."""
+    return tmp_path_factory.mktemp("red-team-roomy")
+
+
+@pytest.fixture(scope="package")
+def roomy_stack(datasets_dir: Path, roomy_root: Path) -> Iterator[RunningStack]:
     """The same stack with a run limit no honest input comes near on a loaded machine (for the
-    hostile CSV files: what they test is typed ingestion, not time limits)."""
-    yield from _stack(datasets_dir, security_root, "roomy", ROOMY_RUN_TIMEOUT_SECONDS)
+    hostile CSV files under roomy_root/hostile: what they test is typed ingestion, not time
+    limits)."""
+    yield from _stack(datasets_dir, roomy_root, ROOMY_RUN_TIMEOUT_SECONDS, (roomy_root / "hostile",))
 
 
 @pytest.fixture(scope="package")

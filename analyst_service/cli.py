@@ -45,6 +45,15 @@ from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_creden
 from runner_service.config import RunnerSettings
 
 API_KEY_ENV = "CSV_ANALYST_API_KEY"
+PYTHON_ENV = "CSV_ANALYST_ENABLE_PYTHON"
+QUERY_FIELDS = ("question", "sql", "python")
+
+
+def python_enabled(options: argparse.Namespace) -> bool:
+    """Python mode: `serve --enable-python` or $CSV_ANALYST_ENABLE_PYTHON=1; the embedded stack of
+    the `python` command (the command itself is the explicit request)."""
+    return (options.command == "python" or getattr(options, "enable_python", False)
+            or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes"))
 
 BATCH_CONCURRENCY = 2
 
@@ -112,9 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory whose CSV files clients may name by server-side path (csv_paths); "
                             "repeatable; none by default")
     serve.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload (all its files), MB")
+    serve.add_argument("--enable-python", action="store_true",
+                       help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
 
     for name, field, helptext in (("ask", "question", "a question in plain language"),
-                                  ("sql", "sql", "one read-only SELECT statement")):
+                                  ("sql", "sql", "one read-only SELECT statement"),
+                                  ("python", "python", "a restricted pandas program (tables as DataFrames; "
+                                                       "set result_df, result_rows or result)")):
         sub = commands.add_parser(name, help=f"answer {helptext}")
         stack_options(sub)
         sub.add_argument("--server", help="HOST:PORT of a running analyst service (default: embedded stack)")
@@ -174,7 +187,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               csv_roots=csv_roots, upload_dir=options.upload_dir,
                               max_upload_bytes=getattr(options, "max_upload_mb", 1024) << 20,
                               api_keys=keys or KeyRing(),
-                              allow_unauthenticated=getattr(options, "allow_unauthenticated", False))
+                              allow_unauthenticated=getattr(options, "allow_unauthenticated", False),
+                              enable_python=python_enabled(options))
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
                             cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
@@ -272,6 +286,8 @@ def _request_for(command: str, item: dict[str, Any], thread: str = "") -> api.As
     if command == "ask":
         return api.AskRequest(dataset_id=dataset, csv_paths=csv_paths, question=item.get("question") or "",
                               thread_id=item.get("thread") or thread)
+    if command == "python":
+        return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, python_code=item.get("python") or "")
     return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, sql=item.get("sql") or "")
 
 
@@ -320,7 +336,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
                       uploads: Uploads | None, item: dict[str, Any], thread: str = "",
                       on_event: Callable[[run_pb2.RunEvent], None] | None = None) -> dict[str, Any]:
     """Answer one question or statement; with --server, local CSV files are uploaded first."""
-    kind = "question" if isinstance(item.get("question"), str) and item["question"].strip() else "sql"
+    kind = next((f for f in QUERY_FIELDS if isinstance(item.get(f), str) and item[f].strip()), "sql")
     if uploads is not None and item.get("csv") and not item.get("dataset"):
         try:
             item = {**item, "dataset": await uploads.dataset_for(item["csv"]), "csv": []}
@@ -328,7 +344,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
             return answer_from_rpc_error(item.get("id"), error)
         except OSError as error:
             return rejected(item.get("id"), "INVALID_INPUT", str(error))
-    request = _request_for("ask" if kind == "question" else "sql", item, thread)
+    request = _request_for({"question": "ask", "sql": "sql", "python": "python"}[kind], item, thread)
     if isinstance(request, api.AskRequest):
         return await ask_one(stub, item.get("id"), request, on_event)
     return await sql_one(stub, item.get("id"), request)
@@ -337,7 +353,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
 async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.AnalystServiceStub) -> int:
     """Answer every line of --batch, printing one JSON line per input line, in order.
 
-    A line holds a "question" or a "sql" statement (either command takes both).
+    A line holds a "question", a "sql" statement or a "python" program (any command takes any kind).
     """
     lines = [line for line in options.batch.read_text(encoding="utf-8").splitlines() if line.strip()]
     slots = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -353,8 +369,8 @@ async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.
         item.setdefault("dataset", options.dataset)
         if not item.get("csv") and not item.get("dataset") and options.csv:
             item["csv"] = options.csv
-        if not any(isinstance(item.get(f), str) and item[f].strip() for f in ("question", "sql")):
-            return rejected(item.get("id"), "INVALID_INPUT", "the batch line has no 'question' or 'sql' string")
+        if not any(isinstance(item.get(f), str) and item[f].strip() for f in QUERY_FIELDS):
+            return rejected(item.get("id"), "INVALID_INPUT", "the batch line has no 'question', 'sql' or 'python' string")
         async with slots:
             return await answer_item(options, stub, uploads, item)
 
@@ -387,16 +403,17 @@ def print_answer(answer: dict[str, Any]) -> None:
 
 async def query_command(options: argparse.Namespace) -> int:
     """`ask` and `sql`: one question/statement or a batch."""
-    text = options.question if options.command == "ask" else options.sql
+    field = {"ask": "question", "sql": "sql", "python": "python"}[options.command]
+    text = getattr(options, field)
     if options.batch is None and not text:
-        print(f"csv-analyst {options.command}: give a {'question' if options.command == 'ask' else 'SQL statement'}"
-              " or --batch FILE", file=sys.stderr)
+        what = {"ask": "question", "sql": "SQL statement", "python": "Python program"}[options.command]
+        print(f"csv-analyst {options.command}: give a {what} or --batch FILE", file=sys.stderr)
         return 2
     async with analyst_channel(options) as channel:
         stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
         if options.batch is not None:
             return await run_batch(options, stub)
-        item = {"dataset": options.dataset, "csv": options.csv, "question" if options.command == "ask" else "sql": text}
+        item = {"dataset": options.dataset, "csv": options.csv, field: text}
         if not options.dataset and not options.csv:
             answer = rejected(None, "INVALID_INPUT", "give --dataset ID or --csv PATH")
         else:
@@ -549,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "keys":
         return keys_command(options)
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command,
+        "serve": serve_command, "ask": query_command, "sql": query_command, "python": query_command,
+        "capsule": capsule_command,
         "export": export_command}
     return asyncio.run(handlers[options.command](options))
 

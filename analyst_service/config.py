@@ -72,6 +72,7 @@ class AnalystSettings:
         api_keys: Accepted client API keys; empty accepts every caller (loopback use only,
             unless allow_unauthenticated).
         allow_unauthenticated: Listen on a non-loopback address without API keys anyway.
+        enable_python: Accept restricted Python runs (SubmitRun python_code); off by default.
         claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
@@ -91,4 +92,5 @@ class AnalystSettings:
     runner_credential: str = field(default="", repr=False)
     api_keys: KeyRing = field(default_factory=KeyRing, repr=False)
     allow_unauthenticated: bool = False
+    enable_python: bool = False
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)

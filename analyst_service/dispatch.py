@@ -67,7 +67,7 @@ async def execute(live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[
     run_timeout = timeout_seconds if remaining is None else \
         max(0.05, min(timeout_seconds, remaining - DEADLINE_MARGIN_SECONDS))
     request = dispatch_pb2.ExecuteRequest(
-        run_id=run.run_id, sql=run.sql, dataset_version=dataset.version_hash,
+        run_id=run.run_id, sql=run.sql, python_code=run.python_code, dataset_version=dataset.version_hash,
         tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(dataset.tables, host_paths, strict=True)],
         limits=run_pb2.ResourceLimits(timeout=seconds(run_timeout), memory_bytes=memory_bytes, max_rows=max_rows))
     run.state = run_pb2.RUN_STATE_QUEUED

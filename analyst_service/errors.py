@@ -69,6 +69,21 @@ class SqlPolicyError(AnalystError):
 
 
 @dataclass
+class PythonPolicyError(AnalystError):
+    """A Python program refused by the restricted-Python policy."""
+
+    error_code: int = run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION
+    status_code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
+
+
+@dataclass
+class PythonDisabledError(AnalystError):
+    """A Python run on a server that has not enabled Python mode."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
 class PlannerError(AnalystError):
     """The planner could not map the question to a plan with confidence."""
 

@@ -32,6 +32,7 @@ from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError
 from analyst_service.live import LiveRun, now
 from analyst_service.planning.base import Planner, PlanningContext
 from analyst_service.profiling import DatasetProfiler
+from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import (
     capsule_pb2,
@@ -222,6 +223,7 @@ class RunManager:
         """Plan, validate and execute a question, yielding its events. Closing the iterator
         detaches: the run goes on (see AnalystService.Ask)."""
         run = self._new_run(dataset, question=question)
+        run.query_type = run_pb2.QUERY_TYPE_PLAN
         run.thread_id = thread_id or run.run_id
         run.planner = self._planner.name
         thread = self._threads.get(run.thread_id)
@@ -238,14 +240,18 @@ class RunManager:
             yield event
 
     async def submit(self, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None, sql: str,
-                     time_remaining: float | None = None) -> run_pb2.Run:
+                     time_remaining: float | None = None, python_code: str = "") -> run_pb2.Run:
         """Validate and execute a plan or SQL without the planner and return the finished run.
 
         When the calling task is cancelled (the caller cancelled, disconnected or its deadline
         passed), the run is cancelled with that cause; it still stores its capsule.
         """
         deadline = _deadline(time_remaining)
-        live = self._start(self._new_run(dataset), deadline, dataset, plan=plan, sql=sql)
+        run = self._new_run(dataset)
+        run.query_type = (run_pb2.QUERY_TYPE_PYTHON if python_code else
+                          run_pb2.QUERY_TYPE_PLAN if plan is not None else run_pb2.QUERY_TYPE_SQL)
+        run.python_code = python_code
+        live = self._start(run, deadline, dataset, plan=plan, sql=sql, python_code=python_code)
         assert live.task is not None
         try:
             await asyncio.shield(live.task)
@@ -331,13 +337,13 @@ class RunManager:
 
     async def _drive(self, live: LiveRun, deadline: float | None, dataset: dataset_pb2.Dataset, *,
                      question: str = "", context: PlanningContext | None = None,
-                     plan: plan_pb2.Plan | None = None, sql: str = "") -> None:
+                     plan: plan_pb2.Plan | None = None, sql: str = "", python_code: str = "") -> None:
         run = live.run
         try:
             await asyncio.to_thread(self._store.begin, run, self._owner)
             if self._closing:
                 live.cancel("service_shutdown", "the service is shutting down; ask again")
-            await self._steps(live, deadline, dataset, question, context, plan, sql)
+            await self._steps(live, deadline, dataset, question, context, plan, sql, python_code)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None:
@@ -359,9 +365,20 @@ class RunManager:
         await self._finish(live, question)
 
     async def _steps(self, live: LiveRun, deadline: float | None, dataset: dataset_pb2.Dataset, question: str,
-                     context: PlanningContext | None, plan: plan_pb2.Plan | None, sql: str) -> None:
+                     context: PlanningContext | None, plan: plan_pb2.Plan | None, sql: str,
+                     python_code: str = "") -> None:
         run = live.run
         host_paths = [self._datasets.host_path(t) for t in dataset.tables]
+        if python_code:
+            run.state = run_pb2.RUN_STATE_VALIDATING
+            started = time.perf_counter()
+            live.event(run_pb2.STAGE_VALIDATING, "checking the program against the restricted-Python policy")
+            check_python_program(python_code)
+            run.stats.validation_duration.CopyFrom(seconds(time.perf_counter() - started))
+            await execute(live, dataset, host_paths, self._runner, timeout_seconds=self._settings.run_timeout_seconds,
+                          memory_bytes=self._settings.run_memory_bytes, max_rows=self._settings.max_rows,
+                          deadline=deadline, runner_target=self._settings.runner_target)
+            return
         if question or plan is not None:
             # Plans need column types (ad-hoc CSVs) and planners use the data's values.
             dataset = await self._profiler.profile(dataset, host_paths)

@@ -119,7 +119,7 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     runs.recover_interrupted()
     server = grpc.aio.server(interceptors=[ApiKeyInterceptor(settings.api_keys)])
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(
-        AnalystServicer(datasets, runs, uploads, settings.api_keys), server)
+        AnalystServicer(datasets, runs, uploads, settings.api_keys, settings.enable_python), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

@@ -14,7 +14,7 @@ import grpc
 from analyst_service.auth import KeyRing
 from analyst_service.capsules.base import RunQuery
 from analyst_service.datasets import DatasetRegistry
-from analyst_service.errors import AnalystError, InvalidRequestError
+from analyst_service.errors import AnalystError, InvalidRequestError, PythonDisabledError
 from analyst_service.redaction import public_dataset, redact_capsule, redact_event, redact_run
 from analyst_service.result_files import CSV_TYPE, PARQUET_TYPE, to_csv_bytes, to_parquet_bytes
 from analyst_service.runs import RunManager
@@ -93,11 +93,12 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     """
 
     def __init__(self, datasets: DatasetRegistry, runs: RunManager, uploads: UploadStore | None = None,
-                 keys: KeyRing | None = None) -> None:
+                 keys: KeyRing | None = None, python_enabled: bool = False) -> None:
         self._datasets = datasets
         self._runs = runs
         self._uploads = uploads
         self._keys = keys or KeyRing()
+        self._python_enabled = python_enabled
 
     def _operator(self, context: grpc.aio.ServicerContext) -> bool:
         return self._keys.enabled and self._keys.role_of(context.invocation_metadata()) == "operator"
@@ -150,13 +151,18 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
                         ) -> api.SubmitRunResponse:
         which = request.WhichOneof("query")
         if which is None:
-            raise InvalidRequestError(message="give a plan or sql to run", violations=[("query", "plan or sql is required")])
+            raise InvalidRequestError(message="give a plan, sql or python_code to run",
+                                      violations=[("query", "plan, sql or python_code is required")])
+        if which == "python_code" and not self._python_enabled:
+            raise PythonDisabledError(message="this server does not run Python: start it with `csv-analyst serve "
+                                              "--enable-python` (or CSV_ANALYST_ENABLE_PYTHON=1)",
+                                      metadata={"query": "python_code"})
         if len(request.sql) > MAX_SQL_CHARS:
             raise InvalidRequestError(message=f"the SQL must be at most {MAX_SQL_CHARS} characters",
                                       violations=[("sql", "too long")], metadata={"max_sql_chars": str(MAX_SQL_CHARS)})
         dataset = await self._resolve(request.dataset_id, list(request.csv_paths))
         run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql,
-                                      context.time_remaining())
+                                      context.time_remaining(), python_code=request.python_code)
         return api.SubmitRunResponse(run=self._run_for(run, context))
 
     def _run_for(self, run: run_pb2.Run, context: grpc.aio.ServicerContext) -> run_pb2.Run:

@@ -97,7 +97,8 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 return
             tables = tuple(TableFile(t.name, path) for t, path in zip(request.tables, host_paths, strict=True))
             database = self._materializer.lookup(request.dataset_version, tables) if self._materializer else ""
-            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
+            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, python_code=request.python_code,
+                                             limits=limits, tables=tables,
                                              database_path=database)
             started = asyncio.Event()
             execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
@@ -160,8 +161,8 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
         problems = []
         if not RUN_ID.match(request.run_id):
             problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
-        if not request.sql.strip():
-            problems.append(("sql", "is required"))
+        if bool(request.sql.strip()) == bool(request.python_code.strip()):
+            problems.append(("sql", "exactly one of sql and python_code is required"))
         limits = request.limits
         for name, value in (("timeout", limits.timeout.ToNanoseconds()), ("memory_bytes", limits.memory_bytes),
                             ("max_rows", limits.max_rows)):

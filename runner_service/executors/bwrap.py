@@ -307,7 +307,7 @@ class BwrapExecutor:
         on_started()
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         try:
-            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql), timeout)
+            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql, request.python_code), timeout)
         except BaseException:  # cancelled (the caller went away): the sandbox must not outlive the run
             _kill(process, cgroup)
             self._after(loop, _reap, process, cgroup)

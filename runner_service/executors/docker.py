@@ -69,7 +69,8 @@ RUNNER_IMAGE_REPOSITORY = "csv-analyst-runner"
 # Bump when runner/image/build-offline.sh or runner/Dockerfile change what goes into the image.
 IMAGE_RECIPE = "bookworm-minbase-venv-1"
 # Packages installed into the image, at the versions of the service's own environment.
-IMAGE_PACKAGES = ("duckdb", "protobuf")
+# pandas and numpy (with pandas' own dependencies) serve restricted Python runs.
+IMAGE_PACKAGES = ("duckdb", "protobuf", "pandas", "numpy", "python-dateutil", "tzdata")
 # The interpreter inside the image (Debian bookworm's python3 / python:3.11-slim).
 IMAGE_PYTHON = "/opt/venv/bin/python"
 
@@ -111,7 +112,7 @@ def runner_image_files() -> list[tuple[Path, str]]:
 
 
 def image_package_versions() -> dict[str, str]:
-    """The DuckDB and protobuf versions of this environment, which the image must match."""
+    """The versions of the runner's packages in this environment, which the image must match."""
     return {name: importlib.metadata.version(name) for name in IMAGE_PACKAGES}
 
 
@@ -614,7 +615,7 @@ class DockerExecutor:
         def started() -> None:
             loop.call_soon_threadsafe(on_started)
 
-        query = query_frame(request.run_id, request.sql)
+        query = query_frame(request.run_id, request.sql, request.python_code)
         try:
             if warm is not None:
                 done = await loop.run_in_executor(self._threads, self.finish_container, warm, request, query,

@@ -87,8 +87,8 @@ def analyst(roomy_stack: RunningStack) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def csv_dir(roomy_root: Path) -> Path:
-    directory = roomy_root / "hostile"
+def csv_dir(security_root: Path) -> Path:
+    directory = security_root / "hostile"
     directory.mkdir()
     for hostile in FILES:
         (directory / f"{hostile.name}.csv").write_bytes(hostile.content())

@@ -70,16 +70,18 @@ class AskResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
-    __slots__ = ("dataset_id", "plan", "sql", "csv_paths")
+    __slots__ = ("dataset_id", "plan", "sql", "python_code", "csv_paths")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
     CSV_PATHS_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     plan: _plan_pb2.Plan
     sql: str
+    python_code: str
     csv_paths: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, dataset_id: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, dataset_id: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., python_code: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitRunResponse(_message.Message):
     __slots__ = ("run",)

@@ -35,6 +35,9 @@ class ClaudeSettings:
             back to the model before the planner gives up with PLANNER_ERROR.
         max_model_calls: Hard cap on model calls for one question, schema look-ups included.
         streaming: Read replies as server-sent events instead of one JSON body.
+        planning_timeout_seconds: Wall-clock limit of planning one question (every call, retry
+            and wait); the run's own deadline, when sooner, wins.
+        max_retry_wait_seconds: Longest wait before a retry, whatever `retry-after` asks.
     """
 
     api_key: str = field(default="", repr=False)
@@ -46,6 +49,8 @@ class ClaudeSettings:
     max_corrections: int = 2
     max_model_calls: int = 6
     streaming: bool = False
+    planning_timeout_seconds: float = 120.0
+    max_retry_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ class AnalystSettings:
             unless allow_unauthenticated).
         allow_unauthenticated: Listen on a non-loopback address without API keys anyway.
         enable_python: Accept restricted Python runs (SubmitRun python_code); off by default.
+        result_cache_bytes: Bound of the exact result cache (0 turns it off).
+        result_cache_ttl_seconds: How long a cached answer may be repeated.
         claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
@@ -93,4 +100,6 @@ class AnalystSettings:
     api_keys: KeyRing = field(default_factory=KeyRing, repr=False)
     allow_unauthenticated: bool = False
     enable_python: bool = False
+    result_cache_bytes: int = 64 << 20
+    result_cache_ttl_seconds: float = 600.0
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,21 +27,19 @@ from analyst_service.capsules.results import ResultFileError
 from analyst_service.compiler import compile_plan
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
-from analyst_service.dispatch import execute, seconds
+from analyst_service.dispatch import DEADLINE_MARGIN_SECONDS, execute, seconds
 from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError, RunStateError
 from analyst_service.live import LiveRun, now
+from analyst_service.logs import RUN_ID
+from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
 from analyst_service.planning.base import Planner, PlanningContext
+from analyst_service.probes import cell_text, probe_rows
 from analyst_service.profiling import DatasetProfiler
+from analyst_service.result_cache import ResultCache
 from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
-from csv_analyst.v1 import (
-    capsule_pb2,
-    dataset_pb2,
-    plan_pb2,
-    result_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2_grpc,
-)
+from csv_analyst.v1 import capsule_pb2, dataset_pb2, plan_pb2, result_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +48,21 @@ SHUTDOWN_WAIT_SECONDS = 10.0
 WATCH_POLL_SECONDS = 0.25  # how often WatchRun looks for the capsule of another process's run
 # A caller cancelled this close to its deadline was cancelled by the deadline.
 DEADLINE_SLACK_SECONDS = 0.05
+EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner chooses examples from
 
 
 def _deadline(time_remaining: float | None) -> float | None:
     return None if time_remaining is None else time.monotonic() + time_remaining
+
+
+def answer_summary(result: result_pb2.ResultTable, rows: int = 3, chars: int = 300) -> str:
+    """A short text of what a run answered (columns, row count, first rows), for follow-up planning."""
+    if not result.columns:
+        return ""
+    head = "; ".join(", ".join(cell_text(v) for v in row.values) for row in result.rows[:rows])
+    more = " ..." if result.row_count > rows or result.truncated else ""
+    text = f"{result.row_count} row(s) ({', '.join(c.name for c in result.columns)}): {head}{more}"
+    return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
 def _run_id(name: str) -> str:
@@ -76,6 +85,7 @@ def _cancelled_error(cause: str, message: str, run_id: str) -> run_pb2.RunError:
 class _Thread:
     plan: plan_pb2.Plan
     question: str
+    answer: str = ""
 
 
 class RunManager:
@@ -89,6 +99,8 @@ class RunManager:
         self._runner = runner
         self._store = store
         self._profiler = DatasetProfiler(runner, settings.run_timeout_seconds, settings.run_memory_bytes)
+        self._results = ResultCache(settings.result_cache_bytes, settings.result_cache_ttl_seconds) \
+            if settings.result_cache_bytes > 0 else None
         self._live: dict[str, LiveRun] = {}
         self._threads: OrderedDict[str, _Thread] = OrderedDict()
         self._owner = Owner.current().token()
@@ -232,12 +244,34 @@ class RunManager:
             # answered question is in the capsule store.
             previous = await asyncio.to_thread(self._store.latest_in_thread, thread_id)
             if previous is not None and previous.run.dataset_id == dataset.dataset_id:
-                thread = _Thread(plan=previous.run.plan, question=previous.run.question)
-        context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question) if thread \
-            else PlanningContext()
-        live = self._start(run, _deadline(time_remaining), dataset, question=question, context=context)
+                thread = _Thread(plan=previous.run.plan, question=previous.run.question,
+                                 answer=answer_summary(previous.run.result))
+        deadline = _deadline(time_remaining)
+        context = PlanningContext(
+            previous_plan=thread.plan if thread else None, previous_question=thread.question if thread else "",
+            previous_answer=thread.answer if thread else "",
+            # Planning ends by the caller's deadline, leaving the margin to answer.
+            deadline=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS,
+            examples=await asyncio.to_thread(self._examples, dataset.dataset_id)
+            if getattr(self._planner, "wants_examples", False) else [],
+            probe=self._prober(dataset))
+        live = self._start(run, deadline, dataset, question=question, context=context)
         async for event in live.follow():
             yield event
+
+    def _examples(self, dataset_id: str) -> list[tuple[str, plan_pb2.Plan]]:
+        """(question, plan) of the dataset's recent succeeded runs, newest first (few-shot material)."""
+        page = self._store.list(EXAMPLE_CANDIDATES, "", dataset_id)
+        return [(c.run.question, c.run.plan) for c in page.capsules
+                if c.run.state == run_pb2.RUN_STATE_SUCCEEDED and c.run.question and c.run.HasField("plan")]
+
+    def _prober(self, dataset: dataset_pb2.Dataset) -> Callable[[str], Awaitable[list[list[str]] | None]]:
+        """A planner's dry runs over this dataset (see analyst_service.probes)."""
+        async def probe(sql: str) -> list[list[str]] | None:
+            return await probe_rows(self._runner, dataset, [self._datasets.host_path(t) for t in dataset.tables], sql,
+                                    memory_bytes=self._settings.run_memory_bytes,
+                                    runner_target=self._settings.runner_target)
+        return probe
 
     async def submit(self, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None, sql: str,
                      time_remaining: float | None = None, python_code: str = "") -> run_pb2.Run:
@@ -339,6 +373,7 @@ class RunManager:
                      question: str = "", context: PlanningContext | None = None,
                      plan: plan_pb2.Plan | None = None, sql: str = "", python_code: str = "") -> None:
         run = live.run
+        RUN_ID.set(run.run_id)  # every log line of this run's task carries its id
         try:
             await asyncio.to_thread(self._store.begin, run, self._owner)
             if self._closing:
@@ -375,9 +410,7 @@ class RunManager:
             live.event(run_pb2.STAGE_VALIDATING, "checking the program against the restricted-Python policy")
             check_python_program(python_code)
             run.stats.validation_duration.CopyFrom(seconds(time.perf_counter() - started))
-            await execute(live, dataset, host_paths, self._runner, timeout_seconds=self._settings.run_timeout_seconds,
-                          memory_bytes=self._settings.run_memory_bytes, max_rows=self._settings.max_rows,
-                          deadline=deadline, runner_target=self._settings.runner_target)
+            await self._execute(live, dataset, host_paths, deadline)
             return
         if question or plan is not None:
             # Plans need column types (ad-hoc CSVs) and planners use the data's values.
@@ -402,9 +435,32 @@ class RunManager:
         run.sql = sql  # recorded even when the policy refuses it, so the capsule says what was refused
         check_sql(sql, {t.name: [c.name for c in t.columns] for t in dataset.tables})  # + exfiltration heuristic
         run.stats.validation_duration.CopyFrom(seconds(time.perf_counter() - started))
+        await self._execute(live, dataset, host_paths, deadline)
+
+    async def _execute(self, live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[str],
+                       deadline: float | None) -> None:
+        """Answer from the exact result cache when it holds this query over these bytes; else run
+        it in a sandbox (and keep a succeeded answer for next time)."""
+        run = live.run
+        key = None
+        if self._results is not None:
+            key = await asyncio.to_thread(ResultCache.key_for, dataset, host_paths, run, self._settings.max_rows)
+            cached = self._results.get(key) if key else None
+            RESULT_CACHE.labels(result="hit" if cached else "miss").inc()
+            if cached is not None:
+                run.result.CopyFrom(cached.result)
+                run.state = run_pb2.RUN_STATE_SUCCEEDED
+                run.cache_hit, run.cached_from_run_id = True, cached.run_id
+                run.runner_mode = "cache"
+                suffix = " (truncated)" if cached.result.truncated else ""
+                live.event(run_pb2.STAGE_RESULT, f"{cached.result.row_count} rows{suffix}, repeated from run "
+                           f"{cached.run_id} (the same query over the same files)", result=cached.result)
+                return
         await execute(live, dataset, host_paths, self._runner, timeout_seconds=self._settings.run_timeout_seconds,
                       memory_bytes=self._settings.run_memory_bytes, max_rows=self._settings.max_rows,
                       deadline=deadline, runner_target=self._settings.runner_target)
+        if key and self._results is not None and run.state == run_pb2.RUN_STATE_SUCCEEDED:
+            self._results.put(key, run.result, run.run_id)
 
     async def _finish(self, live: LiveRun, question: str) -> None:
         """Store the capsule, then publish STAGE_DONE. Nothing cancels the run from here on."""
@@ -412,7 +468,7 @@ class RunManager:
         run = live.run
         run.end_time.CopyFrom(now())
         if run.state == run_pb2.RUN_STATE_SUCCEEDED and run.HasField("plan") and question:
-            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question)
+            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question, answer=answer_summary(run.result))
             self._threads.move_to_end(run.thread_id)
             while len(self._threads) > MAX_THREADS:
                 self._threads.popitem(last=False)
@@ -428,6 +484,8 @@ class RunManager:
             log.warning("run %s: stopped while its capsule was being stored", run.run_id)
         except Exception:  # noqa: BLE001 - the run's events must still end
             log.exception("run %s: its capsule could not be stored", run.run_id)
+        observe_run(run)
+        log.info("run finished", extra=run_log_fields(run))
         live.publish(done)
 
     def _store_capsule(self, run: run_pb2.Run, events: list[run_pb2.RunEvent]) -> None:

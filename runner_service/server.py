@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from csv_analyst.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from runner_service.auth import CredentialInterceptor
 from runner_service.data_roots import DataRoots
@@ -59,9 +59,13 @@ class RunnerServer:
     port: int
     executor: Executor
     materializer: Materializer | None
+    health: health.aio.HealthServicer | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Drain in-flight runs for `grace` seconds, then stop, cancel builds and kill sandboxes."""
+        """Drain in-flight runs for `grace` seconds (health says NOT_SERVING meanwhile), then stop,
+        cancel builds and kill sandboxes."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.materializer is not None:
             await self.materializer.close()
@@ -90,4 +94,4 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunnerServer(server, port, executor, materializer)
+    return RunnerServer(server, port, executor, materializer, health_servicer)

@@ -117,6 +117,11 @@ def test_in_flight_records_carry_their_owner(store: CapsuleStore) -> None:
     [record] = store.in_flight()
     assert record.run.run_id == "mine" and not owner_is_gone(record.owner)
     assert store.in_flight_run("mine") == record and store.in_flight_run("nope") is None
+    store.begin(run_pb2.Run(run_id="other"), "x")
+    store.begin(run_pb2.Run(run_id="mine", question="again"), "y")  # begun again: its new owner, newest first
+    assert [(r.run.run_id, r.run.question, r.owner) for r in store.in_flight()] == [("mine", "again", "y"),
+                                                                                  ("other", "", "x")]
+    store.put(capsule_pb2.Capsule(name="capsules/other", run=run_pb2.Run(run_id="other")))
     store.put(capsule_pb2.Capsule(name="capsules/mine", run=run_pb2.Run(run_id="mine")))
     assert store.in_flight() == []
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 
 def _bin_dir() -> Path | None:
     """The newest installed server's bin directory (CSV_ANALYST_PG_BIN overrides), or None."""
@@ -101,11 +103,9 @@ class PostgresServer:
 def postgres_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server (skips without the binaries, fails in CI)."""
     bin_dir = _bin_dir()
-    if bin_dir is None or not (bin_dir / "pg_ctl").exists():
-        message = "PostgreSQL server binaries are missing: apt-get install postgresql"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI: {message}")
-        pytest.skip(message)
+    require(bin_dir is not None and (bin_dir / "pg_ctl").exists(),
+            "PostgreSQL server binaries are missing (apt-get install postgresql)")
+    assert bin_dir is not None
     server = PostgresServer(bin_dir)
     server.start()
     try:

@@ -453,7 +453,8 @@ async def capsule_command(options: argparse.Namespace) -> int:
         found = store.get(options.run_id.removeprefix("runs/").removeprefix("capsules/"))
         store.close()
         if found is None:
-            print(f"NOT_FOUND: no capsule for run {options.run_id!r} in {describe(options.capsule_db)}", file=sys.stderr)
+            print(f"NOT_FOUND: no capsule for run {options.run_id!r} in {describe(options.capsule_db)}",
+                  file=sys.stderr)
             return 1
         capsule = found
     print(json_format.MessageToJson(capsule, indent=2))

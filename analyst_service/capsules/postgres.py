@@ -231,6 +231,7 @@ class PostgresCapsuleStore:
         query += " ORDER BY seq DESC LIMIT %s"
         parameters.append(page_size + 1)
         with self._pool.connection() as db:
+            # type: ignore[arg-type]: the query is built from fixed fragments, not a LiteralString to mypy
             return db.execute(query, parameters).fetchall()  # type: ignore[arg-type]
 
     def close(self) -> None:

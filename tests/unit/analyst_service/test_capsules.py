@@ -231,7 +231,8 @@ def test_two_stores_on_one_database_share_runs(store: CapsuleStore, store_locati
         other.begin(run_pb2.Run(run_id="pending"), owner="b")
         record = store.in_flight_run("pending")
         assert record is not None and record.owner == "b"
-        threads = [threading.Thread(target=worker, args=(replica, name)) for replica, name in ((store, "a"), (other, "b"))]
+        threads = [threading.Thread(target=worker, args=(replica, name))
+                   for replica, name in ((store, "a"), (other, "b"))]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -30,8 +30,11 @@ from analyst_service.datasets import DatasetRegistry
 from analyst_service.dispatch import execute, seconds
 from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError, RunStateError
 from analyst_service.live import LiveRun, now
+from analyst_service.logs import RUN_ID
+from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
 from analyst_service.planning.base import Planner, PlanningContext
 from analyst_service.profiling import DatasetProfiler
+from analyst_service.result_cache import ResultCache
 from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import (
@@ -89,6 +92,8 @@ class RunManager:
         self._runner = runner
         self._store = store
         self._profiler = DatasetProfiler(runner, settings.run_timeout_seconds, settings.run_memory_bytes)
+        self._results = ResultCache(settings.result_cache_bytes, settings.result_cache_ttl_seconds) \
+            if settings.result_cache_bytes > 0 else None
         self._live: dict[str, LiveRun] = {}
         self._threads: OrderedDict[str, _Thread] = OrderedDict()
         self._owner = Owner.current().token()
@@ -335,6 +340,7 @@ class RunManager:
                      question: str = "", context: PlanningContext | None = None,
                      plan: plan_pb2.Plan | None = None, sql: str = "", python_code: str = "") -> None:
         run = live.run
+        RUN_ID.set(run.run_id)  # every log line of this run's task carries its id
         try:
             await asyncio.to_thread(self._store.begin, run, self._owner)
             if self._closing:
@@ -371,9 +377,7 @@ class RunManager:
             live.event(run_pb2.STAGE_VALIDATING, "checking the program against the restricted-Python policy")
             check_python_program(python_code)
             run.stats.validation_duration.CopyFrom(seconds(time.perf_counter() - started))
-            await execute(live, dataset, host_paths, self._runner, timeout_seconds=self._settings.run_timeout_seconds,
-                          memory_bytes=self._settings.run_memory_bytes, max_rows=self._settings.max_rows,
-                          deadline=deadline, runner_target=self._settings.runner_target)
+            await self._execute(live, dataset, host_paths, deadline)
             return
         if question or plan is not None:
             # Plans need column types (ad-hoc CSVs) and planners use the data's values.
@@ -398,9 +402,32 @@ class RunManager:
         run.sql = sql  # recorded even when the policy refuses it, so the capsule says what was refused
         check_sql(sql, {t.name: [c.name for c in t.columns] for t in dataset.tables})  # + exfiltration heuristic
         run.stats.validation_duration.CopyFrom(seconds(time.perf_counter() - started))
+        await self._execute(live, dataset, host_paths, deadline)
+
+    async def _execute(self, live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[str],
+                       deadline: float | None) -> None:
+        """Answer from the exact result cache when it holds this query over these bytes; else run
+        it in a sandbox (and keep a succeeded answer for next time)."""
+        run = live.run
+        key = None
+        if self._results is not None:
+            key = await asyncio.to_thread(ResultCache.key_for, dataset, host_paths, run, self._settings.max_rows)
+            cached = self._results.get(key) if key else None
+            RESULT_CACHE.labels(result="hit" if cached else "miss").inc()
+            if cached is not None:
+                run.result.CopyFrom(cached.result)
+                run.state = run_pb2.RUN_STATE_SUCCEEDED
+                run.cache_hit, run.cached_from_run_id = True, cached.run_id
+                run.runner_mode = "cache"
+                suffix = " (truncated)" if cached.result.truncated else ""
+                live.event(run_pb2.STAGE_RESULT, f"{cached.result.row_count} rows{suffix}, repeated from run "
+                           f"{cached.run_id} (the same query over the same files)", result=cached.result)
+                return
         await execute(live, dataset, host_paths, self._runner, timeout_seconds=self._settings.run_timeout_seconds,
                       memory_bytes=self._settings.run_memory_bytes, max_rows=self._settings.max_rows,
                       deadline=deadline, runner_target=self._settings.runner_target)
+        if key and self._results is not None and run.state == run_pb2.RUN_STATE_SUCCEEDED:
+            self._results.put(key, run.result, run.run_id)
 
     async def _finish(self, live: LiveRun, question: str) -> None:
         """Store the capsule, then publish STAGE_DONE. Nothing cancels the run from here on."""
@@ -424,6 +451,8 @@ class RunManager:
             log.warning("run %s: stopped while its capsule was being stored", run.run_id)
         except Exception:  # noqa: BLE001 - the run's events must still end
             log.exception("run %s: its capsule could not be stored", run.run_id)
+        observe_run(run)
+        log.info("run finished", extra=run_log_fields(run))
         live.publish(done)
 
     def _store_capsule(self, run: run_pb2.Run, events: list[run_pb2.RunEvent]) -> None:

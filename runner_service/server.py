@@ -59,9 +59,13 @@ class RunnerServer:
     port: int
     executor: Executor
     materializer: Materializer | None
+    health: health.aio.HealthServicer | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Drain in-flight runs for `grace` seconds, then stop, cancel builds and kill sandboxes."""
+        """Drain in-flight runs for `grace` seconds (health says NOT_SERVING meanwhile), then stop,
+        cancel builds and kill sandboxes."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.materializer is not None:
             await self.materializer.close()
@@ -90,4 +94,4 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunnerServer(server, port, executor, materializer)
+    return RunnerServer(server, port, executor, materializer, health_servicer)

@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import LocalStack, start_local_stack
+from csv_analyst_app.stack import LocalStack, start_local_stack
 from runner_service.config import RunnerSettings
 
 TEST_SCALE = 0.05

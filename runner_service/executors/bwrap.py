@@ -29,6 +29,7 @@ from pathlib import Path
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -245,6 +246,7 @@ class BwrapExecutor:
         return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
 
     def _start_now(self, request: SandboxRequest) -> _Sandbox:
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:

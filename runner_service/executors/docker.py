@@ -42,6 +42,7 @@ from typing import Any
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -667,6 +668,7 @@ class DockerExecutor:
         Raises:
             SandboxStartError: When the container could not be created, started or given its set-up.
         """
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         import docker
         import requests
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from csv_analyst.v1 import run_pb2
+from runner_service import metrics
 from runner_service.executors.base import SandboxRequest
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,10 @@ class WarmPool(Generic[Template, Handle]):
         while warm:
             candidate = warm.pop()
             if self._alive(candidate.handle):
+                metrics.WARM_POOL.labels(result="hit").inc()
                 return candidate.handle
             self._discard(candidate.handle)
+        metrics.WARM_POOL.labels(result="miss").inc()
         return None
 
     def want(self, key: str, template: Template) -> None:

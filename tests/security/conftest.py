@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import start_local_stack
+from csv_analyst_app.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap

@@ -272,7 +272,7 @@ def test_bytes_before_a_file_name_are_refused(analyst: Any) -> None:
 def test_cli_with_a_server_uploads_local_files(security_stack: RunningStack, tmp_path: Path) -> None:
     local = tmp_path / "local_only.csv"  # under no CSV root of the server
     local.write_text("k,v\na,1\nb,2\nc,3\nd,4\n")
-    out = subprocess.run([sys.executable, "-m", "analyst_service.cli", "sql", "--server", security_stack.analyst_target,
+    out = subprocess.run([sys.executable, "-m", "csv_analyst_app.cli", "sql", "--server", security_stack.analyst_target,
                           "--csv", str(local), "--json", "SELECT count(*) AS n FROM local_only"],
                          capture_output=True, text=True, timeout=120)
     answer = json.loads(out.stdout)

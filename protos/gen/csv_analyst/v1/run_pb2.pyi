@@ -92,7 +92,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "query_type", "python_code")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "query_type", "python_code", "cache_hit", "cached_from_run_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +114,8 @@ class Run(_message.Message):
     PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     QUERY_TYPE_FIELD_NUMBER: _ClassVar[int]
     PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FROM_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     state: RunState
@@ -135,7 +137,9 @@ class Run(_message.Message):
     planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
     query_type: QueryType
     python_code: str
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ...) -> None: ...
+    cache_hit: bool
+    cached_from_run_id: str
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
 
 class PlannerAttempt(_message.Message):
     __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency")

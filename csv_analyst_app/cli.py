@@ -40,6 +40,7 @@ from analyst_service.auth import (
     new_key,
 )
 from analyst_service.capsules.stores import CapsuleStoreError, capsule_location
+from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_credential, load_credential
@@ -62,6 +63,10 @@ BATCH_CONCURRENCY = 2
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="csv-analyst", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=None,
+                        help=f"DEBUG, INFO, WARNING or ERROR (default ${LEVEL_ENV}, else INFO for serve, WARNING otherwise)")
+    parser.add_argument("--log-format", choices=["json", "text"], default=None,
+                        help=f"log lines on stderr (default ${FORMAT_ENV}, else text on a terminal, json otherwise)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def stack_options(sub: argparse.ArgumentParser) -> None:
@@ -102,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
+        sub.add_argument("--no-cache", action="store_true",
+                         help="always run in a sandbox (no exact result cache: same query, same files, same limits)")
 
     serve = commands.add_parser("serve", help="run the runner service, the analyst service and the web UI")
     stack_options(serve)
@@ -126,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory whose CSV files clients may name by server-side path (csv_paths); "
                             "repeatable; none by default")
     serve.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload (all its files), MB")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off unless given)")
+    serve.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
     serve.add_argument("--enable-python", action="store_true",
                        help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
 
@@ -193,7 +203,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               max_upload_bytes=getattr(options, "max_upload_mb", 1024) << 20,
                               api_keys=keys or KeyRing(),
                               allow_unauthenticated=getattr(options, "allow_unauthenticated", False),
-                              enable_python=python_enabled(options))
+                              enable_python=python_enabled(options),
+                              result_cache_bytes=0 if getattr(options, "no_cache", False) else 64 << 20)
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
                             cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
@@ -214,7 +225,7 @@ def claude_settings_from(options: argparse.Namespace, environ: dict[str, str] | 
 async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, announce: bool = False) -> Any:
     """Start the embedded stack with the planner the settings name (Claude settings included)."""
     from analyst_service.server import make_planner
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
 
     if analyst.planner == "claude" and not analyst.claude.api_key:
         print("warning: --planner claude without ANTHROPIC_API_KEY: every question will fail until it is set",
@@ -518,6 +529,11 @@ async def serve_command(options: argparse.Namespace) -> int:
         print(f"csv-analyst serve: {error}", file=sys.stderr)
         return 2
     stack = await start_stack_for(analyst, runner, announce=True)
+    if options.metrics_port is not None:
+        import prometheus_client
+
+        metrics_server, _ = prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_host)
+        print(f"metrics          http://{options.metrics_host}:{metrics_server.server_port}/metrics", flush=True)
     print(f"runner service   {options.runner_host}:{stack.runner_port}", flush=True)
     print(f"analyst service  {options.host}:{stack.analyst.port}"
           + ("  (API keys required)" if keys.enabled else "  (no API keys: open to anyone who can connect)"),
@@ -563,6 +579,8 @@ def keys_command(options: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `csv-analyst` console script."""
     options = build_parser().parse_args(argv)
+    configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
+                      options.log_format)
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 

@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 
 from analyst_service.capsules.base import CapsulePage, CapsuleStore, InFlight, RunPage, RunQuery
-from analyst_service.capsules.owners import Owner, owner_is_gone
+from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.records import build_capsule, replay_events
 from analyst_service.capsules.results import ResultFileError
 from analyst_service.compiler import compile_plan
@@ -165,7 +165,7 @@ class RunManager:
                     continue  # it started between the two look-ups
                 raise NotFoundError(message=f"no run {run_id!r}",
                                     metadata={"resource_type": "run", "name": f"runs/{run_id}"})
-            if owner_is_gone(record.owner):
+            if await asyncio.to_thread(self._store.owner_is_gone, record.owner):
                 await asyncio.to_thread(self._recover, record)
                 continue
             # Another live process runs it: its capsule appears in the shared store when it ends.
@@ -304,7 +304,7 @@ class RunManager:
 
         Blocking: called once at start-up, before the service answers.
         """
-        gone = [record for record in self._store.in_flight() if owner_is_gone(record.owner)]
+        gone = [record for record in self._store.in_flight() if self._store.owner_is_gone(record.owner)]
         for record in gone:
             self._recover(record)
         return len(gone)

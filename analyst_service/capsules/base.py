@@ -64,6 +64,11 @@ class CapsuleStore(Protocol):
         """Record that a run started and its owner's token (cleared when its capsule is put)."""
         ...
 
+    def owner_is_gone(self, token: str) -> bool:
+        """Whether the process that wrote this owner token (see capsules.owners) is certainly gone,
+        so its in-flight runs will never finish (blocking)."""
+        ...
+
     def in_flight(self) -> list[InFlight]:
         """Runs that began and have no capsule yet, newest first."""
         ...

@@ -10,7 +10,11 @@ Several analyst replicas may share one database, so nothing here is process-loca
 - puts take a transaction-scoped advisory lock, so insert sequence order is commit order and a
   page token never skips a capsule committed late by another replica;
 - the schema is created or migrated at start under an advisory lock (replicas starting together
-  take turns), with its version in csv_analyst_schema.
+  take turns), with its version in csv_analyst_schema;
+- whether the owner of an in-flight run is gone is asked of the database, not of this host's
+  /proc alone: every process holds a shared advisory lock keyed by its owner token on a session of
+  its own (capsules.liveness) for as long as it lives, so a replica on another host, or a pod
+  restarted under a new name, sees the runs of a dead replica as orphaned and records them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from psycopg import conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from analyst_service.capsules.base import CapsulePage, InFlight, RunPage, RunQuery
+from analyst_service.capsules.liveness import Presence, owner_key
+from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.results import ResultFileError
 from analyst_service.capsules.sqlite import _decode_token, _encode_token  # noqa: PLC2701 - one token format
 from analyst_service.capsules.stores import CapsuleStoreError
@@ -89,8 +95,15 @@ class PostgresCapsuleStore:
     """Capsules in one PostgreSQL database, safe to use from several threads and processes."""
 
     def __init__(self, url: str, min_connections: int = 1, max_connections: int = 8,
-                 connect_timeout_seconds: float = 10.0) -> None:
+                 connect_timeout_seconds: float = 10.0, owner: str = "") -> None:
         """Connect, then create or migrate the schema.
+
+        Args:
+            url: The database.
+            min_connections: Connections the pool keeps open.
+            max_connections: Most connections the pool opens.
+            connect_timeout_seconds: How long to wait for the first connection.
+            owner: This process's owner token (default: Owner.current()), held as present.
 
         Raises:
             CapsuleStoreError: When the database cannot be reached within connect_timeout_seconds,
@@ -111,6 +124,7 @@ class PostgresCapsuleStore:
             self._pool.close()
             raise
         self.results = PostgresResults(self._pool)
+        self._presence = Presence(url, owner or Owner.current().token())
 
     def _migrate(self) -> None:
         with self._pool.connection() as db, db.transaction():
@@ -135,6 +149,22 @@ class PostgresCapsuleStore:
                        "ON CONFLICT (run_id) DO UPDATE SET run = EXCLUDED.run, owner = EXCLUDED.owner, "
                        "seq = nextval(pg_get_serial_sequence('runs_in_flight', 'seq'))",
                        (run.run_id, run.SerializeToString(), owner))
+
+    def owner_is_gone(self, token: str) -> bool:
+        """Whether the process that wrote this owner token is certainly gone: no session holds its
+        presence lock any more and, on this host, no process has its pid and start time."""
+        owner = Owner.parse(token)
+        if owner is None:
+            return True  # a record of an older version, without an owner
+        if owner.host == Owner.current().host and not owner.is_gone():
+            return False
+        with self._pool.connection() as db:
+            # Taken only when no session holds it shared: every store of that process is gone.
+            row = db.execute("SELECT pg_try_advisory_lock(%s)", (owner_key(token),)).fetchone()
+            free = bool(row and row[0])
+            if free:
+                db.execute("SELECT pg_advisory_unlock(%s)", (owner_key(token),))
+        return free
 
     def in_flight(self) -> list[InFlight]:
         """Runs that began but have no capsule yet, newest first, with their owners."""
@@ -235,7 +265,8 @@ class PostgresCapsuleStore:
             return db.execute(query, parameters).fetchall()  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and leave (this store's share of) the presence lock."""
+        self._presence.close()
         self._pool.close()
 
 

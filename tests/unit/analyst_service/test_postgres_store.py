@@ -1,16 +1,21 @@
 """What only the PostgreSQL store has: the schema version and migration at start (replicas starting
 together), a clear error for an unreachable server or a newer schema, whole results kept in the
-database, reconnecting after the server restarts, and store selection by URL."""
+database, reconnecting after the server restarts, owners on other hosts told dead or alive through
+the database, and store selection by URL."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.postgres import SCHEMA_VERSION, CapsuleStoreError, PostgresCapsuleStore, redacted
 from analyst_service.capsules.records import build_capsule
 from analyst_service.capsules.results import ResultFileError
@@ -82,16 +87,67 @@ def test_whole_results_live_in_the_database_and_are_checked(postgres_url: str, t
         store.close()
 
 
-def test_the_store_reconnects_after_the_server_restarts(postgres_server: PostgresServer, postgres_url: str) -> None:
+ELSEWHERE = Owner("replica-on-another-host", "boot", 7, "123").token()
+REPLICA = """
+import sys
+from analyst_service.capsules.postgres import PostgresCapsuleStore
+from csv_analyst.v1 import run_pb2
+store = PostgresCapsuleStore(sys.argv[1], owner=sys.argv[2])
+store.begin(run_pb2.Run(run_id="orphan"), sys.argv[2])
+print("begun", flush=True)
+sys.stdin.read()
+"""
+
+
+def eventually(condition: object, what: str, seconds: float = 60) -> None:
+    """Wait for condition() (a generous bound: correctness does not depend on the machine's speed)."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_replica_on_another_host_is_alive_until_its_process_dies(postgres_url: str) -> None:
     store = PostgresCapsuleStore(postgres_url)
+    with subprocess.Popen([sys.executable, "-c", REPLICA, postgres_url, ELSEWHERE],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as replica:
+        try:
+            check_replica(store, replica)
+        finally:
+            replica.kill()
+            replica.wait(30)
+            store.close()
+
+
+def check_replica(store: PostgresCapsuleStore, replica: subprocess.Popen[str]) -> None:
+    """While the replica lives its runs are not orphans; once it is killed they are."""
+    assert replica.stdout is not None and replica.stdout.readline() == "begun\n"
+    [record] = store.in_flight()
+    assert record.owner == ELSEWHERE and not store.owner_is_gone(ELSEWHERE)  # its presence lock is held
+    assert not store.owner_is_gone(ELSEWHERE)  # asking does not take the lock away
+    assert not store.owner_is_gone(Owner.current().token())
+    assert store.owner_is_gone(Owner("a-host-never-seen", "b", 1, "1").token())
+    assert store.owner_is_gone("") and store.owner_is_gone("garbage")
+    replica.kill()  # kill -9: its session ends with it, and so does the lock
+    replica.wait(30)
+    eventually(lambda: store.owner_is_gone(ELSEWHERE), "a killed replica's runs are orphaned")
+
+
+def test_the_store_reconnects_after_the_server_restarts(postgres_server: PostgresServer, postgres_url: str) -> None:
+    store = PostgresCapsuleStore(postgres_url, owner=ELSEWHERE)
+    observer = PostgresCapsuleStore(postgres_url)
     try:
         store.put(make_capsule("before"))
-        postgres_server.stop("immediate")  # every pooled connection dies
+        assert not observer.owner_is_gone(ELSEWHERE)
+        postgres_server.stop("immediate")  # every pooled connection dies, and the presence session
         postgres_server.start_again()
         store.begin(run_pb2.Run(run_id="after"), owner="me")
         store.put(make_capsule("after"))
         assert store.get("before") == make_capsule("before") and store.in_flight() == []
+        # The live store takes its presence lock again: its runs are not taken for orphans.
+        eventually(lambda: not observer.owner_is_gone(ELSEWHERE), "presence is held again after a restart")
     finally:
+        observer.close()
         store.close()
 
 

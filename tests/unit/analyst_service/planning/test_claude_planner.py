@@ -435,7 +435,7 @@ def start_claude_stack(datasets_dir: Path, capsule_db: Path, planner: ClaudePlan
     require_bwrap()
     loop = LoopThread()
     analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db, run_timeout_seconds=10.0,
-                              run_memory_bytes=256 << 20, max_rows=500)
+                              run_memory_bytes=256 << 20, max_rows=500, upload_dir=capsule_db.parent / "uploads")
     runner = RunnerSettings(port=0, max_concurrency=2, max_queue=16, max_timeout_seconds=10.0)
     try:
         stack = loop.run(start_local_stack(analyst, runner, planner=planner))

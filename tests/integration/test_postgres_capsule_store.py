@@ -30,8 +30,7 @@ def stub_for(target: str) -> tuple[grpc.Channel, Any]:
 
 def test_two_analyst_replicas_share_one_postgres_store(datasets_dir: Path, postgres_url: str,  # noqa: F811
                                                         tmp_path: Path) -> None:
-    first = start_stack(datasets_dir, postgres_url, runner_overrides={"cache_dir": tmp_path / "cache-1"},
-                        upload_dir=tmp_path / "uploads-1")
+    first = start_stack(datasets_dir, postgres_url, work_dir=tmp_path / "replica-1")
     try:
         channel, stub = stub_for(first.analyst_target)
         with channel:
@@ -45,8 +44,7 @@ def test_two_analyst_replicas_share_one_postgres_store(datasets_dir: Path, postg
             assert capsule.run.question == "How many tickets are there per priority?"
             big = stub.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce", sql=BIG_SQL), timeout=120).run
             assert big.state == run_pb2.RUN_STATE_SUCCEEDED, big.error
-        second = start_stack(datasets_dir, postgres_url, runner_overrides={"cache_dir": tmp_path / "cache-2"},
-                             upload_dir=tmp_path / "uploads-2")
+        second = start_stack(datasets_dir, postgres_url, work_dir=tmp_path / "replica-2")
         try:
             channel, other = stub_for(second.analyst_target)
             with channel:

@@ -124,6 +124,10 @@ class RunManager:
         record = await asyncio.to_thread(self._store.in_flight_run, run_id)
         if record is not None:
             return record.run
+        # A run of another process sharing the store may have finished between the two look-ups.
+        capsule = await asyncio.to_thread(self._store.get, run_id)
+        if capsule is not None:
+            return capsule.run
         raise NotFoundError(message=f"no run {run_id!r}", metadata={"resource_type": "run", "name": f"runs/{run_id}"})
 
     async def profile(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
@@ -168,8 +172,8 @@ class RunManager:
                 return
             record = await asyncio.to_thread(self._store.in_flight_run, run_id)
             if record is None:
-                if run_id in self._live:
-                    continue  # it started between the two look-ups
+                if run_id in self._live or await asyncio.to_thread(self._store.get, run_id) is not None:
+                    continue  # it started, or (in another process) finished, between the two look-ups
                 raise NotFoundError(message=f"no run {run_id!r}",
                                     metadata={"resource_type": "run", "name": f"runs/{run_id}"})
             if await asyncio.to_thread(self._store.owner_is_gone, record.owner):

@@ -32,7 +32,8 @@ run: setup
 	@echo "Open http://127.0.0.1:7860 once the three servers are listed below (Ctrl-C stops them)."
 	$(VENV)/bin/csv-analyst serve
 
-# Browser and Node pieces the UI and client tests need.
+# Browser and Node pieces the UI and client tests need, and the PostgreSQL server binaries the
+# PostgreSQL capsule store tests start a private server from (initdb/pg_ctl; no service is run).
 test-packages:
 	@if ! command -v chromium >/dev/null; then \
 	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
@@ -41,6 +42,10 @@ test-packages:
 	@if ! command -v npm >/dev/null; then \
 	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
 	  else echo "node/npm are missing: run 'sudo apt-get install nodejs npm' for the Node client test"; fi; \
+	fi
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "PostgreSQL is missing: run 'sudo apt-get install postgresql' for the PostgreSQL capsule store tests"; fi; \
 	fi
 
 node-deps:

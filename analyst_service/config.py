@@ -62,7 +62,7 @@ class AnalystSettings:
         port: TCP port; 0 picks a free one.
         runner_target: host:port of the RunnerService.
         datasets_dir: Folder with registry.json and the CSVs.
-        capsule_db: SQLite file of the capsule store.
+        capsule_db: The capsule store: a SQLite file path, or a postgresql:// URL (a shared store).
         planner: `offline` (default), `claude` or `auto`.
         run_timeout_seconds: Wall-clock limit per run.
         run_memory_bytes: DuckDB memory limit per run (the OS cap is 2x).
@@ -87,7 +87,7 @@ class AnalystSettings:
     port: int = 50051
     runner_target: str = "127.0.0.1:50052"
     datasets_dir: Path = REPO_ROOT / "datasets"
-    capsule_db: Path = default_home() / "capsules.sqlite3"
+    capsule_db: Path | str = default_home() / "capsules.sqlite3"
     planner: str = "offline"
     run_timeout_seconds: float = 30.0
     run_memory_bytes: int = 512 << 20

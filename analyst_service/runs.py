@@ -21,7 +21,7 @@ from typing import Any
 import grpc
 
 from analyst_service.capsules.base import CapsulePage, CapsuleStore, InFlight, RunPage, RunQuery
-from analyst_service.capsules.owners import Owner, owner_is_gone
+from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.records import build_capsule, replay_events
 from analyst_service.capsules.results import ResultFileError
 from analyst_service.compiler import compile_plan
@@ -124,7 +124,8 @@ class RunManager:
         record = await asyncio.to_thread(self._store.in_flight_run, run_id)
         if record is not None:
             return record.run
-        capsule = await asyncio.to_thread(self._store.get, run_id)  # it ended between the look-ups
+        # A run of another process sharing the store may have finished between the two look-ups.
+        capsule = await asyncio.to_thread(self._store.get, run_id)
         if capsule is not None:
             return capsule.run
         raise NotFoundError(message=f"no run {run_id!r}", metadata={"resource_type": "run", "name": f"runs/{run_id}"})
@@ -171,12 +172,11 @@ class RunManager:
                 return
             record = await asyncio.to_thread(self._store.in_flight_run, run_id)
             if record is None:
-                # It may have started here, or ended elsewhere, between the look-ups.
                 if run_id in self._live or await asyncio.to_thread(self._store.get, run_id) is not None:
-                    continue
+                    continue  # it started, or (in another process) finished, between the two look-ups
                 raise NotFoundError(message=f"no run {run_id!r}",
                                     metadata={"resource_type": "run", "name": f"runs/{run_id}"})
-            if owner_is_gone(record.owner):
+            if await asyncio.to_thread(self._store.owner_is_gone, record.owner):
                 await asyncio.to_thread(self._recover, record)
                 continue
             # Another live process runs it: its capsule appears in the shared store when it ends.
@@ -337,7 +337,7 @@ class RunManager:
 
         Blocking: called once at start-up, before the service answers.
         """
-        gone = [record for record in self._store.in_flight() if owner_is_gone(record.owner)]
+        gone = [record for record in self._store.in_flight() if self._store.owner_is_gone(record.owner)]
         for record in gone:
             self._recover(record)
         return len(gone)

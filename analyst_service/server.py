@@ -11,7 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from analyst_service.auth import ApiKeyInterceptor, bearer_interceptors
 from analyst_service.capsules.base import CapsuleStore
-from analyst_service.capsules.sqlite import SqliteCapsuleStore
+from analyst_service.capsules.stores import open_capsule_store
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
 from analyst_service.logs import RequestIdInterceptor
@@ -108,7 +108,7 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     Args:
         settings: The service's settings.
         planner: The planner (default: the one settings.planner names).
-        store: The capsule store (default: SQLite at settings.capsule_db).
+        store: The capsule store (default: the one settings.capsule_db names, SQLite or PostgreSQL).
         sandbox_gid: Group of the sandbox user, given read access to uploaded files (None: the
             sandboxes run as this process's user, and uploads are 0600).
 
@@ -121,7 +121,7 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
         raise ValueError("the analyst service needs the runner service's credential (settings.runner_credential)")
     uploads = UploadStore(settings.upload_dir, settings.max_upload_bytes, sandbox_gid)
     datasets = DatasetRegistry(settings.datasets_dir, settings.csv_roots, uploads)
-    store = store or SqliteCapsuleStore(settings.capsule_db)
+    store = store or open_capsule_store(settings.capsule_db)
     channel = grpc.aio.insecure_channel(settings.runner_target,
                                         interceptors=bearer_interceptors(settings.runner_credential))
     planner = planner or make_planner(settings.planner, settings)  # one per process: the Claude client is shared

@@ -40,6 +40,7 @@ from analyst_service.auth import (
     load_key_file,
     new_key,
 )
+from analyst_service.capsules.stores import CapsuleStoreError, capsule_location
 from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
@@ -87,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     def stack_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--datasets-dir", type=Path, default=REPO_ROOT / "datasets",
                          help="folder with registry.json and the CSVs (default: the repo's datasets/)")
-        sub.add_argument("--capsule-db", type=Path, default=default_home() / "capsules.sqlite3",
-                         help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
+        sub.add_argument("--capsule-db", type=capsule_location,
+                         default=capsule_location(os.environ.get("CSV_ANALYST_CAPSULE_DB")
+                                                  or str(default_home() / "capsules.sqlite3")),
+                         help="the capsule store: a SQLite file, or postgresql://user@host:port/db for one "
+                              "shared by several analyst replicas (default: $CSV_ANALYST_CAPSULE_DB, else "
+                              "~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
         sub.add_argument("--cache-max-gb", type=float, default=10.0,
@@ -474,13 +479,14 @@ async def capsule_command(options: argparse.Namespace) -> int:
                 return 1
         capsule = response.capsule
     else:
-        from analyst_service.capsules.sqlite import SqliteCapsuleStore
+        from analyst_service.capsules.stores import describe, open_capsule_store
 
-        store = SqliteCapsuleStore(options.capsule_db)
+        store = open_capsule_store(options.capsule_db)
         found = store.get(options.run_id.removeprefix("runs/").removeprefix("capsules/"))
         store.close()
         if found is None:
-            print(f"NOT_FOUND: no capsule for run {options.run_id!r} in {options.capsule_db}", file=sys.stderr)
+            print(f"NOT_FOUND: no capsule for run {options.run_id!r} in {describe(options.capsule_db)}",
+                  file=sys.stderr)
             return 1
         capsule = found
     print(json_format.MessageToJson(capsule, indent=2))
@@ -612,7 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         "serve": serve_command, "ask": query_command, "sql": query_command, "python": query_command,
         "capsule": capsule_command,
         "export": export_command}
-    return asyncio.run(handlers[options.command](options))
+    try:
+        return asyncio.run(handlers[options.command](options))
+    except CapsuleStoreError as error:  # a PostgreSQL store that cannot be reached or is too new
+        print(f"csv-analyst {options.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ class RunningStack:
 
     stack: LocalStack
     loop: LoopThread
-    capsule_db: Path
+    capsule_db: Path | str
     datasets_dir: Path
 
     @property
@@ -100,19 +100,22 @@ def credential_channel(target: str, secret: str) -> grpc.Channel:
     return grpc.intercept_channel(grpc.insecure_channel(target), BearerHeader(secret))
 
 
-def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str, Any] | None = None,
-                planner: Any = None, **analyst_overrides: Any) -> RunningStack:
-    """Start a real local stack with tight limits on a background loop."""
+def start_stack(datasets_dir: Path, capsule_db: Path | str, runner_overrides: dict[str, Any] | None = None,
+                planner: Any = None, work_dir: Path | None = None, **analyst_overrides: Any) -> RunningStack:
+    """Start a real local stack with tight limits on a background loop. Uploads and materialised
+    copies go under work_dir (default: the SQLite file's folder; required with a postgresql:// URL)."""
     require_bwrap()
+    work = work_dir or (capsule_db.parent if isinstance(capsule_db, Path) else None)
+    assert work is not None, "a stack on a PostgreSQL store needs a work_dir"
     loop = LoopThread()
     analyst = AnalystSettings(**{"port": 0, "datasets_dir": datasets_dir, "capsule_db": capsule_db,
                                  "run_timeout_seconds": 10.0, "run_memory_bytes": 256 << 20, "max_rows": 500,
-                                 "upload_dir": capsule_db.parent / "uploads",  # never the user's own
+                                 "upload_dir": work / "uploads",  # never the user's own
                                  # Every run really runs (tests of the result cache turn it on).
                                  "result_cache_bytes": 0,
                                  **analyst_overrides})
     runner_settings: dict[str, Any] = {"port": 0, "max_concurrency": 2, "max_queue": 16, "max_timeout_seconds": 10.0,
-                                       "cache_dir": capsule_db.parent / "materialized", **(runner_overrides or {})}
+                                       "cache_dir": work / "materialized", **(runner_overrides or {})}
     runner = RunnerSettings(**runner_settings)
     stack = loop.run(start_local_stack(analyst, runner, planner))
     return RunningStack(stack, loop, capsule_db, datasets_dir)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from analyst_service.capsules.results import ResultFiles
+from analyst_service.capsules.results import ResultStore
 from csv_analyst.v1 import capsule_pb2, run_pb2
 
 
@@ -58,10 +58,15 @@ class RunPage:
 class CapsuleStore(Protocol):
     """Stores the record of every run."""
 
-    results: ResultFiles
+    results: ResultStore
 
     def begin(self, run: run_pb2.Run, owner: str = "") -> None:
         """Record that a run started and its owner's token (cleared when its capsule is put)."""
+        ...
+
+    def owner_is_gone(self, token: str) -> bool:
+        """Whether the process that wrote this owner token (see capsules.owners) is certainly gone,
+        so its in-flight runs will never finish (blocking)."""
         ...
 
     def in_flight(self) -> list[InFlight]:

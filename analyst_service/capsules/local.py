@@ -1,15 +1,15 @@
-"""Read a run's full result straight from a local SQLite capsule store (the CLI without --server)."""
+"""Read a run's full result straight from the capsule store (the CLI without --server)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from analyst_service.capsules.results import ResultFileError
-from analyst_service.capsules.sqlite import SqliteCapsuleStore
+from analyst_service.capsules.stores import describe, open_capsule_store
 from csv_analyst.v1 import result_pb2, run_pb2
 
 
-def read_full_result(capsule_db: Path, name: str) -> result_pb2.ResultTable:
+def read_full_result(capsule_db: Path | str, name: str) -> result_pb2.ResultTable:
     """Every row of the result of run `name` (`runs/{id}`, `capsules/{id}` or an id).
 
     Raises:
@@ -17,11 +17,11 @@ def read_full_result(capsule_db: Path, name: str) -> result_pb2.ResultTable:
             succeed, or its result file is missing or corrupt.
     """
     run_id = name.removeprefix("runs/").removeprefix("capsules/")
-    store = SqliteCapsuleStore(capsule_db)
+    store = open_capsule_store(capsule_db)
     try:
         capsule = store.get(run_id)
         if capsule is None:
-            raise LookupError(f"NOT_FOUND: no capsule for run {run_id!r} in {capsule_db}")
+            raise LookupError(f"NOT_FOUND: no capsule for run {run_id!r} in {describe(capsule_db)}")
         if capsule.run.state != run_pb2.RUN_STATE_SUCCEEDED:
             state = run_pb2.RunState.Name(capsule.run.state).removeprefix("RUN_STATE_")
             raise LookupError(f"FAILED_PRECONDITION: run {run_id!r} has no result: it ended {state}")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from google.protobuf import json_format
 
-from analyst_service.capsules.results import PREVIEW_MAX_BYTES, ResultFiles, preview
+from analyst_service.capsules.results import PREVIEW_MAX_BYTES, ResultStore, preview
 from csv_analyst.v1 import capsule_pb2, run_pb2
 
 _SQL_STAGES = (run_pb2.STAGE_VALIDATING, run_pb2.STAGE_QUEUED)
 
 
-def build_capsule(run: run_pb2.Run, events: list[run_pb2.RunEvent], results: ResultFiles,
+def build_capsule(run: run_pb2.Run, events: list[run_pb2.RunEvent], results: ResultStore,
                   preview_max_bytes: int = PREVIEW_MAX_BYTES) -> capsule_pb2.Capsule:
     """The capsule of a finished run (blocking: a large result is written to a file).
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 from csv_analyst.v1 import capsule_pb2, result_pb2
 
@@ -34,6 +35,22 @@ def preview(result: result_pb2.ResultTable, max_bytes: int = PREVIEW_MAX_BYTES) 
         budget -= size
     kept.row_count = len(kept.rows)
     return kept
+
+
+class ResultStore(Protocol):
+    """Where a store keeps whole results by digest: files beside SQLite, a table in PostgreSQL."""
+
+    def put(self, result: result_pb2.ResultTable) -> capsule_pb2.StoredResult:
+        """Store result once (blocking) and describe it."""
+        ...
+
+    def get(self, stored: capsule_pb2.StoredResult) -> result_pb2.ResultTable:
+        """Read a stored result back (blocking), checking its digest.
+
+        Raises:
+            ResultFileError: When it is missing or does not match its digest.
+        """
+        ...
 
 
 class ResultFiles:

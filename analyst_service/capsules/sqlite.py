@@ -17,6 +17,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from analyst_service.capsules.base import CapsulePage, InFlight, RunPage, RunQuery
+from analyst_service.capsules.owners import owner_is_gone
 from analyst_service.capsules.results import ResultFiles
 from csv_analyst.v1 import capsule_pb2, run_pb2
 
@@ -78,6 +79,10 @@ class SqliteCapsuleStore:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO runs_in_flight (run_id, run, owner) VALUES (?, ?, ?)",
                              (run.run_id, run.SerializeToString(), owner))
+
+    def owner_is_gone(self, token: str) -> bool:
+        """Whether the process that wrote this owner token is certainly gone (see capsules.owners)."""
+        return owner_is_gone(token)
 
     def in_flight(self) -> list[InFlight]:
         """Runs that began but have no capsule yet, newest first, with their owners."""

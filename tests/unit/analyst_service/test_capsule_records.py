@@ -1,21 +1,21 @@
 """Capsules hold every payload once and replay whole; stores page by bytes; in-flight records
-carry owners and old stores migrate; result files are content-addressed and checked."""
+carry owners and old stores migrate (every store: see conftest.store); result files are content-addressed and checked."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from analyst_service.capsules.base import RunQuery
+from analyst_service.capsules.base import CapsuleStore, RunQuery
 from analyst_service.capsules.owners import Owner, owner_is_gone
 from analyst_service.capsules.records import build_capsule, replay_events
 from analyst_service.capsules.results import ResultFileError, ResultFiles, preview
 from analyst_service.capsules.sqlite import SqliteCapsuleStore
+from analyst_service.capsules.stores import open_capsule_store
 from csv_analyst.v1 import capsule_pb2, result_pb2, run_pb2, value_pb2
 from tests.unit.analyst_service.test_capsules import make_capsule
 
@@ -35,13 +35,6 @@ def finished_run(result: result_pb2.ResultTable) -> tuple[run_pb2.Run, list[run_
               run_pb2.RunEvent(run_id="r1", sequence=4, stage=run_pb2.STAGE_RESULT, result=result),
               run_pb2.RunEvent(run_id="r1", sequence=5, stage=run_pb2.STAGE_DONE, run=run)]
     return run, events
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteCapsuleStore]:
-    s = SqliteCapsuleStore(tmp_path / "capsules.sqlite3")
-    yield s
-    s.close()
 
 
 def test_a_small_result_is_stored_once_and_replayed_whole(tmp_path: Path) -> None:
@@ -84,7 +77,7 @@ def test_preview_keeps_whole_rows_within_the_budget() -> None:
     assert preview(result, 10).row_count == 0
 
 
-def test_list_pages_by_bytes_and_always_moves_on(store: SqliteCapsuleStore) -> None:
+def test_list_pages_by_bytes_and_always_moves_on(store: CapsuleStore) -> None:
     for index in range(5):
         capsule = make_capsule(f"r{index}")
         capsule.run.result.CopyFrom(big_result(20, 1000))  # ~20 KB each
@@ -102,7 +95,7 @@ def test_list_pages_by_bytes_and_always_moves_on(store: SqliteCapsuleStore) -> N
     assert [c.run.run_id for c in tiny.capsules] == ["r4"] and tiny.next_page_token  # at least one per page
 
 
-def test_list_runs_filters_by_state_dataset_and_time(store: SqliteCapsuleStore) -> None:
+def test_list_runs_filters_by_state_dataset_and_time(store: CapsuleStore) -> None:
     for index, (dataset, state) in enumerate([("a", run_pb2.RUN_STATE_SUCCEEDED), ("b", run_pb2.RUN_STATE_SUCCEEDED),
                                               ("a", run_pb2.RUN_STATE_REJECTED), ("a", run_pb2.RUN_STATE_SUCCEEDED)]):
         capsule = make_capsule(f"r{index}", dataset_id=dataset, state=state)
@@ -118,12 +111,17 @@ def test_list_runs_filters_by_state_dataset_and_time(store: SqliteCapsuleStore) 
     assert all(not r.result.rows for r in store.list_runs(10, "", RunQuery()).runs)
 
 
-def test_in_flight_records_carry_their_owner(store: SqliteCapsuleStore) -> None:
+def test_in_flight_records_carry_their_owner(store: CapsuleStore) -> None:
     me = Owner.current()
     store.begin(run_pb2.Run(run_id="mine"), me.token())
     [record] = store.in_flight()
     assert record.run.run_id == "mine" and not owner_is_gone(record.owner)
     assert store.in_flight_run("mine") == record and store.in_flight_run("nope") is None
+    store.begin(run_pb2.Run(run_id="other"), "x")
+    store.begin(run_pb2.Run(run_id="mine", question="again"), "y")  # begun again: its new owner, newest first
+    assert [(r.run.run_id, r.run.question, r.owner) for r in store.in_flight()] == [("mine", "again", "y"),
+                                                                                  ("other", "", "x")]
+    store.put(capsule_pb2.Capsule(name="capsules/other", run=run_pb2.Run(run_id="other")))
     store.put(capsule_pb2.Capsule(name="capsules/mine", run=run_pb2.Run(run_id="mine")))
     assert store.in_flight() == []
 
@@ -156,3 +154,39 @@ def test_a_store_from_before_owners_is_migrated(tmp_path: Path) -> None:
         assert store.list_runs(10, "", RunQuery()).runs[0].run_id == "rnew"
     finally:
         store.close()
+
+
+def test_a_large_result_is_stored_once_and_read_back_by_another_store(store: CapsuleStore,
+                                                                      store_location: Path | str) -> None:
+    result = big_result(600)
+    run, events = finished_run(result)
+    capsule = build_capsule(run, events, store.results, preview_max_bytes=64 << 10)
+    store.put(capsule)
+    assert build_capsule(run, events, store.results, preview_max_bytes=64 << 10).full_result == capsule.full_result
+    other = open_capsule_store(store_location)  # another replica on the same store
+    try:
+        stored = other.get("r1")
+        assert stored == capsule and other.results.get(stored.full_result) == result
+    finally:
+        other.close()
+    with pytest.raises(ResultFileError):
+        store.results.get(capsule_pb2.StoredResult(sha256="0" * 64, size_bytes=1, row_count=1))
+
+
+def test_latest_in_thread_is_the_newest_succeeded_capsule_with_a_plan(store: CapsuleStore) -> None:
+    def in_thread(run_id: str, thread_id: str, state: int = run_pb2.RUN_STATE_SUCCEEDED,
+                  plan_json: str = '{"baseTable": "orders"}') -> capsule_pb2.Capsule:
+        capsule = make_capsule(run_id, state=state)
+        capsule.run.thread_id = thread_id
+        capsule.plan_json = plan_json
+        return capsule
+
+    assert store.latest_in_thread("t1") is None
+    store.put(in_thread("r0", "t1"))
+    store.put(in_thread("r1", "t1"))
+    store.put(in_thread("r2", "t2"))
+    store.put(in_thread("r3", "t1", state=run_pb2.RUN_STATE_REJECTED))
+    store.put(in_thread("r4", "t1", plan_json=""))  # SQL typed by the user: no plan to follow up on
+    found = store.latest_in_thread("t1")
+    assert found is not None and found.run.run_id == "r1"
+    assert store.latest_in_thread("t3") is None

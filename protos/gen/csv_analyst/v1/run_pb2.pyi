@@ -38,6 +38,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_CANCELLED: _ClassVar[ErrorCode]
     ERROR_CODE_RUNNER_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_PLANNER_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_CLARIFICATION_NEEDED: _ClassVar[ErrorCode]
 
 class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -68,6 +69,7 @@ ERROR_CODE_PLANNER_ERROR: ErrorCode
 ERROR_CODE_CANCELLED: ErrorCode
 ERROR_CODE_RUNNER_UNAVAILABLE: ErrorCode
 ERROR_CODE_PLANNER_UNAVAILABLE: ErrorCode
+ERROR_CODE_CLARIFICATION_NEEDED: ErrorCode
 STAGE_UNSPECIFIED: Stage
 STAGE_PLANNING: Stage
 STAGE_VALIDATING: Stage
@@ -77,7 +79,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "clarification")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +99,7 @@ class Run(_message.Message):
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     PLANNER_FIELD_NUMBER: _ClassVar[int]
     PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CLARIFICATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     state: RunState
@@ -116,7 +119,26 @@ class Run(_message.Message):
     thread_id: str
     planner: str
     planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ...) -> None: ...
+    clarification: Clarification
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., clarification: _Optional[_Union[Clarification, _Mapping]] = ...) -> None: ...
+
+class Clarification(_message.Message):
+    __slots__ = ("message", "options")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    options: _containers.RepeatedCompositeFieldContainer[ClarificationOption]
+    def __init__(self, message: _Optional[str] = ..., options: _Optional[_Iterable[_Union[ClarificationOption, _Mapping]]] = ...) -> None: ...
+
+class ClarificationOption(_message.Message):
+    __slots__ = ("explanation", "plan", "sql")
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    SQL_FIELD_NUMBER: _ClassVar[int]
+    explanation: str
+    plan: _plan_pb2.Plan
+    sql: str
+    def __init__(self, explanation: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ...) -> None: ...
 
 class PlannerAttempt(_message.Message):
     __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency")

@@ -19,7 +19,8 @@ from analyst_service.compiler import compile_plan
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
 from analyst_service.errors import AnalystError, NotFoundError, RunCancelledError, RunFinishedError
-from analyst_service.planning.base import Planner, PlanningContext
+from analyst_service.planning.base import ClarificationNeededError, Planner, PlanningContext
+from analyst_service.planning.clarification import build_clarification
 from analyst_service.profiling import DatasetProfiler
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import (
@@ -236,6 +237,8 @@ class RunManager:
                          grpc.StatusCode.CANCELLED: run_pb2.RUN_STATE_CANCELLED}.get(error.status_code,
                                                                                     run_pb2.RUN_STATE_REJECTED)
             run.error.CopyFrom(error.to_run_error())
+            if isinstance(error, ClarificationNeededError):
+                run.clarification.CopyFrom(build_clarification(error, dataset, self._settings.max_plan_limit))
         except Exception as error:  # noqa: BLE001 - a bug must still leave a capsule
             log.exception("run %s failed unexpectedly", run.run_id)
             run.state = run_pb2.RUN_STATE_FAILED

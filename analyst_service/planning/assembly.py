@@ -76,7 +76,10 @@ class Assembler(ParserState):
                         metadata={"word": self.tokens[cue + 1]},
                     )
                 continue
-            if mention.column and mention.column.is_measure and (entity is not None or self.tokens[cue] == "by"):
+            ranked = entity is not None or (self.tokens[cue] == "by" and (self.spec.limit or self.implicit_rank
+                                                                          or any(c.kind.endswith("?") or c.kind in ("desc", "asc") for c in self.cues)))
+            if mention.column and mention.column.is_measure and ranked \
+                    and not set(mention.column.words) & DATE_PARTS:
                 continue  # "top 5 categories by quantity": the measure to rank by, not a group
             self._add_group(self._claim(mention))
             following = mention.end

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analyst_service.planning.compounds import glued_from
+from analyst_service.planning.lexicon import broader, synonyms
 from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates, stem
 from csv_analyst.v1 import dataset_pb2
 
@@ -227,6 +229,11 @@ def word_match(word: str, column_word: str) -> float:
         return 1.0
     if column_word in SYNONYMS.get(word, ()):
         return 0.8
+    if len(column_word) >= 3 and any(synonym == column_word or synonym.startswith(column_word)
+                                     or abbreviates(column_word, synonym) for synonym in synonyms(word)):
+        return 0.75  # "hottest" -> temperature -> temp
+    if len(column_word) >= 4 and column_word in broader(word):
+        return 0.6
     if len(column_word) >= 3 and len(word) > len(column_word) and word.startswith(column_word):
         return 0.7
     if len(word) >= 4 and column_word.startswith(word):
@@ -245,6 +252,12 @@ def word_match(word: str, column_word: str) -> float:
 
 
 def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ...]) -> float:
+    core = list(words)
+    while len(core) > 2 and core[-1] in WEAK_WORDS:
+        core.pop()  # "graduation rate", "consumption level": a trailing qualifier
+    glued = (tuple(words), tuple(core), tuple(reversed(core)) if len(core) == 2 else ())
+    if any(glued_from(span, column.name) for span in glued if span):  # "total population" -> poptotal
+        return len(words) + 0.5
     total, strong, covered = 0.0, False, set()
     for word in words:
         best = 0.0

@@ -86,9 +86,23 @@ def _names_the_rows(parser: ParserState, word: str) -> bool:
 
 
 def _is_unit(parser: ParserState, word: str) -> bool:
-    """True for a word right after a number the parser used ("30 mpg", "90 degrees"): the number's unit."""
-    return any(token == word and i > 0 and parser.used[i - 1] and parser.tokens[i - 1].replace(".", "").isdigit()
-               for i, token in enumerate(parser.tokens))
+    """True for a word right after a number the plan compares with ("30 mpg", "90 degrees"): its unit.
+
+    A number that is a count of rows to show ("top 3 cities") has no unit: the word after it names
+    the rows.
+    """
+    values = {float(v) for c in parser.spec.conditions for v in c.values
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for i, token in enumerate(parser.tokens):
+        if token != word or i == 0 or not parser.used[i - 1]:
+            continue
+        try:
+            number = float(parser.tokens[i - 1])
+        except ValueError:
+            continue
+        if number in values:
+            return True
+    return False
 
 
 def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
@@ -143,9 +157,12 @@ def cue_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     computes = ranks
     if parser.implicit_rank and not computes:
         leftovers.append(Leftover("", "ask for a ranking the plan does not make"))
-    if parser.group_cues and not plan.group_by and not plan.order_by:
+    ranks_rows = bool(plan.order_by) and not _aggregates(plan)  # "top 5 states by poverty"
+    if parser.group_cues and not plan.group_by and not ranks_rows:
         words = ", ".join(parser.tokens[i] for i in parser.group_cues)
         leftovers.append(Leftover(words, "ask for a breakdown the plan does not make"))
+    elif _aggregates(plan) and not plan.group_by and plan.limit > 1:
+        leftovers.append(Leftover("", "ask for several ranked groups, but the plan makes a single total"))
     return leftovers
 
 

@@ -2,9 +2,9 @@
 bill rate), `hs_grad` (high school graduation).
 
 A span of question words names such a column when the column's name, with separators removed,
-is the concatenation in order of a non-empty prefix of every word of the span. At least one word
-must keep three letters or more, and the span has two words or more, so single letters alone
-never make a match.
+is the concatenation in order of a non-empty prefix of every word of the span. The span has two
+words or more, and unless it has three or more (an initialism: `cpi` for consumer price index)
+one word must keep three letters or more, so two single letters never make a match.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def glued_from(words: tuple[str, ...], name: str) -> bool:
         Whether the words, each shortened to a non-empty prefix, spell the whole name.
     """
     target = squeeze(name)
-    return len(words) >= 2 and all(w.isalpha() for w in words) and _spells(words, target, 0, False)
+    return len(words) >= 2 and all(w.isalpha() for w in words) and _spells(words, target, 0, len(words) >= 3)
 
 
 @functools.cache

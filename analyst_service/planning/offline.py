@@ -79,14 +79,14 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
 def _only_bare_count(spec: Spec, unlinked: list[str]) -> bool:
     """True when all that was understood is "count the rows" (or a ranking next to several unknown words)."""
     if spec.order_ref is not None and not spec.measures and len(unlinked) <= 1:
-        return False  # "how old was the youngest victim": one unknown word names the rows ranked
+        return False  # "how old was the youngest member": one unknown word names the rows ranked
     return all(m.ref is None and not m.count_table and not m.share for m in spec.measures) and not spec.tables
 
 
 def _counts_the_rows(question: str, unlinked: list[str], index: SchemaIndex) -> bool:
     """True for "how many <things> ..." over one table when at most one other word went unmatched.
 
-    The rows of a single table are the things a bare "how many movies has he been in?" counts; with
+    The rows of a single table are the things a bare "how many books did she write?" counts; with
     more unmatched words the question likely says something the plan would silently drop.
     """
     tokens = tokenize(question)

@@ -58,7 +58,7 @@ class Recognizers(ParserState):
             elif token in ("which", "what") and i + 2 < len(self.tokens) and not is_year(self.tokens[i + 1]) \
                     and isinstance(number := self._number(i + 1, words=True), int) and 1 < number <= 100 \
                     and self.tokens[i + 2] not in ("percent", "of", "or", "and"):
-                self.spec.limit = number  # "which 3 manufacturers have the most cars"
+                self.spec.limit = number  # "which 3 shops have the most orders"
                 self._use(i + 1, i + 2)
                 self.entity_position = i + 2
                 self.spec.understood.append(f"{number} of them")
@@ -69,7 +69,7 @@ class Recognizers(ParserState):
                     self._use(i, i + 1)
 
     def _positions(self) -> None:
-        """File order: "the first club", "who was last", "the last 3 races", "the first five integers".
+        """File order: "the first entry", "which one came last", "the last 3 rows", "the first five integers".
 
         Only the words first/last/final, and not when they belong to a column name ("First Name").
         """
@@ -112,7 +112,7 @@ class Recognizers(ParserState):
                         self._use(i, i + len(phrase) + 1)
                     break
             value = self._number(i)
-            for gap in (1, 2):  # "30 or more", "90 degrees or more"
+            for gap in (1, 2):  # "30 or more", "20 units or more"
                 if value is not None and (self._at(i + gap, ("or", "more")) or self._at(i + gap, ("or", "less"))
                                           or self._at(i + gap, ("or", "fewer")) or self._at(i + gap, ("or", "higher"))
                                           or self._at(i + gap, ("or", "lower"))):
@@ -212,10 +212,10 @@ class Recognizers(ParserState):
                 self.spec.understood.append(f"{self.tokens[i]} ({column.name} is empty)")
 
     def _missing_values(self) -> None:
-        """ "the ozone reading is missing" -> Ozone IS NULL; "with known build dates" -> IS NOT NULL.
+        """ "the price is missing" -> Ozone IS NULL; "with known build dates" -> IS NOT NULL.
 
         The state word must stand next to a column that has empty cells (at most two filler words
-        apart), so "how many deaths are recorded" over a column without gaps stays a plain count.
+        apart), so "how many sales are recorded" over a column without gaps stays a plain count.
         """
         for i, word in enumerate(self.words):
             if self.used[i] or word not in EMPTY_WORDS | PRESENT_WORDS:

@@ -78,6 +78,7 @@ class ColumnInfo:
     max_value: str = ""
     numeric_text: bool = False
     number_range: tuple[float, float] | None = None
+    description_head: str = ""
 
     @property
     def year_like(self) -> bool:
@@ -190,6 +191,7 @@ class SchemaIndex:
                     max_value=column.profile.max_value,
                     numeric_text=_numeric_text(column),
                     number_range=_number_range(column),
+                    description_head=_description_head(column.description),
                 ))
         return index
 
@@ -267,6 +269,8 @@ def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ..
                 best = score
             if score >= 0.55:
                 covered.add(column_word)
+        if best < 0.6 and word == column.description_head:
+            best = 0.6  # "city" for a column described as "City of the sensor"
         if best >= 0.55:
             strong = True
         elif word in table_words:
@@ -321,6 +325,14 @@ def _number_range(column: dataset_pb2.Column) -> tuple[float, float] | None:
             return None
     numbers = _number_cells(column)
     return (min(numbers), max(numbers)) if numbers else None
+
+
+def _description_head(description: str) -> str:
+    """The noun a column description opens with ("City of the sensor: ..." -> city), singular, or ""."""
+    words = tokenize(description)[:2]
+    if len(words) < 2 or words[1] not in ("of", "in", "where", "when", "that", "which"):
+        return ""
+    return singular(words[0]) if words[0] not in STOPWORDS else ""
 
 
 def _enumerated_values(description: str) -> tuple[str, ...]:

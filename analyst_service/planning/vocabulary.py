@@ -12,7 +12,7 @@ from __future__ import annotations
 # WordNet (`lexicon`), abbreviations, glued names (`compounds`), descriptions and profiled values.
 _MONEY = ("revenue", "sales", "amount", "total", "value", "turnover", "income")
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "revenue": _MONEY, "sale": _MONEY, "turnover": _MONEY, "income": _MONEY, "money": _MONEY,
+    "revenue": _MONEY, "sale": _MONEY, "sales": _MONEY, "turnover": _MONEY, "income": _MONEY, "money": _MONEY,
     "spend": ("amount", "total", "cost", "spend"), "value": ("value", "amount", "total"),
     "sold": ("quantity", "qty", "units"), "unit": ("quantity", "qty", "units"),
     "qty": ("quantity",), "quantity": ("qty", "units"),

@@ -2,7 +2,7 @@
 
 "Who is listed before X" (RowAnchor), "before 1980" on a text column of dates (as_year), "the
 ozone reading is missing" (IS NULL), "the widest gap between best and worst paid" (RANGE), "tips as
-a percentage of bills" (ratio_of), "what toyota models are there" (distinct values), "which 2 X"
+a percentage of bills" (ratio_of), "what ford models exist" (distinct values), "which 2 X"
 (a limit), and a counted noun that is also a cell value. Each question is planned against a small
 synthetic table profiled the way `analyst_service.profiling` does, compiled with the real compiler,
 run on DuckDB (loaded in file order, like the runner), and compared with a hand-written query.
@@ -75,9 +75,9 @@ def _contains(got: list[tuple[object, ...]], expected: list[tuple[object, ...]])
     ("riots", "how many victims are recorded?", "SELECT 5"),
     ("riots", "count per race", "SELECT race, count(*) FROM riots GROUP BY race"),
     ("riots", "number of distinct neighborhoods", "SELECT 3"),
-    ("riots", "how many people died between April 30 and May 1, 1992?", "SELECT 3"),
+    ("riots", "number of victims from April 30 to May 1, 1992", "SELECT 3"),
     # Limits, distinct listings, spreads, ratios, peaks.
-    ("cars", "Which 2 manufacturers have the most cars listed?", "SELECT * FROM (VALUES ('toyota'), ('ford'))"),
+    ("cars", "which 2 manufacturers have the most rows?", "SELECT * FROM (VALUES ('toyota'), ('ford'))"),
     ("cars", "what ford models exist?", "SELECT model, count(*) FROM cars WHERE manufacturer = 'ford' GROUP BY model"),
     ("faculty", "which rank has the biggest salary range?", "SELECT 'Prof'"),
     ("faculty", "show me the 2 top salaries with sex, highest first",

@@ -61,7 +61,7 @@ def _rows(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
     ("tips", "how many women paid?", "SELECT count(*) FROM tips WHERE sex = 'Female'"),
     # A column wins over a table of (almost) the same name.
     ("tips", "avg tip?", "SELECT avg(tip) FROM tips"),
-    ("tips", "add up the bills from sunday", "SELECT sum(total_bill) FROM tips WHERE day = 'Sun'"),
+    ("tips", "sunday bills, added up", "SELECT sum(total_bill) FROM tips WHERE day = 'Sun'"),
     ("tips", "how many bills were above $40?", "SELECT count(*) FROM tips WHERE total_bill > 40"),
     # Integer year and month columns take year and month phrases.
     ("cars", "average hwy of cars from 2008", "SELECT avg(hwy) FROM cars WHERE year = 2008"),
@@ -69,7 +69,7 @@ def _rows(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
     ("weather", "average Ozone during july", "SELECT avg(Ozone) FROM weather WHERE Month = 7"),
     ("weather", "mean temp by month", "SELECT Month, avg(Temp) FROM weather GROUP BY Month"),
     # Abbreviated column names and counted units.
-    ("cars", "How many 4-cylinder cars get at least 30 mpg on the highway?",
+    ("cars", "count 4-cylinder cars with hwy of at least 30 mpg",
      "SELECT count(*) FROM cars WHERE cyl = 4 AND hwy >= 30"),
     ("weather", "how many rows have a temp of 90 degrees or more?", "SELECT count(*) FROM weather WHERE Temp >= 90"),
     # Superlatives: two of one column, and a word that names its measure.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyst_service.planning.lexicon import is_verb_form, names_people
+from analyst_service.planning.lexicon import is_verb_form, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
 from csv_analyst.v1 import plan_pb2
 
@@ -25,13 +25,15 @@ FILLER_WORDS = frozenset(
     "overall altogether ever whole entire data dataset table chart list listing file sheet spreadsheet csv "
     "exist exists existing currently present here ones thing things stuff recorded logged measured observed "
     "about approximately roughly around basically actually really just exactly "
-    "sorted ordered order descending ascending where when whose while".split()
+    "sorted ordered order descending ascending where when whose while s "
+    "anyone anybody someone somebody everyone everybody anything something everything".split()
 )
 
 _AGGREGATING_CUES = frozenset({"avg", "sum", "count", "median", "max", "min", "max?", "min?", "range", "percent",
                                "distinct", "desc", "asc"})
 _SUMMARY_CUES = frozenset({"avg", "sum", "count", "median", "range", "percent", "distinct"})
 _ENTITY_OPENERS = frozenset({"which", "what", "top", "bottom", "each", "every"})
+_KIND_WORDS = frozenset({"type", "types", "kind", "kinds", "sort", "sorts", "variety", "varieties"})
 _CALENDAR_UNITS = frozenset({"hour", "day", "weekday", "week", "month", "quarter"})
 _CALENDAR_WHOLES = frozenset({"day", "week", "month", "quarter", "year"})
 
@@ -105,13 +107,25 @@ def _is_unit(parser: ParserState, word: str) -> bool:
     return False
 
 
+def _kind_of(parser: ParserState, word: str) -> bool:
+    """ "types of", "kinds of": the word introduces the column named next."""
+    return word in _KIND_WORDS and any(token == word and parser.tokens[i + 1:i + 2] == ["of"]
+                                       for i, token in enumerate(parser.tokens))
+
+
+def _rows_of_one_table(parser: ParserState, word: str) -> bool:
+    """A plural noun of things ("cars", "counties") over a one-table dataset names its rows."""
+    return len(parser.index.dataset.tables) == 1 and names_things(word)
+
+
 def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
     """Content words that matched no column, value or cue, other than filler words, verbs, units and
     nouns naming the rows."""
     return [Leftover(word, "match no column, value or known word")
             for word in dict.fromkeys(parser.unlinked)
             if word not in FILLER_WORDS and not is_verb_form(word) and not names_people(word)
-            and not _names_the_rows(parser, word) and not _is_unit(parser, word)]
+            and not _names_the_rows(parser, word) and not _is_unit(parser, word) and not _kind_of(parser, word)
+            and not _rows_of_one_table(parser, word)]
 
 
 def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
@@ -129,7 +143,11 @@ def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover
             continue  # "items", "orders": an identifier names the rows themselves
         if counts and _names_the_rows(parser, parser.tokens[mention.start]):
             continue  # "how many counties ...": the rows counted
-        if mention.end - mention.start == 1 and is_verb_form(parser.tokens[mention.start]) \
+        single = mention.end - mention.start == 1
+        if single and (parser.tokens[mention.start] in FILLER_WORDS
+                       or _rows_of_one_table(parser, parser.tokens[mention.start])):
+            continue  # "overall" resembling a column name; "cars" naming the rows of the one table
+        if single and is_verb_form(parser.tokens[mention.start]) \
                 and not any(parser.tokens[mention.start] == w for c in mention.columns for w in c.words):
             continue  # "customers who ordered": a verb that resembles a column name
         if any(c.name.lower() in used or f"{c.table}.{c.name}".lower() in used for c in mention.columns):
@@ -181,7 +199,10 @@ def group_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
                  if any(name in (c.name.lower(), f"{c.table}.{c.name}".lower()) for c in m.columns)]
         justified = not spans  # a grouping the parser added on its own (a bucket, a follow-up) is not judged
         for mention in spans:
-            before = range(max(0, mention.start - 2), mention.start)
+            lead = mention.start
+            if lead >= 2 and parser.tokens[lead - 2] in _KIND_WORDS and parser.tokens[lead - 1] == "of":
+                lead -= 2  # "each type of product"
+            before = range(max(0, lead - 2), lead)
             listed = mention.start >= 2 and parser.tokens[mention.start - 1] in ("and", "or") \
                 and mention.start - 1 in grouped_ends  # "per category and priority"
             distinct = any(c.kind == "distinct" and c.end in (mention.start, mention.start - 1) for c in parser.cues)

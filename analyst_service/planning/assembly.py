@@ -67,7 +67,10 @@ class Assembler(ParserState):
         for cue in self.group_cues:
             if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) and self.used[cue + 1]:
                 continue  # "across michigan counties": a value filter, not a grouping
-            mention = self._next_mention(cue + 1, window=1)
+            start = cue + 1
+            if self.tokens[start:start + 2] in (["type", "of"], ["kind", "of"], ["sort", "of"]):
+                start += 2  # "for each type of product": the column named after "of"
+            mention = self._next_mention(start, window=1)
             if mention is None:
                 if cue + 1 < len(self.tokens) and not self.used[cue + 1] and self.tokens[cue + 1] not in STOPWORDS:
                     raise PlannerError(

@@ -174,3 +174,22 @@ def names_people(word: str) -> bool:
         return False
     first = senses[0]
     return any(s.name() in _PEOPLE for s in [first, *first.closure(lambda s: s.hypernyms())])
+
+
+_THING_FILES = frozenset({"noun.artifact", "noun.event", "noun.location", "noun.person", "noun.group",
+                          "noun.animal", "noun.plant", "noun.object", "noun.food", "noun.body"})
+
+
+@functools.cache
+def names_things(word: str) -> bool:
+    """True for a plural noun whose first WordNet sense is a kind of thing, place, event or being.
+
+    ("cars", "counties", "deaths"; not "prices" or "salaries", which are quantities and attributes):
+    in a question over one table, such a word names what the rows are.
+    """
+    reader = wordnet()
+    if reader is None or not word.isalpha():
+        return False
+    base = reader.morphy(word, "n")
+    senses = reader.synsets(word, "n")
+    return bool(base and base != word and senses and senses[0].lexname() in _THING_FILES)

@@ -50,6 +50,9 @@ def test_an_unknown_word_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) 
     "how many units were bought in the north?",  # a verb ("bought")
     "how many rows have units of 3 pieces or more?",  # a unit after a compared number
     "how many customers bought ink?",  # a noun naming the rows counted
+    "total units of all the shipments",  # a plural noun of things: the rows of the one table
+    "average price for each type of product",  # "type of" introduces the column
+    "sum of the north's units",  # a possessive
 ])
 def test_function_words_are_not_left_over(shop: tuple[dataset_pb2.Dataset, object], question: str) -> None:
     assert _leftovers(question, shop[0]) == []

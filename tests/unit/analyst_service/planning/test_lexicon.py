@@ -41,3 +41,8 @@ def test_synonyms_attributes_and_broader_kinds() -> None:
 def test_people_nouns() -> None:
     assert lexicon.names_people("voters") and lexicon.names_people("members")
     assert not lexicon.names_people("temperature") and not lexicon.names_people("price")
+
+
+def test_plural_nouns_of_things() -> None:
+    assert all(lexicon.names_things(w) for w in ("cars", "counties", "deaths", "sensors"))
+    assert not any(lexicon.names_things(w) for w in ("prices", "salaries", "car", "temperatures"))

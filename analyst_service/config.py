@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyst_service.auth import KeyRing
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLAUDE_MODEL = "claude-sonnet-4-6"
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -61,7 +63,18 @@ class AnalystSettings:
         run_memory_bytes: DuckDB memory limit per run (the OS cap is 2x).
         max_rows: Row cap per result.
         max_plan_limit: Largest plan.limit accepted.
-        allow_csv_paths: Accept ad-hoc datasets from CSV paths on this host (Ask/SubmitRun csv_paths).
+        csv_roots: Directories (or single files) under which Ask/SubmitRun may name server-side
+            `csv_paths`; empty (the default) refuses every server-side path. Clients upload
+            files instead (UploadDataset).
+        upload_dir: Where uploaded CSV files are kept (content-addressed; listed at start).
+        max_upload_bytes: Largest upload (all files of one UploadDataset call together).
+        runner_credential: The runner service's credential, sent with every runner call.
+        api_keys: Accepted client API keys; empty accepts every caller (loopback use only,
+            unless allow_unauthenticated).
+        allow_unauthenticated: Listen on a non-loopback address without API keys anyway.
+        enable_python: Accept restricted Python runs (SubmitRun python_code); off by default.
+        result_cache_bytes: Bound of the exact result cache (0 turns it off).
+        result_cache_ttl_seconds: How long a cached answer may be repeated.
         claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
@@ -75,5 +88,13 @@ class AnalystSettings:
     run_memory_bytes: int = 512 << 20
     max_rows: int = 1000
     max_plan_limit: int = 10_000
-    allow_csv_paths: bool = True
+    csv_roots: tuple[Path, ...] = ()
+    upload_dir: Path = default_home() / "uploads"
+    max_upload_bytes: int = 1 << 30
+    runner_credential: str = field(default="", repr=False)
+    api_keys: KeyRing = field(default_factory=KeyRing, repr=False)
+    allow_unauthenticated: bool = False
+    enable_python: bool = False
+    result_cache_bytes: int = 64 << 20
+    result_cache_ttl_seconds: float = 600.0
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)

@@ -2,34 +2,57 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyst_service.catalog import adhoc_dataset, load_registry, table_path
-from analyst_service.errors import InvalidRequestError, NotFoundError
+from analyst_service.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from analyst_service.files import DigestCache
+from analyst_service.uploads import UploadStore
 from csv_analyst.v1 import dataset_pb2
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class DatasetRegistry:
-    """Registry datasets (loaded once) and ad-hoc datasets (built on demand, cached by path set)."""
+    """Registry datasets (loaded once), uploads (listed at start) and ad-hoc datasets from CSV
+    paths under the CSV roots (built on demand; the last `max_adhoc` path sets are kept for
+    GetDataset). Thread-safe: `resolve` reads files and runs off the event loop."""
 
     datasets_dir: Path
-    allow_csv_paths: bool = True
+    csv_roots: tuple[Path, ...] = ()
+    uploads: UploadStore | None = None
     _registered: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
-    _adhoc: dict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=dict)
+    max_adhoc: int = 256
+    _uploaded: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
+    _adhoc: OrderedDict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=OrderedDict)
     _host_paths: dict[str, str] = field(default_factory=dict)
+    _digests: DigestCache = field(default_factory=DigestCache)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if (self.datasets_dir / "registry.json").exists():
             self._registered = {d.dataset_id: d for d in load_registry(self.datasets_dir)}
+        if self.uploads is not None:
+            self._uploaded = {d.dataset_id: d for d in self.uploads.list()}
+        self._roots = tuple(sorted({os.path.realpath(root) for root in self.csv_roots}))
 
     def list(self) -> list[dataset_pb2.Dataset]:
-        """Registry datasets in registry order."""
-        return list(self._registered.values())
+        """Registry datasets in registry order, then uploads."""
+        return [*self._registered.values(), *self._uploaded.values()]
+
+    def add_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
+        """Register (or re-register with its profile) an uploaded dataset."""
+        self._uploaded[dataset.dataset_id] = dataset
+        return dataset
 
     def get(self, name: str) -> dataset_pb2.Dataset:
-        """Return the dataset named `datasets/{id}` or `{id}` (registry or an ad-hoc one seen before).
+        """Return the dataset named `datasets/{id}` or `{id}` (registry, upload or an ad-hoc one seen before).
 
         Raises:
             NotFoundError: When there is no such dataset.
@@ -37,9 +60,12 @@ class DatasetRegistry:
         dataset_id = name.removeprefix("datasets/")
         if dataset_id in self._registered:
             return self._registered[dataset_id]
-        for dataset in self._adhoc.values():
-            if dataset.dataset_id == dataset_id:
-                return dataset
+        if dataset_id in self._uploaded:
+            return self._uploaded[dataset_id]
+        with self._lock:
+            for dataset in self._adhoc.values():
+                if dataset.dataset_id == dataset_id:
+                    return dataset
         known = ", ".join(self._registered) or "none (run `csv-analyst datasets generate`)"
         raise NotFoundError(message=f"dataset {dataset_id!r} does not exist; known datasets: {known}",
                             metadata={"resource_type": "dataset", "name": f"datasets/{dataset_id}"})
@@ -48,7 +74,9 @@ class DatasetRegistry:
         """Return the dataset a request names: exactly one of a dataset id or CSV paths.
 
         Raises:
-            InvalidRequestError: For both or neither, or CSV paths when they are disabled.
+            InvalidRequestError: For both or neither.
+            PermissionDeniedError: For a CSV path outside the CSV roots (the same refusal whether
+                or not it exists).
             NotFoundError: For an unknown dataset id.
         """
         if bool(dataset_id) == bool(csv_paths):
@@ -56,16 +84,31 @@ class DatasetRegistry:
                                       violations=[("dataset_id", "exactly one of dataset_id and csv_paths is required")])
         if dataset_id:
             return self.get(dataset_id)
-        if not self.allow_csv_paths:
-            raise InvalidRequestError(message="this server does not accept CSV paths (allow_csv_paths is off)",
-                                      violations=[("csv_paths", "disabled on this server")])
-        key = tuple(str(Path(p).expanduser().resolve()) for p in csv_paths)
-        dataset = adhoc_dataset([Path(p) for p in key])
-        self._adhoc[key] = dataset
+        key = tuple(self._under_roots(index, path) for index, path in enumerate(csv_paths))
+        # Reads (and hashes) files whose identity changed: call it off the event loop.
+        dataset = adhoc_dataset([Path(p) for p in key], self._digests)
+        with self._lock:
+            self._adhoc[key] = dataset
+            self._adhoc.move_to_end(key)
+            while len(self._adhoc) > self.max_adhoc:
+                self._adhoc.popitem(last=False)
         return dataset
+
+    def _under_roots(self, index: int, path: str) -> str:
+        resolved = os.path.realpath(path) if os.path.isabs(path) and "\0" not in path else ""
+        if resolved and any(resolved == root or resolved.startswith(root.rstrip("/") + "/") for root in self._roots):
+            return resolved
+        log.warning("refused server-side CSV path %r", path)
+        raise PermissionDeniedError(
+            message=f"csv_paths[{index}] is not under a CSV root of this server (server-side paths are refused "
+                    "unless the operator allows a directory with --csv-root); upload the file instead "
+                    "(UploadDataset, or `csv-analyst ask --server ... --csv FILE`)",
+            metadata={"field": f"csv_paths[{index}]"})
 
     def host_path(self, table: dataset_pb2.Table) -> str:
         """Absolute host path of a table's CSV file (resolved once per path: every run asks)."""
+        if Path(table.file).is_absolute():
+            return table.file  # ad-hoc tables: resolved when the dataset was built
         resolved = self._host_paths.get(table.file)
         if resolved is None:
             resolved = self._host_paths[table.file] = str(table_path(self.datasets_dir, table).resolve())

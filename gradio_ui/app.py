@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
 import signal  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -229,21 +229,28 @@ class RunningUI:
         self.client.close()
 
 
-def launch(analyst_target: str, host: str, port: int) -> RunningUI:
+def launch(analyst_target: str, host: str, port: int, api_key: str = "",
+           login: Callable[[str, str], bool] | None = None) -> RunningUI:
     """Start the UI in background threads and return at once (safe inside a running asyncio loop).
 
     Args:
         analyst_target: `host:port` of the analyst service.
         host: Interface to listen on, such as 127.0.0.1.
         port: TCP port of the web UI.
+        api_key: The UI's own key for the analyst service, when it requires keys.
+        login: When given, the UI asks for a user name and password and lets in only the
+            visitors for whom login(user, password) is true (`serve` checks the password as an
+            API key when keys are configured).
 
     Returns:
         The running UI; call `close()` to stop it.
     """
-    client = AnalystClient(analyst_target)
+    client = AnalystClient(analyst_target, api_key)
     demo = build_demo(client)
     try:
         demo.queue(default_concurrency_limit=8).launch(
+            auth=login, auth_message="Sign in with any user name and your CSV Analyst API key as the password."
+            if login else None,
             server_name=host, server_port=port, prevent_thread_lock=True, share=False, ssr_mode=False,
             inbrowser=False, quiet=True, show_error=True, css=CSS, theme=gr.themes.Soft())
     except BaseException:

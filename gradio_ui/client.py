@@ -7,6 +7,8 @@ through `gr.Error` and never displays raw trailers.
 
 from __future__ import annotations
 
+import collections
+
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -98,11 +100,13 @@ class AnalystClient:
 
     Args:
         target: `host:port` of the analyst service.
+        api_key: Sent as `authorization: Bearer <key>` when the service requires API keys.
     """
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, api_key: str = "") -> None:
         self.target = target
-        self._channel = grpc.insecure_channel(target)
+        self._raw_channel = grpc.insecure_channel(target)
+        self._channel = grpc.intercept_channel(self._raw_channel, BearerHeader(api_key)) if api_key else self._raw_channel
         self._stub = analyst_service_pb2_grpc.AnalystServiceStub(self._channel)
 
     def _unary(self, call: Callable[[], T]) -> T:
@@ -183,4 +187,32 @@ class AnalystClient:
 
     def close(self) -> None:
         """Close the channel."""
-        self._channel.close()
+        self._raw_channel.close()
+
+
+class BearerHeader(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor, grpc.StreamUnaryClientInterceptor):
+    """Adds `authorization: Bearer <key>` to every call of a (synchronous) channel."""
+
+    def __init__(self, key: str) -> None:
+        self._header = ("authorization", f"Bearer {key}")
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(details.method, details.timeout, [*(details.metadata or ()), self._header],
+                            details.credentials, getattr(details, "wait_for_ready", None),
+                            getattr(details, "compression", None))
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+class _CallDetails(
+        collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready",
+                                                "compression")),
+        grpc.ClientCallDetails):
+    """Call details with extra metadata (grpc.ClientCallDetails has no public constructor)."""

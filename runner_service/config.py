@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from runner_service.executors.sandbox_user import DEFAULT_SANDBOX_USER
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,16 @@ class RunnerSettings:
         max_output_bytes: Captured stdout/stderr bytes per stream.
         cache_dir: Where materialised (DuckDB) copies of dataset versions live; None disables
             materialisation (every run reads the CSVs).
+        cache_max_bytes: Size cap of cache_dir; least recently used copies are deleted past it.
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
             Each idle warm sandbox holds about 64-80 MB.
         pool_idle_seconds: Warm sandboxes unused this long are killed.
+        credential: The service credential every caller but health must present (`authorization:
+            Bearer ...`). Required: the server refuses to start without one.
+        data_roots: Directories (or single files) whose files may be mounted into sandboxes; any
+            other table path is refused with PERMISSION_DENIED. The cache directory is always one.
+        sandbox_user: Host user the bwrap sandboxes run as when the service is root (created
+            when missing).
     """
 
     host: str = "127.0.0.1"
@@ -50,5 +59,9 @@ class RunnerSettings:
     docker_host: str = ""
     docker_cpus: float = 1.0
     cache_dir: Path | None = None
+    cache_max_bytes: int = 10 << 30
     pool_size: int = 1
     pool_idle_seconds: float = 300.0
+    credential: str = field(default="", repr=False)
+    data_roots: tuple[Path, ...] = ()
+    sandbox_user: str = DEFAULT_SANDBOX_USER

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import grpc
@@ -10,7 +11,9 @@ from grpc_reflection.v1alpha import reflection
 
 from csv_analyst.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
-from runner_service.executors.base import Executor
+from runner_service.auth import CredentialInterceptor
+from runner_service.data_roots import DataRoots
+from runner_service.executors.base import Executor, SandboxStartError
 from runner_service.materialize import Materializer
 from runner_service.servicer import RunnerServicer
 
@@ -27,9 +30,14 @@ def make_executor(settings: RunnerSettings) -> Executor:
     if settings.executor == "bwrap":
         from runner_service.executors.bwrap import BwrapExecutor
         from runner_service.executors.pool import PoolSettings
+        from runner_service.executors.sandbox_user import SandboxUserError, ensure_sandbox_user
 
-        return BwrapExecutor(pool_settings=PoolSettings(size_per_key=settings.pool_size,
-                                                        idle_seconds=settings.pool_idle_seconds))
+        try:
+            user = ensure_sandbox_user(settings.sandbox_user) if os.geteuid() == 0 else None
+        except SandboxUserError as error:
+            raise SandboxStartError(str(error)) from error
+        return BwrapExecutor(user=user, pool_settings=PoolSettings(size_per_key=settings.pool_size,
+                                                                   idle_seconds=settings.pool_idle_seconds))
     if settings.executor == "docker":
         from runner_service.executors.docker import DockerExecutor
         from runner_service.executors.pool import PoolSettings
@@ -51,9 +59,13 @@ class RunnerServer:
     port: int
     executor: Executor
     materializer: Materializer | None
+    health: health.aio.HealthServicer | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Drain in-flight runs for `grace` seconds, then stop, cancel builds and kill sandboxes."""
+        """Drain in-flight runs for `grace` seconds (health says NOT_SERVING meanwhile), then stop,
+        cancel builds and kill sandboxes."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.materializer is not None:
             await self.materializer.close()
@@ -61,12 +73,20 @@ class RunnerServer:
 
 
 async def start_runner_server(settings: RunnerSettings, executor: Executor | None = None) -> RunnerServer:
-    """Start the runner service (and its materialiser when settings.cache_dir is set)."""
+    """Start the runner service (and its materialiser when settings.cache_dir is set).
+
+    Raises:
+        ValueError: When settings.credential is empty (the runner never serves anonymous callers).
+    """
+    if not settings.credential:
+        raise ValueError("the runner service needs a credential (settings.credential)")
     executor = executor or make_executor(settings)
-    materializer = Materializer(settings.cache_dir, executor) if settings.cache_dir else None
-    server = grpc.aio.server()
+    materializer = Materializer(settings.cache_dir, executor, getattr(executor, "user", None),
+                                max_bytes=settings.cache_max_bytes) if settings.cache_dir else None
+    roots = DataRoots([*settings.data_roots, *([settings.cache_dir] if settings.cache_dir else [])])
+    server = grpc.aio.server(interceptors=[CredentialInterceptor(settings.credential)])
     runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(
-        RunnerServicer(settings, executor, materializer), server)
+        RunnerServicer(settings, executor, materializer, roots), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -74,4 +94,4 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunnerServer(server, port, executor, materializer)
+    return RunnerServer(server, port, executor, materializer, health_servicer)

@@ -6,14 +6,15 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
+from runner_service import metrics
 from runner_service.admission import Admission, QueueFullError
 from runner_service.config import RunnerSettings
+from runner_service.data_roots import REFUSAL, DataRoots
 from runner_service.executors.base import Executor, SandboxRequest, SandboxStartError, TableFile
 from runner_service.materialize import Materializer
 from runner_service.status import rich_status
@@ -42,23 +43,44 @@ def effective_limits(requested: run_pb2.ResourceLimits, settings: RunnerSettings
 class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
     """Queues runs and executes each one in a fresh sandbox."""
 
-    def __init__(self, settings: RunnerSettings, executor: Executor, materializer: Materializer | None = None) -> None:
+    def __init__(self, settings: RunnerSettings, executor: Executor, materializer: Materializer | None = None,
+                 data_roots: DataRoots | None = None) -> None:
         self._settings = settings
         self._executor = executor
         self._materializer = materializer
+        self._roots = data_roots or DataRoots(settings.data_roots)
         self._admission = Admission(settings.max_concurrency, settings.max_queue)
+        metrics.QUEUE_DEPTH.set_function(lambda: self._admission.waiting)
+        pool = getattr(executor, "pool", None)
+        if pool is not None:
+            metrics.WARM_POOL_SIZE.set_function(pool.count)
+        self._runs: set[str] = set()  # every run id this service is holding (queued or running)
         self._queued: set[str] = set()
         self._cancelled: set[str] = set()
         self._refills: set[asyncio.Future[None]] = set()
 
     async def Execute(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
                       ) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
-        await self._check_request(request, context)
+        host_paths = await self._check_request(request, context)
+        if request.run_id in self._runs:
+            await context.abort_with_status(rich_status(
+                grpc.StatusCode.ALREADY_EXISTS, "RUN_EXISTS", f"run {request.run_id!r} is already queued or running",
+                {"run_id": request.run_id}))
         try:
             position = self._admission.admit()
         except QueueFullError as error:
+            metrics.ADMISSION_REJECTIONS.inc()
             await context.abort_with_status(rich_status(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL", str(error), {"max_queue": str(error.max_queue)}, 1.0))
+        self._runs.add(request.run_id)
+        try:
+            async for response in self._execute(request, host_paths, position, context):
+                yield response
+        finally:
+            self._runs.discard(request.run_id)
+
+    async def _execute(self, request: dispatch_pb2.ExecuteRequest, host_paths: list[str], position: int,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[dispatch_pb2.ExecuteResponse]:
         sequence = 0
 
         def event(kind: int, **fields: object) -> dispatch_pb2.ExecuteResponse:
@@ -79,9 +101,12 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 yield event(dispatch_pb2.RUNNER_EVENT_KIND_FINISHED, limits=limits, error=run_pb2.RunError(
                     code=run_pb2.ERROR_CODE_CANCELLED, reason="CANCELLED", message="the run was cancelled", status_code=1))
                 return
-            tables = tuple(TableFile(t.name, t.path) for t in request.tables)
+            tables = tuple(TableFile(t.name, path) for t, path in zip(request.tables, host_paths, strict=True))
             database = self._materializer.lookup(request.dataset_version, tables) if self._materializer else ""
-            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
+            if self._materializer:
+                metrics.MATERIALISED.labels(result="hit" if database else "miss").inc()
+            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, python_code=request.python_code,
+                                             limits=limits, tables=tables,
                                              database_path=database)
             started = asyncio.Event()
             execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
@@ -94,7 +119,9 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             except SandboxStartError as error:
                 log.error("run %s: sandbox did not start: %s", request.run_id, error)
                 await context.abort_with_status(rich_status(
-                    grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED", str(error), {"executor": self._executor.name}))
+                    grpc.StatusCode.UNAVAILABLE, "SANDBOX_START_FAILED",
+                    f"no sandbox could be started for run {request.run_id}; the service log has the details",
+                    {"executor": self._executor.name}))
             finally:
                 waiter.cancel()
                 if not execution.done():
@@ -117,6 +144,11 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             # end back by 2-3 ms).
             if getattr(self._executor, "replenish", None) is not None:
                 context.add_done_callback(self._replenish_later)
+            log.info("run finished in the sandbox", extra={
+                "run_id": request.run_id, "executor": self._executor.name, "materialised": bool(database),
+                "sandbox_ms": round(outcome.wall_seconds * 1000, 1),
+                "query_type": "python" if request.python_code else "sql",
+                "error_code": outcome.result.error.reason if outcome.result.HasField("error") else ""})
             yield finished
 
     def _replenish_later(self, _context: object) -> None:
@@ -136,24 +168,35 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             {"run_id": request.run_id}))
         raise AssertionError("unreachable")
 
-    async def _check_request(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext) -> None:
+    async def _check_request(self, request: dispatch_pb2.ExecuteRequest, context: grpc.aio.ServicerContext
+                             ) -> list[str]:
+        """Refuse a malformed request; return the resolved host path of each table file."""
         problems = []
         if not RUN_ID.match(request.run_id):
             problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
-        if not request.sql.strip():
-            problems.append(("sql", "is required"))
+        if bool(request.sql.strip()) == bool(request.python_code.strip()):
+            problems.append(("sql", "exactly one of sql and python_code is required"))
         limits = request.limits
         for name, value in (("timeout", limits.timeout.ToNanoseconds()), ("memory_bytes", limits.memory_bytes),
                             ("max_rows", limits.max_rows)):
             if value < 0:
                 problems.append((f"limits.{name}", "must not be negative (0 means the default)"))
-        for index, table in enumerate(request.tables):
-            if not Path(table.path).is_absolute() or not Path(table.path).is_file():
-                problems.append((f"tables[{index}].path", f"{table.path!r} is not an existing absolute file path"))
         if problems:
             await context.abort_with_status(rich_status(
                 grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST", f"{problems[0][0]}: {problems[0][1]}",
                 {"field": problems[0][0]}))
+        # Only files under the data roots, symlinks resolved; the refusal is the same whether the
+        # path exists or not, and does not repeat it.
+        host_paths = []
+        for index, table in enumerate(request.tables):
+            resolved = await asyncio.to_thread(self._roots.resolve, table.path)
+            if resolved is None:
+                log.warning("run %s: refused table path %r", request.run_id, table.path)
+                await context.abort_with_status(rich_status(
+                    grpc.StatusCode.PERMISSION_DENIED, "PATH_NOT_SERVED", f"tables[{index}].path {REFUSAL}",
+                    {"field": f"tables[{index}].path"}))
+            host_paths.append(str(resolved))
+        return host_paths
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:

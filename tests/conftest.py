@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import LocalStack, start_local_stack
+from csv_analyst_app.stack import LocalStack, start_local_stack
 from runner_service.config import RunnerSettings
 
 TEST_SCALE = 0.05
@@ -87,15 +88,26 @@ class RunningStack:
     def runner_target(self) -> str:
         return f"127.0.0.1:{self.stack.runner_port}"
 
+    def runner_channel(self) -> grpc.Channel:
+        """A channel to the runner service that presents the stack's service credential."""
+        return credential_channel(self.runner_target, self.stack.runner_credential)
+
+
+def credential_channel(target: str, secret: str) -> grpc.Channel:
+    """An insecure channel whose every call carries `authorization: Bearer <secret>`."""
+    from gradio_ui.client import BearerHeader
+
+    return grpc.intercept_channel(grpc.insecure_channel(target), BearerHeader(secret))
+
 
 def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str, Any] | None = None,
                 planner: Any = None, **analyst_overrides: Any) -> RunningStack:
     """Start a real local stack with tight limits on a background loop."""
     require_bwrap()
     loop = LoopThread()
-    analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db,
-                              run_timeout_seconds=10.0, run_memory_bytes=256 << 20, max_rows=500,
-                              **analyst_overrides)
+    analyst = AnalystSettings(**{"port": 0, "datasets_dir": datasets_dir, "capsule_db": capsule_db,
+                                 "run_timeout_seconds": 10.0, "run_memory_bytes": 256 << 20, "max_rows": 500,
+                                 **analyst_overrides})
     runner_settings: dict[str, Any] = {"port": 0, "max_concurrency": 2, "max_queue": 16, "max_timeout_seconds": 10.0,
                                        "cache_dir": capsule_db.parent / "materialized", **(runner_overrides or {})}
     runner = RunnerSettings(**runner_settings)

@@ -6,11 +6,14 @@ Run failures (query errors, timeouts, limits) are data in the outcome; an execut
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+
+log = logging.getLogger(__name__)
 
 
 class SandboxStartError(Exception):
@@ -37,6 +40,8 @@ class SandboxRequest:
     database_path: str = ""
     # Host directory (writable) in which to build the materialised file `dataset.duckdb`.
     output_dir: str = ""
+    # A restricted Python program to run instead of sql.
+    python_code: str = ""
 
 
 DATABASE_FILE = "dataset.duckdb"
@@ -88,6 +93,7 @@ def sandbox_task(request: SandboxRequest, data_dir: str, sandbox_paths: list[str
     return sandbox_pb2.SandboxTask(
         run_id=request.run_id,
         sql=request.sql,
+        python_code=request.python_code,
         tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(request.tables, sandbox_paths, strict=True)],
         limits=request.limits,
         data_dir=data_dir,
@@ -113,7 +119,15 @@ def runner_error(code: int, status_code: int, message: str) -> run_pb2.RunError:
                             message=message, status_code=status_code)
 
 
+def sandbox_failed(run_id: str, exit_code: int | None, stderr_text: str) -> run_pb2.RunError:
+    """The error of a sandbox that crashed; its output goes to the log, never to the client."""
+    tail = stderr_text.strip().splitlines()[-1:] or [""]
+    log.error("run %s: sandbox exited with code %s: %s", run_id, exit_code, tail[0][:300])
+    return runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
+                        f"the sandbox failed (exit code {exit_code}); the service log has the details of run {run_id}")
+
+
 def too_much_output() -> run_pb2.RunError:
-    """The error of a run whose sandbox wrote more than MAX_STDOUT_BYTES."""
+    """The error of a run whose sandbox wrote more than MAX_STDOUT_BYTES on stdout or stderr."""
     return runner_error(run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
-                        f"the runner wrote more than {MAX_STDOUT_BYTES >> 20} MB of result; lower max_rows")
+                        f"the run wrote more than {MAX_STDOUT_BYTES >> 20} MB of output; lower max_rows")

@@ -1,7 +1,8 @@
 """The bubblewrap executor: one fresh `bwrap` sandbox per run (the local default).
 
 Each sandbox gets: no network and every other namespace unshared, a cleared environment, a
-non-root uid, read-only binds of the Python runtime, the runner code and each table's CSV file,
+non-root uid (a real unprivileged host user when the service runs as root: see
+`sandbox_user.py`), read-only binds of the Python runtime, the runner code and each table's CSV file,
 a size-capped private /tmp, die-with-parent, a seccomp filter (no non-unix sockets, no new
 namespaces, no mounts or ptrace), RLIMIT_AS/CPU/FSIZE caps, per-run cgroup memory and pids
 limits when cgroups are writable, and a wall-clock kill.
@@ -28,6 +29,7 @@ from pathlib import Path
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -38,11 +40,13 @@ from runner_service.executors.base import (
     capped_text,
     looks_out_of_memory,
     runner_error,
+    sandbox_failed,
     sandbox_task,
     too_much_output,
 )
 from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
+from runner_service.executors.sandbox_user import SandboxUser, default_sandbox_user
 from runner.messages import complete_frame, frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
 
@@ -96,23 +100,36 @@ def sandbox_table_paths(request: SandboxRequest) -> list[str]:
     return [f"{DATA_DIR}/t{index}.csv" for index in range(len(request.tables))]
 
 
-def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd: int | None = None) -> list[str]:
+def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd: int | None = None,
+                     user: SandboxUser | None = None) -> list[str]:
     """Build the bwrap command line for one run (pure; unit-tested).
 
     Args:
         runtime: Host paths of bwrap and the Python runtime.
         request: The run.
         seccomp_fd: An fd holding a compiled seccomp BPF program, or None for no filter.
+        user: The host user to run the runner as (the service is root): bwrap then sets the
+            sandbox up without a user namespace (a root-created user namespace maps the sandbox
+            to host root) and `setpriv` drops to this user, with no groups and no capabilities,
+            before the runner starts. None: an unprivileged user namespace with uid 65534
+            inside, which is the service's own uid outside.
     """
     limits = request.limits
     tmp_bytes = max(64 << 20, limits.memory_bytes)
+    if user is None:
+        identity = ["--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    else:
+        # Every namespace but the user namespace; setpriv needs these two capabilities to drop
+        # to the sandbox user, after which it holds none.
+        identity = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     argv = [
         runtime.bwrap,
-        "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
+        *identity, "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
         # The private /tmp comes first: binds below it (a runtime that lives under the host's
         # /tmp, as in a CI clone) are then mounted on top of it instead of being hidden by it.
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        # World-writable with the sticky bit, so a dropped-privilege runner can use it.
+        "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
         "--proc", "/proc", "--dev", "/dev",
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
@@ -131,15 +148,33 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
             argv += ["--ro-bind", table.host_path, inside]
     if request.output_dir:
         argv += ["--bind", request.output_dir, f"{DATA_DIR}/{OUTPUT_SUBDIR}"]
+    argv = _with_parent_dirs(argv)
     argv += [
         "--remount-ro", "/",
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--setenv", "PYTHONPATH", ":".join(["/app", *runtime.site_packages]),
         "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
         "--chdir", "/tmp",
-        "--", runtime.python, "-S", "-B", "-m", "runner",
+        "--", *(user.setpriv_argv() if user is not None else []), runtime.python, "-S", "-B", "-m", "runner",
     ]
     return argv
+
+
+def _with_parent_dirs(argv: list[str]) -> list[str]:
+    """Create every bind destination's parent directories up front, mode 0755.
+
+    bubblewrap makes missing parents 0700 (owned by root) when it runs privileged, which a
+    dropped-privilege runner could not traverse.
+    """
+    parents: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg in ("--ro-bind", "--bind"):
+            for parent in reversed(Path(argv[index + 2]).parents):
+                if str(parent) not in ("/", "/usr", "/tmp") and str(parent) not in parents:
+                    parents.append(str(parent))
+    first_bind = next(i for i, arg in enumerate(argv) if arg in ("--ro-bind", "--bind"))
+    dirs = [item for parent in parents for item in ("--perms", "0755", "--dir", parent)]
+    return argv[:first_bind] + dirs + argv[first_bind:]
 
 
 def limit_script(request: SandboxRequest, cgroup_procs: list[Path]) -> str:
@@ -179,15 +214,20 @@ class BwrapExecutor:
     use_cgroups: bool = field(default_factory=RunCgroup.available)
     use_seccomp: bool = field(default_factory=seccomp_available)
     pool_settings: PoolSettings = field(default_factory=PoolSettings)
+    # The host user sandboxes run as: when the service is root, the dedicated sandbox user
+    # (created when missing); otherwise None, and sandboxes run as the service's own user.
+    user: SandboxUser | None = field(default_factory=default_sandbox_user)
     name: str = "bwrap"
 
     def __post_init__(self) -> None:
+        if os.geteuid() == 0 and self.user is None:
+            raise SandboxStartError("the bwrap executor runs as root: sandboxes need an unprivileged sandbox user")
         # --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
         # exits: spawn from one long-lived thread, never from short-lived pool threads.
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
         self._active: dict[str, _Active] = {}
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
-            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
+            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[object]] = set()
         self._spawned: list[_Sandbox] = []
@@ -206,6 +246,7 @@ class BwrapExecutor:
         return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
 
     def _start_now(self, request: SandboxRequest) -> _Sandbox:
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:
@@ -214,7 +255,7 @@ class BwrapExecutor:
             cgroup_procs = cgroup.create()
         seccomp_fd = build_filter_fd() if self.use_seccomp else None
         argv = ["/bin/sh", "-c", limit_script(request, cgroup_procs), "sandbox-limits",
-                *build_bwrap_argv(self.runtime, request, seccomp_fd)]
+                *build_bwrap_argv(self.runtime, request, seccomp_fd, self.user)]
         try:
             process = _spawn(argv, seccomp_fd)
         except OSError as error:
@@ -268,7 +309,7 @@ class BwrapExecutor:
         on_started()
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         try:
-            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql), timeout)
+            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql, request.python_code), timeout)
         except BaseException:  # cancelled (the caller went away): the sandbox must not outlive the run
             _kill(process, cgroup)
             self._after(loop, _reap, process, cgroup)
@@ -367,7 +408,7 @@ class _Exchange:
     stdout: bytes
     stderr: bytes
     timed_out: bool
-    overflow: bool = False  # stdout passed MAX_STDOUT_BYTES: the sandbox was killed
+    overflow: bool = False  # stdout or stderr passed MAX_STDOUT_BYTES: the sandbox was killed
 
 
 async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, query: bytes,
@@ -400,7 +441,7 @@ async def _exchange(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, 
             if not reading and not finished.done():
                 finished.set_result(None)
             return
-        if fd == stdout_fd and len(output[fd]) + len(chunk) > MAX_STDOUT_BYTES:
+        if len(output[fd]) + len(chunk) > MAX_STDOUT_BYTES:  # stdout and stderr alike
             if not overflow:
                 overflow = True
                 _kill(process, cgroup)  # then read on to the end, keeping nothing more
@@ -518,9 +559,7 @@ def _interpret(request: SandboxRequest, code: int | None, stdout: bytes, stderr:
             f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
     else:
         outcome.stdout = capped_text(stdout, cap)
-        tail = err_text.strip().splitlines()[-1:] or [f"exit code {code}"]
-        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
-                                                   f"the sandbox failed: {tail[0][:300]}"))
+        outcome.result.error.CopyFrom(sandbox_failed(request.run_id, code, err_text))
     return outcome
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -52,10 +53,12 @@ from runner_service.executors.base import (
     capped_text,
     looks_out_of_memory,
     runner_error,
+    sandbox_failed,
     sandbox_task,
     too_much_output,
 )
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
+from runner_service.executors.sandbox_user import SandboxUser
 from runner.messages import complete_frame, frame, query_frame
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,8 @@ RUNNER_IMAGE_REPOSITORY = "csv-analyst-runner"
 # Bump when runner/image/build-offline.sh or runner/Dockerfile change what goes into the image.
 IMAGE_RECIPE = "bookworm-minbase-venv-1"
 # Packages installed into the image, at the versions of the service's own environment.
-IMAGE_PACKAGES = ("duckdb", "protobuf")
+# pandas and numpy (with pandas' own dependencies) serve restricted Python runs.
+IMAGE_PACKAGES = ("duckdb", "protobuf", "pandas", "numpy", "python-dateutil", "tzdata")
 # The interpreter inside the image (Debian bookworm's python3 / python:3.11-slim).
 IMAGE_PYTHON = "/opt/venv/bin/python"
 
@@ -109,7 +113,7 @@ def runner_image_files() -> list[tuple[Path, str]]:
 
 
 def image_package_versions() -> dict[str, str]:
-    """The DuckDB and protobuf versions of this environment, which the image must match."""
+    """The versions of the runner's packages in this environment, which the image must match."""
     return {name: importlib.metadata.version(name) for name in IMAGE_PACKAGES}
 
 
@@ -276,9 +280,7 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
         outcome.result.error.CopyFrom(too_much_output())
     else:
         outcome.stdout = capped_text(done.stdout, cap)
-        tail = err_text.strip().splitlines()[-1:] or [f"exit code {done.exit_code}"]
-        outcome.result.error.CopyFrom(runner_error(run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR, 13,
-                                                   f"the sandbox failed: {tail[0][:300]}"))
+        outcome.result.error.CopyFrom(sandbox_failed(request.run_id, done.exit_code, err_text))
     return outcome
 
 
@@ -291,8 +293,9 @@ class StreamDemuxer:
     """Splits Docker's multiplexed attach stream (8-byte headers: stream, 0, 0, 0, big-endian size).
 
     Attributes:
-        stdout_cap: Bytes of stdout kept; more sets stdout_overflow.
-        stderr_cap: Bytes of stderr kept; more is dropped.
+        stdout_cap: Bytes of stdout kept; more sets stdout_overflow. Stderr past the same total
+            sets it too (both streams have the same cap and end the run alike).
+        stderr_cap: Bytes of stderr kept; more is dropped (and counted).
     """
 
     stdout_cap: int
@@ -316,6 +319,8 @@ class StreamDemuxer:
                 room = self.stderr_cap - len(self.stderr)
                 self.stderr += payload[:max(room, 0)]
                 self.stderr_dropped += max(len(payload) - max(room, 0), 0)
+                if len(self.stderr) + self.stderr_dropped > self.stdout_cap:
+                    self.stdout_overflow = True
             elif len(self.stdout) + len(payload) > self.stdout_cap:
                 self.stdout_overflow = True
             else:
@@ -457,6 +462,9 @@ class DockerExecutor:
     """
 
     name = "docker"
+    # The containers' user (uid/gid 65534 are real host ids: Docker does not remap them here):
+    # files the service shares with sandboxes get this group.
+    user = SandboxUser("nobody", 65534, 65534)
 
     def __init__(self, image: str = "", base_url: str = "", cpus: float = 1.0, stale_after_seconds: float = 360.0,
                  check_image: bool = True, pool_settings: PoolSettings | None = None) -> None:
@@ -489,7 +497,7 @@ class DockerExecutor:
         # cancelled execute() task) and removed by finish_container or a pool discard.
         self._containers: set[str] = set()
         self._pool: WarmPool[SandboxRequest, StartedContainer] = WarmPool(
-            self.pool_settings, self._spawn_warm, self._usable, self._discard)
+            self.pool_settings, self._spawn_warm, self._usable, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._disposals: set[concurrent.futures.Future[None]] = set()
         self._closed = False
@@ -608,7 +616,7 @@ class DockerExecutor:
         def started() -> None:
             loop.call_soon_threadsafe(on_started)
 
-        query = query_frame(request.run_id, request.sql)
+        query = query_frame(request.run_id, request.sql, request.python_code)
         try:
             if warm is not None:
                 done = await loop.run_in_executor(self._threads, self.finish_container, warm, request, query,
@@ -660,6 +668,7 @@ class DockerExecutor:
         Raises:
             SandboxStartError: When the container could not be created, started or given its set-up.
         """
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         import docker
         import requests
 

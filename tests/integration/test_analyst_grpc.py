@@ -116,7 +116,7 @@ def test_submit_sql_reading_etc_passwd_is_refused_and_recorded(analyst: Any) -> 
 
 def test_sandbox_holds_when_the_policy_is_bypassed(local_stack: Any) -> None:
     """Straight to the runner service (no SQL policy): the sandbox and DuckDB must still refuse."""
-    channel = grpc.insecure_channel(local_stack.runner_target)
+    channel = local_stack.runner_channel()
     runner = runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel)
     orders = str(local_stack.datasets_dir / "ecommerce" / "orders.csv")
     for run_id, sql in (("passwd", "SELECT * FROM read_csv('/etc/passwd')"),
@@ -152,7 +152,7 @@ def test_bad_requests_get_typed_errors(analyst: Any) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as caught:
         list(analyst.Ask(api.AskRequest(csv_paths=["/nonexistent/file.csv"], question="how many rows?")))
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED  # no CSV roots by default
 
 
 def test_query_error_fails_and_is_recorded(analyst: Any) -> None:
@@ -183,10 +183,15 @@ def test_health_is_serving_on_both_services(local_stack: Any) -> None:
 def test_buf_curl_lists_methods_through_reflection(local_stack: Any) -> None:
     buf = Path(sys.executable).parent / "buf"
     listed = {}
-    for target in (local_stack.analyst_target, local_stack.runner_target):
+    runner_auth = ["--reflect-header", f"Authorization: Bearer {local_stack.stack.runner_credential}"]
+    for target, auth in ((local_stack.analyst_target, []), (local_stack.runner_target, runner_auth)):
         out = subprocess.run([str(buf), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-methods",
-                              f"http://{target}"], capture_output=True, text=True, timeout=60, check=True)
+                              *auth, f"http://{target}"], capture_output=True, text=True, timeout=60, check=True)
         listed[target] = out.stdout.split()
+    # The runner service does not even describe itself to a caller without its credential.
+    refused = subprocess.run([str(buf), "curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-methods",
+                              f"http://{local_stack.runner_target}"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "not authenticated" in refused.stderr.lower(), refused.stderr
     assert "csv_analyst.v1.AnalystService/Ask" in listed[local_stack.analyst_target]
     assert "grpc.health.v1.Health/Check" in listed[local_stack.analyst_target]
     assert "csv_analyst.v1.RunnerService/Execute" in listed[local_stack.runner_target]

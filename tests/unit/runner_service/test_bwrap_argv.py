@@ -20,6 +20,7 @@ from runner_service.executors.bwrap import (
     limit_script,
     sandbox_table_paths,
 )
+from runner_service.executors.sandbox_user import SandboxUser
 
 RUNTIME = BwrapRuntime(
     bwrap="/usr/bin/bwrap", python="/opt/py/bin/python3.11", python_prefix="/opt/py", venv="/work/app/.venv",
@@ -63,6 +64,29 @@ def test_isolation_flags() -> None:
     for forbidden in ("--share-net", "--bind", "--bind-try", "--dev-bind", "--dev-bind-try", "--cap-add",
                       "--unshare-user-try"):
         assert forbidden not in options, forbidden
+
+
+def test_as_root_the_runner_drops_to_the_sandbox_user_without_a_user_namespace() -> None:
+    user = SandboxUser("csv-analyst-sandbox", 999, 995)
+    argv = build_bwrap_argv(RUNTIME, make_request(TABLES), user=user)
+    options = bwrap_options(argv)
+    # A user namespace made by root maps the sandbox to host root: none is made, every other one is.
+    assert "--unshare-all" not in options and "--unshare-user" not in options and "--uid" not in options
+    for flag in ("--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                 "--die-with-parent", "--clearenv", "--new-session"):
+        assert options.count(flag) == 1, flag
+    # Only what setpriv needs to drop privileges, and setpriv drops everything before the runner.
+    assert pairs(options, "--cap-add") == [("CAP_SETUID",), ("CAP_SETGID",)]
+    command = argv[argv.index("--") + 1:]
+    assert command[:8] == ["/usr/bin/setpriv", "--reuid=999", "--regid=995", "--clear-groups", "--inh-caps=-all",
+                           "--bounding-set=-all", "--no-new-privs", "--"]
+    assert command[8:] == [RUNTIME.python, "-S", "-B", "-m", "runner"]
+    # Bind destinations' parents are made traversable (bwrap makes them 0700 when privileged).
+    dirs = pairs(options, "--dir")
+    assert ("/data",) in dirs and ("/app",) in dirs
+    assert all(options[i - 2:i] == ["--perms", "0755"] for i, a in enumerate(options) if a == "--dir")
+    first_bind = options.index("--ro-bind")
+    assert all(i < first_bind for i, a in enumerate(options) if a == "--dir")
 
 
 def test_tables_are_read_only_binds_at_index_paths() -> None:

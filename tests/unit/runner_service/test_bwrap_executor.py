@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import duration_pb2
@@ -22,6 +24,8 @@ from csv_analyst.v1 import run_pb2
 from runner_service.executors import bwrap as bwrap_module
 from runner_service.executors.base import SandboxOutcome, SandboxRequest, TableFile
 from runner_service.executors.bwrap import SANDBOX_UID, BwrapExecutor, BwrapRuntime, build_bwrap_argv
+from runner_service.executors.cgroups import RunCgroup
+from runner_service.executors.sandbox_user import default_sandbox_user, ensure_sandbox_user
 from tests.conftest import require_bwrap
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(120)]
@@ -41,14 +45,31 @@ def table(tmp_path: Path) -> TableFile:
     return TableFile("orders", str(path))
 
 
-CREATED_RUN_IDS: list[str] = []
+# Every run cgroup created by this module's executors (they are named `s{uuid}`, not after the
+# run id, so they are recorded where they are made).
+CREATED_CGROUPS: list[RunCgroup] = []
+
+
+class _RecordedCgroup(RunCgroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        CREATED_CGROUPS.append(self)
+
+
+@pytest.fixture(autouse=True)
+def _record_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_module, "RunCgroup", _RecordedCgroup)
+
+
+def existing_cgroups() -> list[Path]:
+    """Directories of this module's run cgroups that still exist."""
+    return [group for cgroup in CREATED_CGROUPS for group in (cgroup.memory, cgroup.pids) if group.exists()]
 
 
 def make_request(sql: str, tables: tuple[TableFile, ...], timeout: float = 20.0, memory_bytes: int = 256 << 20,
                  max_rows: int = 100) -> SandboxRequest:
     seconds = int(timeout)
     run_id = f"test-{uuid.uuid4().hex[:12]}"
-    CREATED_RUN_IDS.append(run_id)
     return SandboxRequest(
         run_id=run_id, sql=sql, tables=tables,
         limits=run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=seconds, nanos=int((timeout - seconds) * 1e9)),
@@ -62,11 +83,9 @@ def executor() -> Iterator[BwrapExecutor]:
     ex = BwrapExecutor()
     yield ex
     asyncio.run(ex.close())
-    # Work around leaked per-run cgroups (see test_cgroups_are_removed_after_each_run): remove the
-    # empty directories of the runs this module created, and only those.
-    leftovers = [Path("/sys/fs/cgroup") / controller / "csv-analyst" / run_id
-                 for run_id in CREATED_RUN_IDS for controller in ("memory", "pids")]
-    CREATED_RUN_IDS.clear()
+    # Never leave this module's cgroups behind, even when a test failed (or removal is broken).
+    leftovers = existing_cgroups()
+    CREATED_CGROUPS.clear()
     deadline = time.monotonic() + 5
     while leftovers and time.monotonic() < deadline:
         for path in list(leftovers):
@@ -91,7 +110,7 @@ def execute(executor: BwrapExecutor, request: SandboxRequest) -> SandboxOutcome:
 
 def probe_argv(request: SandboxRequest, code: str) -> list[str]:
     """The sandbox of `request`, running `python -c code` instead of the runner."""
-    argv = build_bwrap_argv(BwrapRuntime.discover(), request)
+    argv = build_bwrap_argv(BwrapRuntime.discover(), request, user=default_sandbox_user())
     assert argv[-2:] == ["-m", "runner"]
     return [*argv[:-2], "-c", code]
 
@@ -136,6 +155,15 @@ print(json.dumps(out))
 """
 
 
+def expected_ids() -> tuple[int, int]:
+    """The sandbox's uid and gid as it sees them: the host's sandbox user when the tests run as root
+    (no user namespace then), else 65534 inside an unprivileged user namespace."""
+    if os.geteuid() == 0:
+        user = ensure_sandbox_user()
+        return user.uid, user.gid
+    return SANDBOX_UID, SANDBOX_UID
+
+
 def test_isolation_from_inside(table: TableFile, tmp_path: Path) -> None:
     host_file = tmp_path / "host-only.txt"
     host_file.write_text("host")
@@ -145,7 +173,8 @@ def test_isolation_from_inside(table: TableFile, tmp_path: Path) -> None:
         port = listener.getsockname()[1]
         code = ISOLATION_PROBE.replace("PORT", str(port)).replace("HOST_FILE", repr(str(host_file)))
         out = probe(make_request("SELECT 1", (table,)), code)
-    assert (out["uid"], out["euid"], out["gid"]) == (SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    uid, gid = expected_ids()
+    assert (out["uid"], out["euid"], out["gid"]) == (uid, uid, gid)
     assert out["uid"] != 0
     # No network: only a loopback device of its own, nothing reachable on the host or outside.
     assert out["interfaces"] == ["lo"]
@@ -213,7 +242,7 @@ def test_isolation_through_the_executor(executor: BwrapExecutor, table: TableFil
     outcome = run_code(executor, monkeypatch, make_request("SELECT 1", (table,), timeout=7.0), EXECUTOR_PROBE)
     assert outcome.exit_code == 3 and "PROBE" in outcome.stderr, outcome.stderr
     out = json.loads(outcome.stderr.split("PROBE", 1)[1].splitlines()[0])
-    assert out["uid"] == SANDBOX_UID
+    assert out["uid"] == expected_ids()[0]
     assert out["etc_passwd"] == "ENOENT"
     assert out["unshare"] != "ok"
     assert out["unix"] == "ok"
@@ -361,20 +390,21 @@ def test_failed_runner_is_an_internal_error(
                        "import sys; sys.stderr.write('boom happened\\n'); sys.exit(5)")
     assert outcome.exit_code == 5
     assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
-    assert "boom happened" in outcome.result.error.message
+    # The sandbox's words stay out of the client-facing message; operators read them in stderr.
+    assert "boom happened" not in outcome.result.error.message
+    assert "exit code 5" in outcome.result.error.message
+    assert "boom happened" in outcome.stderr
 
 
 def test_cgroups_are_removed_after_each_run(executor: BwrapExecutor, table: TableFile) -> None:
     if not executor.use_cgroups:
         pytest.skip("cgroups are not writable here")
-    leaked = []
     for _ in range(8):
-        request = make_request("SELECT 1", (table,))
-        outcome = execute(executor, request)
+        # asyncio.run returns once the run's clean-up threads have finished.
+        outcome = execute(executor, make_request("SELECT 1", (table,)))
         assert not outcome.result.HasField("error"), outcome.result.error
-        leaked += [p for c in ("memory", "pids")
-                   if (p := Path("/sys/fs/cgroup") / c / "csv-analyst" / request.run_id).exists()]
-    assert leaked == []  # the executor fixture removes the leftovers
+    assert len(CREATED_CGROUPS) >= 8, "every run must get its own cgroup"
+    assert existing_cgroups() == []
 
 
 def test_a_sandbox_writing_past_the_stdout_cap_is_killed_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,6 +420,16 @@ def test_a_sandbox_writing_past_the_stdout_cap_is_killed_and_reported(monkeypatc
     for stream in (process.stdout, process.stderr):
         assert stream is not None
         stream.close()
+
+
+def test_a_sandbox_writing_past_the_cap_on_stderr_is_killed_and_reported(
+        executor: BwrapExecutor, table: TableFile, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_module, "MAX_STDOUT_BYTES", 1 << 20)
+    outcome = run_code(executor, monkeypatch, make_request("SELECT 1", (table,), timeout=20.0),
+                       "import sys\nwhile True: sys.stderr.buffer.write(b'e' * 65536)")
+    assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, outcome.result.error
+    assert "output" in outcome.result.error.message
+    assert len(outcome.stderr) < 200 << 10  # what reaches the service stays capped
 
 
 def test_a_run_cancelled_while_its_sandbox_starts_leaves_no_sandbox(executor: BwrapExecutor, table: TableFile) -> None:

@@ -119,6 +119,12 @@ def test_demuxer_splits_frames_across_reads_and_caps() -> None:
     small = StreamDemuxer(stdout_cap=4, stderr_cap=8)
     small.feed(frame(1, b"12345"))
     assert small.stdout_overflow and bytes(small.stdout) == b""
+    # Stderr past the same total cap ends the run too (it is kept only up to stderr_cap).
+    noisy = StreamDemuxer(stdout_cap=16, stderr_cap=8)
+    noisy.feed(frame(2, b"e" * 16))
+    assert not noisy.stdout_overflow
+    noisy.feed(frame(2, b"e"))
+    assert noisy.stdout_overflow and bytes(noisy.stderr) == b"e" * 8
 
 
 def done(**fields: object) -> ContainerExit:
@@ -144,7 +150,8 @@ def test_interpret_success_and_failures() -> None:
     assert code(done(stdout=b"\xff\xff not a message")) == "RUNNER_INTERNAL_ERROR"
     assert code(done(stdout_overflow=True)) == "RUNNER_RESOURCE_EXCEEDED"
     crashed = interpret_exit(request, done(exit_code=2, stderr=b"Traceback\nboom: it broke\n"), False)
-    assert crashed.result.error.reason == "RUNNER_INTERNAL_ERROR" and "boom: it broke" in crashed.result.error.message
+    assert crashed.result.error.reason == "RUNNER_INTERNAL_ERROR" and "exit code 2" in crashed.result.error.message
+    assert "boom" not in crashed.result.error.message and "boom: it broke" in crashed.stderr
     timeout = interpret_exit(request, done(timed_out=True, exit_code=137), False).result.error
     assert timeout.code == run_pb2.ERROR_CODE_RUNNER_TIMEOUT and timeout.status_code == 4 and "10 s" in timeout.message
     assert MAX_STDOUT_BYTES >= 16 << 20

@@ -13,6 +13,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class QueryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUERY_TYPE_UNSPECIFIED: _ClassVar[QueryType]
+    QUERY_TYPE_PLAN: _ClassVar[QueryType]
+    QUERY_TYPE_SQL: _ClassVar[QueryType]
+    QUERY_TYPE_PYTHON: _ClassVar[QueryType]
+
 class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
@@ -39,6 +46,8 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_RUNNER_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_PLANNER_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_CLARIFICATION_NEEDED: _ClassVar[ErrorCode]
+    ERROR_CODE_PYTHON_POLICY_VIOLATION: _ClassVar[ErrorCode]
+    ERROR_CODE_PYTHON_EXECUTION_ERROR: _ClassVar[ErrorCode]
 
 class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -49,6 +58,10 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_EXECUTING: _ClassVar[Stage]
     STAGE_RESULT: _ClassVar[Stage]
     STAGE_DONE: _ClassVar[Stage]
+QUERY_TYPE_UNSPECIFIED: QueryType
+QUERY_TYPE_PLAN: QueryType
+QUERY_TYPE_SQL: QueryType
+QUERY_TYPE_PYTHON: QueryType
 RUN_STATE_UNSPECIFIED: RunState
 RUN_STATE_PLANNING: RunState
 RUN_STATE_VALIDATING: RunState
@@ -70,6 +83,8 @@ ERROR_CODE_CANCELLED: ErrorCode
 ERROR_CODE_RUNNER_UNAVAILABLE: ErrorCode
 ERROR_CODE_PLANNER_UNAVAILABLE: ErrorCode
 ERROR_CODE_CLARIFICATION_NEEDED: ErrorCode
+ERROR_CODE_PYTHON_POLICY_VIOLATION: ErrorCode
+ERROR_CODE_PYTHON_EXECUTION_ERROR: ErrorCode
 STAGE_UNSPECIFIED: Stage
 STAGE_PLANNING: Stage
 STAGE_VALIDATING: Stage
@@ -79,7 +94,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "clarification")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "clarification", "query_type", "python_code", "cache_hit", "cached_from_run_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +115,10 @@ class Run(_message.Message):
     PLANNER_FIELD_NUMBER: _ClassVar[int]
     PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     CLARIFICATION_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FROM_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     state: RunState
@@ -120,7 +139,11 @@ class Run(_message.Message):
     planner: str
     planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
     clarification: Clarification
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., clarification: _Optional[_Union[Clarification, _Mapping]] = ...) -> None: ...
+    query_type: QueryType
+    python_code: str
+    cache_hit: bool
+    cached_from_run_id: str
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., clarification: _Optional[_Union[Clarification, _Mapping]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
 
 class Clarification(_message.Message):
     __slots__ = ("message", "options")

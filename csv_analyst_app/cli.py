@@ -30,8 +30,32 @@ from analyst_service.config import (
     ClaudeSettings,
     default_home,
 )
+from analyst_service.auth import (
+    ApiKey,
+    KeyFileError,
+    KeyRing,
+    bearer_interceptors,
+    digest_of,
+    key_file_line,
+    load_key_file,
+    new_key,
+)
+from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
+from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
+from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_credential, load_credential
 from runner_service.config import RunnerSettings
+
+API_KEY_ENV = "CSV_ANALYST_API_KEY"
+PYTHON_ENV = "CSV_ANALYST_ENABLE_PYTHON"
+QUERY_FIELDS = ("question", "sql", "python")
+
+
+def python_enabled(options: argparse.Namespace) -> bool:
+    """Python mode: `serve --enable-python` or $CSV_ANALYST_ENABLE_PYTHON=1; the embedded stack of
+    the `python` command (the command itself is the explicit request)."""
+    return (options.command == "python" or getattr(options, "enable_python", False)
+            or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes"))
 
 BATCH_CONCURRENCY = 2
 
@@ -39,6 +63,10 @@ BATCH_CONCURRENCY = 2
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="csv-analyst", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=None,
+                        help=f"DEBUG, INFO, WARNING or ERROR (default ${LEVEL_ENV}, else INFO for serve, WARNING otherwise)")
+    parser.add_argument("--log-format", choices=["json", "text"], default=None,
+                        help=f"log lines on stderr (default ${FORMAT_ENV}, else text on a terminal, json otherwise)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def stack_options(sub: argparse.ArgumentParser) -> None:
@@ -48,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+        sub.add_argument("--cache-max-gb", type=float, default=10.0,
+                         help="size cap of --cache-dir; least recently used copies are deleted past it (default: 10)")
+        sub.add_argument("--upload-dir", type=Path, default=default_home() / "uploads",
+                         help="where uploaded CSV files are kept (default: ~/.csv-analyst/uploads)")
         sub.add_argument("--pool-size", type=int, default=1,
                          help="warm sandboxes kept per recently used dataset (0: every run starts cold)")
         sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
@@ -71,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
+        sub.add_argument("--no-cache", action="store_true",
+                         help="always run in a sandbox (no exact result cache: same query, same files, same limits)")
 
     serve = commands.add_parser("serve", help="run the runner service, the analyst service and the web UI")
     stack_options(serve)
@@ -79,14 +113,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runner-port", type=int, default=50052)
     serve.add_argument("--ui-port", type=int, default=7860)
     serve.add_argument("--no-ui", action="store_true", help="do not start the web UI")
-    serve.add_argument("--no-csv-paths", action="store_true",
-                       help="refuse ad-hoc datasets named by CSV paths on this host (Ask/SubmitRun csv_paths)")
+    serve.add_argument("--runner-host", default="127.0.0.1",
+                       help="interface of the runner service (default 127.0.0.1 whatever --host says: only the "
+                            "analyst service calls it)")
+    serve.add_argument("--runner-credential-file", type=Path,
+                       help=f"file holding the runner service's credential (default: ${CREDENTIAL_ENV}, else a "
+                            "fresh random one per start)")
+    serve.add_argument("--api-keys-file", type=Path,
+                       help="client API keys (hashed; create with `csv-analyst keys add`): every call but health "
+                            "and reflection must carry one, and the web UI asks for one")
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="listen on a non-loopback --host without API keys (only behind something that "
+                            "authenticates callers)")
+    serve.add_argument("--csv-root", type=Path, action="append", default=[], metavar="DIR",
+                       help="directory whose CSV files clients may name by server-side path (csv_paths); "
+                            "repeatable; none by default")
+    serve.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload (all its files), MB")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off unless given)")
+    serve.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
+    serve.add_argument("--enable-python", action="store_true",
+                       help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
 
     for name, field, helptext in (("ask", "question", "a question in plain language"),
-                                  ("sql", "sql", "one read-only SELECT statement")):
+                                  ("sql", "sql", "one read-only SELECT statement"),
+                                  ("python", "python", "a restricted pandas program (tables as DataFrames; "
+                                                       "set result_df, result_rows or result)")):
         sub = commands.add_parser(name, help=f"answer {helptext}")
         stack_options(sub)
         sub.add_argument("--server", help="HOST:PORT of a running analyst service (default: embedded stack)")
+        api_key_option(sub)
         sub.add_argument("--dataset", help="dataset id, such as ecommerce")
         sub.add_argument("--csv", action="append", default=[], metavar="PATH", help="CSV file (repeatable)")
         sub.add_argument("--json", action="store_true", help="print the answer as one JSON object")
@@ -100,8 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
     capsule = commands.add_parser("capsule", help="print the capsule of a run")
     stack_options(capsule)
     capsule.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    api_key_option(capsule)
     capsule.add_argument("run_id")
     capsule.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+
+    export = commands.add_parser("export", help="write every row of a run's result as CSV or Parquet")
+    stack_options(export)
+    export.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
+    keys = commands.add_parser("keys", help="manage client API keys of the analyst service")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    add = keys_commands.add_parser("add", help="create a key, store its hash in FILE and print the key once")
+    add.add_argument("--file", type=Path, required=True, help="the API key file (created 0600 when missing)")
+    add.add_argument("--name", required=True, help="who the key is for (letters, digits, . _ @ -)")
+    add.add_argument("--operator", action="store_true",
+                     help="the key may read operator detail (sandbox output) in runs and capsules")
 
     datasets = commands.add_parser("datasets", help="manage the demo datasets")
     datasets_commands = datasets.add_subparsers(dest="datasets_command", required=True)
@@ -111,17 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def api_key_option(sub: argparse.ArgumentParser) -> None:
+    """--api-key for commands that can call a --server."""
+    sub.add_argument("--api-key", default=None,
+                     help=f"API key for a --server that requires one (default: ${API_KEY_ENV})")
+
+
 def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_port: int = 0,
-                  runner_port: int = 0) -> tuple[AnalystSettings, RunnerSettings]:
+                  runner_port: int = 0, csv_roots: tuple[Path, ...] = (), runner_host: str = "127.0.0.1",
+                  keys: KeyRing | None = None, runner_credential: str = "") -> tuple[AnalystSettings, RunnerSettings]:
     """Build both services' settings from parsed options."""
     analyst = AnalystSettings(host=host, port=analyst_port, datasets_dir=options.datasets_dir.resolve(),
                               capsule_db=options.capsule_db, planner=options.planner,
                               run_timeout_seconds=options.timeout, run_memory_bytes=options.memory_mb << 20,
                               max_rows=options.max_rows, claude=claude_settings_from(options),
-                              allow_csv_paths=not getattr(options, "no_csv_paths", False))
-    runner = RunnerSettings(host=host, port=runner_port, executor=options.executor,
+                              csv_roots=csv_roots, upload_dir=options.upload_dir,
+                              max_upload_bytes=getattr(options, "max_upload_mb", 1024) << 20,
+                              api_keys=keys or KeyRing(),
+                              allow_unauthenticated=getattr(options, "allow_unauthenticated", False),
+                              enable_python=python_enabled(options),
+                              result_cache_bytes=0 if getattr(options, "no_cache", False) else 64 << 20)
+    runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
-                            pool_size=options.pool_size)
+                            cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
+                            pool_size=options.pool_size, credential=runner_credential)
     return analyst, runner
 
 
@@ -138,7 +223,7 @@ def claude_settings_from(options: argparse.Namespace, environ: dict[str, str] | 
 async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, announce: bool = False) -> Any:
     """Start the embedded stack with the planner the settings name (Claude settings included)."""
     from analyst_service.server import make_planner
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
 
     if analyst.planner == "claude" and not analyst.claude.api_key:
         print("warning: --planner claude without ANTHROPIC_API_KEY: every question will fail until it is set",
@@ -150,14 +235,33 @@ async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, anno
     return await start_local_stack(analyst, runner, planner=planner)
 
 
+def client_interceptors(options: argparse.Namespace) -> list[grpc.aio.ClientInterceptor]:
+    """The API key (from --api-key or the environment) for calls to --server."""
+    key = getattr(options, "api_key", None) or os.environ.get(API_KEY_ENV, "")
+    return bearer_interceptors(key) if key else []
+
+
+def local_csv_files(options: argparse.Namespace) -> tuple[Path, ...]:
+    """Every CSV file this command names (flags and batch lines), resolved: the embedded stack's
+    CSV roots, so it reads exactly these local files and no others."""
+    paths = [*options.csv]
+    if getattr(options, "batch", None) is not None and options.batch.exists():
+        for line in options.batch.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                item = json.loads(line)
+                if isinstance(item, dict) and isinstance(item.get("csv"), list):
+                    paths += [p for p in item["csv"] if isinstance(p, str)]
+    return tuple(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
+
+
 @contextlib.asynccontextmanager
 async def analyst_channel(options: argparse.Namespace) -> AsyncIterator[grpc.aio.Channel]:
     """A channel to --server, or to an embedded stack started for this command."""
     if getattr(options, "server", None):
-        async with grpc.aio.insecure_channel(options.server) as channel:
+        async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
             yield channel
         return
-    analyst, runner = settings_from(options)
+    analyst, runner = settings_from(options, csv_roots=local_csv_files(options) if hasattr(options, "csv") else ())
     stack = await start_stack_for(analyst, runner)
     try:
         async with grpc.aio.insecure_channel(stack.analyst_target) as channel:
@@ -196,14 +300,78 @@ def _request_for(command: str, item: dict[str, Any], thread: str = "") -> api.As
     if command == "ask":
         return api.AskRequest(dataset_id=dataset, csv_paths=csv_paths, question=item.get("question") or "",
                               thread_id=item.get("thread") or thread)
+    if command == "python":
+        return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, python_code=item.get("python") or "")
     return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, sql=item.get("sql") or "")
 
 
+UPLOAD_CHUNK_BYTES = 1 << 20
+
+
+async def upload_csv_files(stub: analyst_service_pb2_grpc.AnalystServiceStub, paths: list[str]) -> str:
+    """Stream local CSV files to the server (UploadDataset) and return the new dataset's id.
+
+    Raises:
+        grpc.aio.AioRpcError: When the server refuses the upload.
+        OSError: When a local file cannot be read.
+    """
+    files = [Path(p).expanduser() for p in paths]
+    for file in files:  # fail before anything is sent
+        if not file.is_file():
+            raise FileNotFoundError(f"CSV file {file} does not exist or is not a file")
+
+    async def messages() -> AsyncIterator[api.UploadDatasetRequest]:
+        for file in files:
+            yield api.UploadDatasetRequest(file_name=file.name)
+            with file.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, UPLOAD_CHUNK_BYTES):
+                    yield api.UploadDatasetRequest(chunk=chunk)
+
+    response = await stub.UploadDataset(messages())
+    return response.dataset.dataset_id
+
+
+class Uploads:
+    """Uploads each distinct set of local CSV files to --server once per command."""
+
+    def __init__(self, stub: analyst_service_pb2_grpc.AnalystServiceStub) -> None:
+        self._stub = stub
+        self._done: dict[tuple[str, ...], asyncio.Task[str]] = {}
+
+    async def dataset_for(self, paths: list[str]) -> str:
+        """The uploaded dataset id of these files (uploading them the first time)."""
+        key = tuple(str(Path(p).expanduser().resolve()) for p in paths)
+        if key not in self._done:
+            self._done[key] = asyncio.ensure_future(upload_csv_files(self._stub, list(key)))
+        return await asyncio.shield(self._done[key])
+
+
+async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grpc.AnalystServiceStub,
+                      uploads: Uploads | None, item: dict[str, Any], thread: str = "",
+                      on_event: Callable[[run_pb2.RunEvent], None] | None = None) -> dict[str, Any]:
+    """Answer one question or statement; with --server, local CSV files are uploaded first."""
+    kind = next((f for f in QUERY_FIELDS if isinstance(item.get(f), str) and item[f].strip()), "sql")
+    if uploads is not None and item.get("csv") and not item.get("dataset"):
+        try:
+            item = {**item, "dataset": await uploads.dataset_for(item["csv"]), "csv": []}
+        except grpc.aio.AioRpcError as error:
+            return answer_from_rpc_error(item.get("id"), error)
+        except OSError as error:
+            return rejected(item.get("id"), "INVALID_INPUT", str(error))
+    request = _request_for({"question": "ask", "sql": "sql", "python": "python"}[kind], item, thread)
+    if isinstance(request, api.AskRequest):
+        return await ask_one(stub, item.get("id"), request, on_event)
+    return await sql_one(stub, item.get("id"), request)
+
+
 async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.AnalystServiceStub) -> int:
-    """Answer every line of --batch, printing one JSON line per input line, in order."""
-    field = "question" if options.command == "ask" else "sql"
+    """Answer every line of --batch, printing one JSON line per input line, in order.
+
+    A line holds a "question", a "sql" statement or a "python" program (any command takes any kind).
+    """
     lines = [line for line in options.batch.read_text(encoding="utf-8").splitlines() if line.strip()]
     slots = asyncio.Semaphore(BATCH_CONCURRENCY)
+    uploads = Uploads(stub) if options.server else None
 
     async def answer(line: str) -> dict[str, Any]:
         try:
@@ -215,13 +383,10 @@ async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.
         item.setdefault("dataset", options.dataset)
         if not item.get("csv") and not item.get("dataset") and options.csv:
             item["csv"] = options.csv
-        if not isinstance(item.get(field), str) or not item[field].strip():
-            return rejected(item.get("id"), "INVALID_INPUT", f"the batch line has no {field!r} string")
+        if not any(isinstance(item.get(f), str) and item[f].strip() for f in QUERY_FIELDS):
+            return rejected(item.get("id"), "INVALID_INPUT", "the batch line has no 'question', 'sql' or 'python' string")
         async with slots:
-            request = _request_for(options.command, item)
-            if isinstance(request, api.AskRequest):
-                return await ask_one(stub, item.get("id"), request)
-            return await sql_one(stub, item.get("id"), request)
+            return await answer_item(options, stub, uploads, item)
 
     tasks = [asyncio.create_task(answer(line)) for line in lines]
     for task in tasks:
@@ -255,29 +420,28 @@ def print_answer(answer: dict[str, Any]) -> None:
 
 async def query_command(options: argparse.Namespace) -> int:
     """`ask` and `sql`: one question/statement or a batch."""
-    text = options.question if options.command == "ask" else options.sql
+    field = {"ask": "question", "sql": "sql", "python": "python"}[options.command]
+    text = getattr(options, field)
     if getattr(options, "choose", None) is not None:
         return await choose_command(options)
     if options.batch is None and not text:
-        print(f"csv-analyst {options.command}: give a {'question' if options.command == 'ask' else 'SQL statement'}"
-              " or --batch FILE", file=sys.stderr)
+        what = {"ask": "question", "sql": "SQL statement", "python": "Python program"}[options.command]
+        print(f"csv-analyst {options.command}: give a {what} or --batch FILE", file=sys.stderr)
         return 2
     async with analyst_channel(options) as channel:
         stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
         if options.batch is not None:
             return await run_batch(options, stub)
-        item = {"dataset": options.dataset, "csv": options.csv, "question" if options.command == "ask" else "sql": text}
+        item = {"dataset": options.dataset, "csv": options.csv, field: text}
         if not options.dataset and not options.csv:
             answer = rejected(None, "INVALID_INPUT", "give --dataset ID or --csv PATH")
-        elif options.command == "ask":
+        else:
             def progress(event: run_pb2.RunEvent) -> None:
                 if not options.json:
                     print(f"[{run_pb2.Stage.Name(event.stage).removeprefix('STAGE_').lower()}] {event.message}",
                           file=sys.stderr)
-            request = _request_for("ask", item, options.thread)
-            answer = await ask_one(stub, None, request, progress)  # type: ignore[arg-type]
-        else:
-            answer = await sql_one(stub, None, _request_for("sql", item))  # type: ignore[arg-type]
+            uploads = Uploads(stub) if options.server else None
+            answer = await answer_item(options, stub, uploads, item, getattr(options, "thread", ""), progress)
     if options.json:
         print(json.dumps(answer, default=str))
     else:
@@ -304,7 +468,7 @@ async def choose_command(options: argparse.Namespace) -> int:
 async def capsule_command(options: argparse.Namespace) -> int:
     """`capsule RUN_ID`: print the stored capsule as JSON."""
     if options.server:
-        async with grpc.aio.insecure_channel(options.server) as channel:
+        async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
             try:
                 response = await analyst_service_pb2_grpc.AnalystServiceStub(channel).GetCapsule(
                     api.GetCapsuleRequest(name=options.run_id))
@@ -326,21 +490,80 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
+async def export_command(options: argparse.Namespace) -> int:
+    """`export RUN_ID --format csv|parquet`: write every row of a run's result."""
+    output = options.output.open("wb") if options.output else sys.stdout.buffer
+    try:
+        if options.server:
+            request = api.ExportResultRequest(name=options.run_id, format=(
+                api.EXPORT_FORMAT_PARQUET if options.format == "parquet" else api.EXPORT_FORMAT_CSV))
+            async with grpc.aio.insecure_channel(options.server) as channel:
+                try:
+                    async for chunk in analyst_service_pb2_grpc.AnalystServiceStub(channel).ExportResult(request):
+                        output.write(chunk.data)
+                except grpc.aio.AioRpcError as error:
+                    print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+                    return 1
+            return 0
+        from analyst_service.capsules.local import read_full_result
+        from analyst_service.result_files import to_csv_bytes, to_parquet_bytes
+
+        try:
+            result = await asyncio.to_thread(read_full_result, options.capsule_db, options.run_id)
+        except LookupError as error:
+            print(str(error), file=sys.stderr)
+            return 1
+        output.write((to_parquet_bytes if options.format == "parquet" else to_csv_bytes)(result))
+        return 0
+    finally:
+        if options.output:
+            output.close()
+        else:
+            output.flush()
+
+
 async def serve_command(options: argparse.Namespace) -> int:
     """`serve`: runner service, analyst service and the web UI until interrupted."""
     if not (options.datasets_dir / "registry.json").exists():
         print(f"no registry in {options.datasets_dir}; run `csv-analyst datasets generate` first", file=sys.stderr)
         return 2
-    analyst, runner = settings_from(options, options.host, options.analyst_port, options.runner_port)
+    try:
+        keys = KeyRing(load_key_file(options.api_keys_file)) if options.api_keys_file else KeyRing()
+        credential = load_credential(options.runner_credential_file) or generate_credential()
+    except (KeyFileError, CredentialError) as error:
+        print(f"csv-analyst serve: {error}", file=sys.stderr)
+        return 2
+    ui_key = ""
+    if keys.enabled and not options.no_ui:
+        # The web UI is a client like any other: it gets a key of its own for this process only.
+        ui_key = new_key()
+        keys = keys.with_key(ApiKey(digest_of(ui_key), "web-ui"))
+    analyst, runner = settings_from(options, options.host, options.analyst_port, options.runner_port,
+                                    csv_roots=tuple(p.resolve() for p in options.csv_root),
+                                    runner_host=options.runner_host, keys=keys, runner_credential=credential)
+    try:
+        check_bind(analyst)
+    except UnsafeBindError as error:
+        print(f"csv-analyst serve: {error}", file=sys.stderr)
+        return 2
     stack = await start_stack_for(analyst, runner, announce=True)
-    print(f"runner service   {options.host}:{stack.runner_port}", flush=True)
-    print(f"analyst service  {options.host}:{stack.analyst.port}", flush=True)
+    if options.metrics_port is not None:
+        import prometheus_client
+
+        metrics_server, _ = prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_host)
+        print(f"metrics          http://{options.metrics_host}:{metrics_server.server_port}/metrics", flush=True)
+    print(f"runner service   {options.runner_host}:{stack.runner_port}", flush=True)
+    print(f"analyst service  {options.host}:{stack.analyst.port}"
+          + ("  (API keys required)" if keys.enabled else "  (no API keys: open to anyone who can connect)"),
+          flush=True)
     ui = None
     if not options.no_ui:
         from gradio_ui.app import launch
 
-        ui = launch(f"127.0.0.1:{stack.analyst.port}", options.host, options.ui_port)
-        print(f"web UI           http://{options.host}:{options.ui_port}", flush=True)
+        login = (lambda _user, password: keys.find(password) is not None) if keys.enabled else None
+        ui = launch(f"127.0.0.1:{stack.analyst.port}", options.host, options.ui_port, api_key=ui_key, login=login)
+        print(f"web UI           http://{options.host}:{options.ui_port}"
+              + ("  (sign in with an API key)" if login else ""), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -353,17 +576,41 @@ async def serve_command(options: argparse.Namespace) -> int:
     return 0
 
 
+def keys_command(options: argparse.Namespace) -> int:
+    """`keys add`: create a key, append its hash to the key file, print the key once."""
+    key = new_key()
+    try:
+        line = key_file_line(key, options.name, "operator" if options.operator else "user")
+    except ValueError as error:
+        print(f"csv-analyst keys add: {error}", file=sys.stderr)
+        return 2
+    path: Path = options.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    print(key)
+    print(f"added key {options.name!r} to {path}; the key above is shown only now", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `csv-analyst` console script."""
     options = build_parser().parse_args(argv)
+    configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
+                      options.log_format)
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 
         registry = generate(options.out.resolve(), options.scale)
         print(f"wrote {registry}")
         return 0
+    if options.command == "keys":
+        return keys_command(options)
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command}
+        "serve": serve_command, "ask": query_command, "sql": query_command, "python": query_command,
+        "capsule": capsule_command,
+        "export": export_command}
     return asyncio.run(handlers[options.command](options))
 
 

@@ -18,6 +18,11 @@ system-packages:
 	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
 	  else echo "bubblewrap is missing: run 'sudo apt-get install bubblewrap' (every run executes in a bwrap sandbox)"; exit 1; fi; \
 	fi
+	@# WordNet (read by the offline planner through nltk; no download at run time).
+	@if [ ! -f /usr/share/wordnet/data.noun ] || [ ! -f /usr/share/wordnet/index.sense ]; then \
+	  if [ "$(ROOT)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base wordnet-sense-index; \
+	  else echo "WordNet is missing: run 'sudo apt-get install wordnet-base wordnet-sense-index' (the offline planner reads it)"; exit 1; fi; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

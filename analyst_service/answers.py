@@ -1,7 +1,9 @@
 """Turn a finished Run (or a failed RPC) into the CLI's JSON answer object.
 
 The object is the batch contract: {"id", "status", "error", "columns", "rows", "row_count",
-"sql", "plan", "run_id"} plus "explanation" and "thread_id".
+"sql", "plan", "run_id"} plus "explanation" and "thread_id"; a run that asks instead of answering
+(error code CLARIFICATION_NEEDED) also has "clarification": {"message", "options": [{"explanation",
+"plan", "sql"}]}.
 """
 
 from __future__ import annotations
@@ -34,10 +36,21 @@ def run_status(run: run_pb2.Run) -> str:
     return "FAILED"
 
 
+def clarification(run: run_pb2.Run) -> dict[str, Any]:
+    """The run's clarification as {"message", "options": [{"explanation", "plan", "sql"}]}."""
+    return {"message": run.clarification.message,
+            "options": [{"explanation": option.explanation, "plan": _plan_json(option.plan), "sql": option.sql}
+                        for option in run.clarification.options]}
+
+
+def _plan_json(plan: Any) -> Any:
+    return json.loads(json_format.MessageToJson(plan))
+
+
 def answer_from_run(item_id: Any, run: run_pb2.Run) -> dict[str, Any]:
     """Build the answer object of a finished run."""
     has_error = run.state != run_pb2.RUN_STATE_SUCCEEDED
-    return {
+    answer = {
         "id": item_id,
         "status": run_status(run),
         "error": {"code": run.error.reason or "UNKNOWN", "message": run.error.message} if has_error else None,
@@ -46,11 +59,14 @@ def answer_from_run(item_id: Any, run: run_pb2.Run) -> dict[str, Any]:
         "row_count": run.result.row_count,
         "truncated": run.result.truncated,
         "sql": run.sql,
-        "plan": json.loads(json_format.MessageToJson(run.plan)) if run.HasField("plan") else None,
+        "plan": _plan_json(run.plan) if run.HasField("plan") else None,
         "explanation": run.plan.explanation,
         "run_id": run.run_id,
         "thread_id": run.thread_id,
     }
+    if run.HasField("clarification"):
+        answer["clarification"] = clarification(run)
+    return answer
 
 
 def answer_from_rpc_error(item_id: Any, error: grpc.RpcError) -> dict[str, Any]:

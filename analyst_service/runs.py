@@ -32,7 +32,8 @@ from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError
 from analyst_service.live import LiveRun, now
 from analyst_service.logs import RUN_ID
 from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
-from analyst_service.planning.base import Planner, PlanningContext
+from analyst_service.planning.base import ClarificationNeededError, Planner, PlanningContext
+from analyst_service.planning.clarification import build_clarification
 from analyst_service.probes import cell_text, probe_rows
 from analyst_service.profiling import DatasetProfiler
 from analyst_service.result_cache import ResultCache
@@ -421,6 +422,10 @@ class RunManager:
             context = context or PlanningContext()
             try:
                 plan = await self._planner.plan(question, dataset, context)
+            except ClarificationNeededError as error:
+                # The readings compile against the profiled dataset, like any plan.
+                run.clarification.CopyFrom(build_clarification(error, dataset, self._settings.max_plan_limit))
+                raise
             finally:
                 run.stats.planning_duration.CopyFrom(seconds(time.perf_counter() - started))
                 run.planner_attempts.extend(context.attempts)

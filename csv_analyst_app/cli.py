@@ -22,6 +22,7 @@ from google.protobuf import json_format
 
 from csv_analyst_app import cli_k8s
 from analyst_service.answers import answer_from_rpc_error, answer_from_run, rejected
+from analyst_service.choices import choose
 from analyst_service.config import (
     DEFAULT_ANTHROPIC_BASE_URL,
     DEFAULT_CLAUDE_MODEL,
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--batch", type=Path, help="JSONL file of questions; prints one JSON line per input line")
         if name == "ask":
             sub.add_argument("--thread", default="", help="thread id from an earlier answer, for follow-ups")
+            sub.add_argument("--choose", type=int, metavar="N",
+                             help="with --thread: run reading N of the thread's last clarification")
         sub.add_argument(field, nargs="?", help=helptext)
 
     capsule = commands.add_parser("capsule", help="print the capsule of a run")
@@ -420,6 +423,9 @@ def print_answer(answer: dict[str, Any], server: str | None = None) -> None:
     """Print an answer as a readable table with its explanation, SQL and run id."""
     if answer["status"] != "SUCCEEDED":
         print(f"{answer['status']}: {answer['error']['code']}: {answer['error']['message']}", file=sys.stderr)
+        for number, option in enumerate((answer.get("clarification") or {}).get("options", []), start=1):
+            print(f"  {number}. {option['explanation']}  (csv-analyst ask --thread {answer['thread_id']} "
+                  f"--choose {number})", file=sys.stderr)
     else:
         if answer["explanation"]:
             print(answer["explanation"])
@@ -442,6 +448,8 @@ async def query_command(options: argparse.Namespace) -> int:
     """`ask` and `sql`: one question/statement or a batch."""
     field = {"ask": "question", "sql": "sql", "python": "python"}[options.command]
     text = getattr(options, field)
+    if getattr(options, "choose", None) is not None:
+        return await choose_command(options)
     if options.batch is None and not text:
         what = {"ask": "question", "sql": "SQL statement", "python": "Python program"}[options.command]
         print(f"csv-analyst {options.command}: give a {what} or --batch FILE", file=sys.stderr)
@@ -464,6 +472,22 @@ async def query_command(options: argparse.Namespace) -> int:
         print(json.dumps(answer, default=str))
     else:
         print_answer(answer, options.server)
+    return 0 if answer["status"] == "SUCCEEDED" else 1
+
+
+async def choose_command(options: argparse.Namespace) -> int:
+    """`ask --thread ID --choose N`: run reading N of the thread's last clarification."""
+    if not options.thread:
+        print("csv-analyst ask: --choose needs --thread ID (printed with the clarification)", file=sys.stderr)
+        return 2
+    async with analyst_channel(options) as channel:
+        stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+        answer = await choose(stub, options.thread, options.choose,
+                              [str(Path(p).expanduser().resolve()) for p in options.csv])
+    if options.json:
+        print(json.dumps(answer, default=str))
+    else:
+        print_answer(answer)
     return 0 if answer["status"] == "SUCCEEDED" else 1
 
 

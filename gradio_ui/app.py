@@ -2,7 +2,8 @@
 
 Pick a dataset, click a suggested prompt or type a question, and watch the run's stages stream in
 (planning, validating, queued, executing, result, done); the result table, a chart and a details
-panel (plan JSON, SQL, run stats, error) follow. Follow-up questions continue the same thread.
+panel (plan JSON, SQL, run stats, error) follow. Follow-up questions continue the same thread. When
+the planner asks instead of answering, its readings appear as buttons; clicking one runs it.
 
 Run it against a running analyst service with
 `python -m gradio_ui.app [ANALYST_TARGET] [--host HOST] [--port PORT]` (the target defaults to
@@ -26,13 +27,27 @@ import gradio as gr  # noqa: E402
 
 from gradio_ui.client import AnalystClient, AnalystClientError  # noqa: E402
 from gradio_ui.render import ChatMessage, RunView, chart_spec, result_frame  # noqa: E402
+from csv_analyst.v1 import plan_pb2, run_pb2  # noqa: E402
 
 MAX_PROMPT_BUTTONS = 12
+MAX_READINGS = 3  # Clarification.options holds at most three readings
 DEFAULT_TARGET = "127.0.0.1:50051"
 CSS = ".prompt-button { flex-grow: 0 !important; min-width: fit-content !important; }"
 
-# Outputs of an ask, in order: chatbot, question box, thread id, table, bar, line, plan, sql, stats, error.
+# Outputs of an ask, in order: chatbot, question box, thread id, table, bar, line, plan, sql, stats, error,
+# the readings offered (state), then one button per reading.
 AskOutputs = tuple[Any, ...]
+# A clarification's readings kept in the session: (one-line explanation, serialized Plan) each.
+Readings = list[tuple[str, bytes]]
+
+
+def _reading_updates(view: RunView) -> tuple[Any, ...]:
+    """The readings state and the reading buttons: one visible button per reading of a clarification."""
+    options = view.run.clarification.options if view.run is not None else []
+    readings: Readings = [(o.explanation, o.plan.SerializeToString()) for o in options][:MAX_READINGS]
+    buttons = [gr.update(value=f"{i + 1}. {readings[i][0]}", visible=True) if i < len(readings)
+               else gr.update(visible=False) for i in range(MAX_READINGS)]
+    return (readings, *buttons)
 
 
 def _result_updates(view: RunView) -> tuple[Any, Any, Any]:
@@ -100,10 +115,40 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
         return [summary, *buttons, *_cleared([], "")]
 
     def _cleared(history: list[ChatMessage], thread_id: str) -> AskOutputs:
-        return (history, "", thread_id, *_result_updates(RunView()), *_details(RunView()))
+        return (history, "", thread_id, *_result_updates(RunView()), *_details(RunView()),
+                *_reading_updates(RunView()))
 
     def ask(question: str, dataset_id: str | None, history: list[ChatMessage] | None,
             thread_id: str) -> Iterator[AskOutputs]:
+        """Ask the question; once the run is finished, offer a clarification's readings as buttons."""
+        view = RunView()
+        for outputs in _ask(question, dataset_id, history, thread_id, view):
+            yield (*outputs, *_reading_updates(view))
+
+    def choose(index: int, readings: Readings, dataset_id: str | None, history: list[ChatMessage] | None,
+               thread_id: str) -> AskOutputs:
+        """Run reading `index` of the last clarification (SubmitRun with its plan) and show its answer."""
+        if not dataset_id or index >= len(readings or []):
+            raise gr.Error("That reading is no longer offered; ask the question again.")
+        explanation, plan_bytes = readings[index]
+        history = [*(history or []), {"role": "user", "content": f"Reading {index + 1}: {explanation}"}]
+        try:
+            run = client.submit_plan(dataset_id, plan_pb2.Plan.FromString(plan_bytes))
+        except AnalystClientError as error:
+            raise gr.Error(str(error), title="The analyst service refused the reading") from None
+        view = RunView()
+        view.apply(run_pb2.RunEvent(stage=run_pb2.STAGE_DONE, run=run))
+        return (history + view.messages(), "", thread_id, *_result_updates(view), *_details(view),
+                *_reading_updates(view))
+
+    def reading_handler(index: int) -> Any:
+        def handler(readings: Readings, dataset_id: str | None, history: list[ChatMessage] | None,
+                    thread_id: str) -> AskOutputs:
+            return choose(index, readings, dataset_id, history, thread_id)
+        return handler
+
+    def _ask(question: str, dataset_id: str | None, history: list[ChatMessage] | None,
+             thread_id: str, view: RunView) -> Iterator[AskOutputs]:
         """Ask the question and stream the chat, then the result, chart and details."""
         question = (question or "").strip()
         if not dataset_id:
@@ -111,8 +156,7 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
         if not question:
             raise gr.Error("Type a question or click a suggested prompt.")
         history = [*(history or []), {"role": "user", "content": question}]
-        yield _cleared(history, thread_id)
-        view = RunView()
+        yield _cleared(history, thread_id)[:-(MAX_READINGS + 1)]
         try:
             for event in client.ask(dataset_id, question, thread_id):
                 view.apply(event)
@@ -137,6 +181,10 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                                         elem_id=f"prompt-{i}") for i in range(MAX_PROMPT_BUTTONS)]
         chatbot = gr.Chatbot(label="Conversation", height=420, elem_id="chat",
                              placeholder="Answers and their stages appear here.")
+        readings = gr.State([])
+        with gr.Row(elem_id="readings"):  # a clarification's readings; clicking one runs it
+            reading_buttons = [gr.Button(visible=False, size="sm", elem_classes="prompt-button",
+                                         elem_id=f"reading-{i}") for i in range(MAX_READINGS)]
         with gr.Row():
             question = gr.Textbox(placeholder="Ask a question about the dataset", show_label=False, scale=5,
                                   submit_btn=False, elem_id="question")
@@ -152,7 +200,8 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
             sql = gr.Code(label="SQL", language="sql", interactive=False, elem_id="run-sql")
             plan = gr.JSON(label="Plan", open=True, elem_id="run-plan")
 
-        ask_outputs = [chatbot, question, thread, table, bar, line, plan, sql, stats, error]
+        ask_outputs = [chatbot, question, thread, table, bar, line, plan, sql, stats, error, readings,
+                       *reading_buttons]
         ask_inputs = [dataset, chatbot, thread]
         demo.load(load_datasets, outputs=[dataset])
         dataset.change(select_dataset, inputs=[dataset], outputs=[summary, *prompt_buttons, *ask_outputs])
@@ -161,6 +210,8 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
             source(ask, inputs=[question, *ask_inputs], outputs=ask_outputs)
         for button in prompt_buttons:
             button.click(ask, inputs=[button, *ask_inputs], outputs=ask_outputs)
+        for index, button in enumerate(reading_buttons):
+            button.click(reading_handler(index), inputs=[readings, *ask_inputs], outputs=ask_outputs)
     return demo
 
 

@@ -21,6 +21,7 @@ from csv_analyst.v1 import (
     analyst_service_pb2_grpc,
     capsule_pb2,
     dataset_pb2,
+    plan_pb2,
     run_pb2,
 )
 
@@ -165,6 +166,15 @@ class AnalystClient:
             raise error_from_rpc(error, self.target) from None
         finally:
             stream.cancel()  # no-op after a normal end; stops the call if the consumer gives up
+
+    def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan) -> run_pb2.Run:
+        """Run a plan (such as a clarification's reading) without the planner and return the finished run.
+
+        Raises:
+            AnalystClientError: When the request cannot start (unknown dataset) or the call fails.
+        """
+        request = analyst_service_pb2.SubmitRunRequest(dataset_id=dataset_id, plan=plan)
+        return self._unary(lambda: self._stub.SubmitRun(request, timeout=ASK_TIMEOUT_SECONDS)).run
 
     def get_capsule(self, run_id: str) -> capsule_pb2.Capsule:
         """Get the capsule (full record) of a finished run.

@@ -1,9 +1,9 @@
-"""Rows relative to a named row in file order: "who is listed before don randall?", "the title after parva".
+"""Rows relative to a named row in file order: "who is listed before Smith?", "the title after X".
 
 A direction word (before, after, previous, next, ...) followed closely by a cell value of a text
 column makes that value the anchor: the first row in file order holding it. The question then asks
 about the row right before or after it, or, when it also states other conditions ("before the
-match against germany, who was the previous friendly match against?"), about the nearest row on
+game in Oslo, which was the previous home game?"), about the nearest row on
 that side that passes them.
 """
 
@@ -22,7 +22,7 @@ ANCHOR_WORDS = {
     "after": 1, "next": 1, "following": 1, "below": 1, "followed": 1, "succeeding": 1,
 }
 # How many tokens may stand between a direction word and its anchor value
-# ("previous in the table to austin kearns", "after he was in lin zexu").
+# ("previous in the table to Smith", "after she was in X").
 _WINDOW = 6
 
 

@@ -32,12 +32,12 @@ class Assembler(ParserState):
                     continue
                 distance = start - mention.end if mention.end <= start else mention.start - end
                 if start <= mention.start and mention.end <= end:
-                    distance = -2  # "90 degrees or more": the unit inside the phrase names the column
+                    distance = -2  # "20 units or more": the unit inside the phrase names the column
                 distance += 0 if column.is_measure else 2
                 if -2 <= distance <= 4 and (best is None or distance < best[0]):
                     best = (distance, mention)
             if best is None and ((op == P.FILTER_OPERATOR_GE and values == [1]) or (op == P.FILTER_OPERATOR_GT and values == [0])):
-                continue  # "neighborhoods that had at least one death": every row listed is one, so it always holds
+                continue  # "cities that had at least one sale": every row listed is one, so it always holds
             if best is None:
                 measures = [c for c in self.index.columns if c.is_measure]
                 raise PlannerError(
@@ -67,7 +67,10 @@ class Assembler(ParserState):
         for cue in self.group_cues:
             if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) and self.used[cue + 1]:
                 continue  # "across michigan counties": a value filter, not a grouping
-            mention = self._next_mention(cue + 1, window=1)
+            start = cue + 1
+            if self.tokens[start:start + 2] in (["type", "of"], ["kind", "of"], ["sort", "of"]):
+                start += 2  # "for each type of product": the column named after "of"
+            mention = self._next_mention(start, window=1)
             if mention is None:
                 if cue + 1 < len(self.tokens) and not self.used[cue + 1] and self.tokens[cue + 1] not in STOPWORDS:
                     raise PlannerError(
@@ -76,7 +79,10 @@ class Assembler(ParserState):
                         metadata={"word": self.tokens[cue + 1]},
                     )
                 continue
-            if mention.column and mention.column.is_measure and (entity is not None or self.tokens[cue] == "by"):
+            ranked = entity is not None or (self.tokens[cue] == "by" and (self.spec.limit or self.implicit_rank
+                                                                          or any(c.kind.endswith("?") or c.kind in ("desc", "asc") for c in self.cues)))
+            if mention.column and mention.column.is_measure and ranked \
+                    and not set(mention.column.words) & DATE_PARTS:
                 continue  # "top 5 categories by quantity": the measure to rank by, not a group
             self._add_group(self._claim(mention))
             following = mention.end
@@ -114,7 +120,7 @@ class Assembler(ParserState):
             if first.kind.endswith("?") and second.kind.endswith("?") and second.start == first.end + 1 \
                     and self.tokens[first.end] == "and":
                 target = self._next_mention(second.end, window=0, measure_only=True)
-                if target is not None:  # "lowest and highest salary": both of one column
+                if target is not None:  # "smallest and largest price": both of one column
                     self.spec.measures.append(Measure(AGGREGATIONS[first.kind], target.columns))
                     self.spec.explicit_measure = True
                     first.kind = "distinct"
@@ -178,7 +184,7 @@ class Assembler(ParserState):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"distinct count of {column.name}")
         elif column is not None and target is not None and self._holds_counts(target):
-            # "how many laps did X complete", "how many gold medals did russia earn": the column already
+            # "how many laps did X complete", "how many points did team X score": the column already
             # holds the counts, so add them up (one matching row gives its own cell).
             self.spec.measures.append(Measure(P.AGGREGATION_SUM, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"sum of {column.name}")
@@ -250,7 +256,7 @@ class Assembler(ParserState):
 
 
     def _distinct_listing(self) -> None:
-        """ "what toyota models are there?", "list the different classes": the distinct values of a text column.
+        """ "which colours exist?", "list the different classes": the distinct values of a text column.
 
         Only for plain listings (no measure, grouping, ranking or position) whose subject is a plural noun
         after which/what, or any noun after distinct/different/unique; each value comes with its row count.
@@ -303,7 +309,7 @@ class Assembler(ParserState):
         renewables") define the share; earlier ones and date phrases narrow the rows counted. A
         measure column named between the cue and that verb ("percent of iowa's electricity") is
         summed instead of counting rows. Without any condition, a column that has empty cells
-        makes the share "has a value" ("for what percent of days do we have a solar reading").
+        makes the share "has a value" ("for what percent of rows do we have a price").
         """
         cue = next((c for c in self.cues if c.kind == "percent"), None)
         if cue is None:

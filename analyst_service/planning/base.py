@@ -10,7 +10,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from analyst_service.errors import PlannerError
 from csv_analyst.v1 import dataset_pb2, plan_pb2, run_pb2
+
+
+@dataclass
+class ClarificationNeededError(PlannerError):
+    """The planner asks instead of answering: the question has parts no plan accounts for, or
+    several readings score close.
+
+    Attributes:
+        options: Up to three readings, most likely first; each a Plan with its explanation set.
+            The run compiles each into SQL for the `Clarification` it stores.
+    """
+
+    options: list[plan_pb2.Plan] = field(default_factory=list)
+    error_code: int = run_pb2.ERROR_CODE_CLARIFICATION_NEEDED
 
 
 @dataclass(frozen=True)

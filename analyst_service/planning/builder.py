@@ -209,7 +209,7 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
 def _anchor(plan: plan_pb2.Plan, spec: Spec, column: ColumnInfo, reference: str) -> None:
     """Locate rows relative to the anchor row: exactly one row away, or the nearest passing the filters.
 
-    With conditions of its own ("the previous friendly match before germany"), or asking for "the
+    With conditions of its own ("the previous home game before Oslo"), or asking for "the
     first" row on that side, the question wants the nearest matching rows; otherwise the neighbour.
     """
     assert spec.anchor is not None

@@ -60,12 +60,12 @@ POSITION_WORDS = {"first": "first", "last": "last", "final": "last"}
 # Words asking for a share ("what percent of the bills ...", "the share of women").
 PERCENT_WORDS = frozenset({"percent", "percentage", "proportion", "fraction", "share", "pct"})
 # Words after which a percentage question states the condition whose share it asks for
-# ("what % of faculty | are female", "what percent of 2017 electricity | came from renewables").
+# ("what % of faculty | are female", "what percent of 2020 orders | came from Paris").
 SHARE_SPLITS = frozenset({"are", "is", "were", "was", "have", "has", "had", "came", "come", "comes", "do", "does",
                           "did", "that", "who", "with", "get", "got", "went", "go"})
 # Column words naming a part of a date: such columns label rows, they are not quantities to add up.
 DATE_PARTS = frozenset({"year", "month", "day", "week", "hour", "minute", "quarter", "weekday"})
-# Words saying a cell is empty ("the ozone reading is missing") or has a value ("with known build dates").
+# Words saying a cell is empty ("the price is missing") or has a value ("with known build dates").
 EMPTY_WORDS = frozenset({"missing", "empty", "blank", "null", "unknown", "unrecorded", "unreported"})
 PRESENT_WORDS = frozenset({"known", "recorded", "available", "listed", "reported"})
 # Words that ask for the spread between a column's largest and smallest values.

@@ -54,7 +54,7 @@ class DateFilters(ParserState):
     def _part_column(self, part: str) -> Ref:
         """An integer column holding a date part ("year", "month"), preferring one the question names."""
         columns = [c for c in self.index.columns if c.is_numeric and part in c.words and len(c.words) <= 2]
-        if part == "year":  # "founded after 1950" -> a `Founded` column of years
+        if part == "year":  # "opened after 1950" -> a `Founded` column of years
             columns += [c for c in self.index.columns if c.year_like and c not in columns]
         named = [m.columns[0] for m in self.mentions if m.column in columns]
         return tuple(named or columns)

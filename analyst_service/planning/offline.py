@@ -8,9 +8,10 @@ completed ones", "top 10 instead") refine the previous plan of the thread.
 from __future__ import annotations
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.base import PlanningContext
+from analyst_service.planning.accounting import Leftover, describe, leftovers
+from analyst_service.planning.base import ClarificationNeededError, PlanningContext
 from analyst_service.planning.builder import build_plan, spec_from_plan
-from analyst_service.planning.question import parse_question
+from analyst_service.planning.question import parse_question_traced
 from analyst_service.planning.schema_linking import SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Spec
 from csv_analyst.v1 import dataset_pb2, plan_pb2
@@ -47,7 +48,8 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
     if not question.strip():
         raise PlannerError(message="the question is empty")
     index = SchemaIndex.build(dataset)
-    spec, unlinked = parse_question(question, index)
+    spec, parser = parse_question_traced(question, index)
+    unlinked = parser.unlinked
     previous = context.previous_plan if context else None
     if previous is not None and previous.base_table and _is_follow_up(question, spec):
         merged = _merge(spec_from_plan(previous, index), spec)
@@ -59,6 +61,9 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
                            and _only_bare_count(spec, unlinked) and not _counts_the_rows(question, unlinked, index)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
+    left = leftovers(parser, plan)
+    if left:
+        raise _leftover_clarification(left, plan)
     notes = []
     if unlinked:
         notes.append(f"Ignored words: {', '.join(unlinked)}.")
@@ -74,14 +79,14 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
 def _only_bare_count(spec: Spec, unlinked: list[str]) -> bool:
     """True when all that was understood is "count the rows" (or a ranking next to several unknown words)."""
     if spec.order_ref is not None and not spec.measures and len(unlinked) <= 1:
-        return False  # "how old was the youngest victim": one unknown word names the rows ranked
+        return False  # "how old was the youngest member": one unknown word names the rows ranked
     return all(m.ref is None and not m.count_table and not m.share for m in spec.measures) and not spec.tables
 
 
 def _counts_the_rows(question: str, unlinked: list[str], index: SchemaIndex) -> bool:
     """True for "how many <things> ..." over one table when at most one other word went unmatched.
 
-    The rows of a single table are the things a bare "how many movies has he been in?" counts; with
+    The rows of a single table are the things a bare "how many books did she write?" counts; with
     more unmatched words the question likely says something the plan would silently drop.
     """
     tokens = tokenize(question)
@@ -128,4 +133,17 @@ def _clarification(spec: Spec, unlinked: list[str], index: SchemaIndex) -> Plann
                 f"Understood: {understood}.{unmatched} Candidate columns: {candidates}.",
         metadata={"dataset_id": index.dataset.dataset_id, "understood": understood,
                   "unmatched": ", ".join(unlinked), "candidates": candidates},
+    )
+
+
+def _leftover_clarification(left: list[Leftover], plan: plan_pb2.Plan) -> ClarificationNeededError:
+    """Ask instead of answering: name what the plan leaves out and offer the plan as one reading."""
+    words = ", ".join(item.words for item in left if item.words)
+    reading = plan_pb2.Plan()
+    reading.CopyFrom(plan)
+    reading.explanation = f"{plan.explanation.rstrip('.')} (leaving out: {words or 'the ranking'})."
+    return ClarificationNeededError(
+        message=f"{describe(left)} Rephrase with the column names, or choose a reading.",
+        metadata={"left_out": words, "understood": plan.explanation},
+        options=[reading],
     )

@@ -17,6 +17,8 @@ from analyst_service.planning.spec import Condition, Spec
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
+ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12}
 
 
 class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
@@ -47,7 +49,28 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
         self._assemble()
         return self.spec
 
+    def _ordinal_values(self) -> None:
+        """ "the second quarter", "third grade": an ordinal before a whole-number column is a value of it.
+
+        ("first" and "last" pick rows by position and are read elsewhere.)
+        """
+        for i, token in enumerate(self.tokens):
+            if token not in ORDINALS or self.used[i] or token not in self.unlinked:
+                continue
+            mention = self._next_mention(i + 1, window=0)
+            column = mention.column if mention is not None else None
+            if column is None or not column.is_native_numeric or column.is_id or column.number_range is None \
+                    or not column.number_range[0] <= ORDINALS[token] <= column.number_range[1]:
+                continue
+            self.spec.conditions.append(Condition(self._claim(mention).columns, P.FILTER_OPERATOR_EQ,  # type: ignore[union-attr]
+                                                    [ORDINALS[token]], i))
+            self.value_columns.add(column.ref)
+            self.used[i] = True
+            self.unlinked.remove(token)
+            self.spec.understood.append(f"{column.name} = {ORDINALS[token]}")
+
     def _assemble(self) -> None:
+        self._ordinal_values()
         for i in list(self.stray_numbers):  # "4-cylinder", "6 cylinders": a value of the next column
             mention = self._next_mention(i + 1, window=0)
             value = self._number(i)
@@ -73,6 +96,12 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
 
 
 def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
+    """Parse a question (see `parse_question_traced`); return the spec and the unmatched words."""
+    spec, parser = parse_question_traced(question, index)
+    return spec, parser.unlinked
+
+
+def parse_question_traced(question: str, index: SchemaIndex) -> tuple[Spec, QuestionParser]:
     """Parse a question.
 
     Args:
@@ -80,7 +109,7 @@ def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
         index: The dataset's schema index.
 
     Returns:
-        The spec and the content words that matched nothing in the schema.
+        The spec and the parser, whose state says which words played which part.
 
     Raises:
         PlannerError: When a recognised part of the question cannot be mapped.
@@ -95,4 +124,4 @@ def parse_question(question: str, index: SchemaIndex) -> tuple[Spec, list[str]]:
                     f"{numbers} on a column; name the column it applies to",
             metadata={"numbers": numbers, "understood": "; ".join(spec.understood)},
         )
-    return spec, parser.unlinked
+    return spec, parser

@@ -58,7 +58,7 @@ class Recognizers(ParserState):
             elif token in ("which", "what") and i + 2 < len(self.tokens) and not is_year(self.tokens[i + 1]) \
                     and isinstance(number := self._number(i + 1, words=True), int) and 1 < number <= 100 \
                     and self.tokens[i + 2] not in ("percent", "of", "or", "and"):
-                self.spec.limit = number  # "which 3 manufacturers have the most cars"
+                self.spec.limit = number  # "which 3 shops have the most orders"
                 self._use(i + 1, i + 2)
                 self.entity_position = i + 2
                 self.spec.understood.append(f"{number} of them")
@@ -69,7 +69,7 @@ class Recognizers(ParserState):
                     self._use(i, i + 1)
 
     def _positions(self) -> None:
-        """File order: "the first club", "who was last", "the last 3 races", "the first five integers".
+        """File order: "the first entry", "which one came last", "the last 3 rows", "the first five integers".
 
         Only the words first/last/final, and not when they belong to a column name ("First Name").
         """
@@ -112,7 +112,7 @@ class Recognizers(ParserState):
                         self._use(i, i + len(phrase) + 1)
                     break
             value = self._number(i)
-            for gap in (1, 2):  # "30 or more", "90 degrees or more"
+            for gap in (1, 2):  # "30 or more", "20 units or more"
                 if value is not None and (self._at(i + gap, ("or", "more")) or self._at(i + gap, ("or", "less"))
                                           or self._at(i + gap, ("or", "fewer")) or self._at(i + gap, ("or", "higher"))
                                           or self._at(i + gap, ("or", "lower"))):
@@ -212,10 +212,10 @@ class Recognizers(ParserState):
                 self.spec.understood.append(f"{self.tokens[i]} ({column.name} is empty)")
 
     def _missing_values(self) -> None:
-        """ "the ozone reading is missing" -> Ozone IS NULL; "with known build dates" -> IS NOT NULL.
+        """ "the price is missing" -> Ozone IS NULL; "with known build dates" -> IS NOT NULL.
 
         The state word must stand next to a column that has empty cells (at most two filler words
-        apart), so "how many deaths are recorded" over a column without gaps stays a plain count.
+        apart), so "how many sales are recorded" over a column without gaps stays a plain count.
         """
         for i, word in enumerate(self.words):
             if self.used[i] or word not in EMPTY_WORDS | PRESENT_WORDS:
@@ -224,10 +224,11 @@ class Recognizers(ParserState):
             if found is None:
                 continue
             column, start, end = found
-            aggregated = any(self.tokens[j] in _AGGREGATE_WORDS for j in range(max(0, start - 2), start))
+            # "the minimum temperature recorded", "coldest temperature ever recorded": the superlative
+            # may be part of the column phrase itself.
+            aggregated = any(self.tokens[j] in _AGGREGATE_WORDS for j in range(max(0, start - 2), end))
             if word in PRESENT_WORDS and aggregated:
-                # "the minimum temperature recorded": aggregates skip empty cells anyway, and the
-                # column is the measure, not a filter.
+                # Aggregates skip empty cells anyway, and the column is the measure, not a filter.
                 self._use(i, i + 1)
                 continue
             op = P.FILTER_OPERATOR_IS_NULL if word in EMPTY_WORDS else P.FILTER_OPERATOR_NOT_NULL
@@ -277,6 +278,11 @@ class Recognizers(ParserState):
                         and not any(token in c.words for c in self.index.columns):
                     self.cues.append(Cue(i, i + 2, "range"))
                     self._use(i, i + 2)
+                elif token in ("range", "spread") and i > 0 and not self.used[i - 1] \
+                        and any(c.is_measure for c in self.index.link_span([self.words[i - 1]])) \
+                        and not any(token in c.words for c in self.index.columns):
+                    self.cues.append(Cue(i, i + 1, "range"))  # "the salary range"
+                    self._use(i, i + 1)
 
     def _rate_cues(self) -> None:
         """ "return rate", "anomaly ratio": the share of rows where a yes/no column is true."""
@@ -309,6 +315,10 @@ class Recognizers(ParserState):
                 continue
             if self.tokens[i] == "for" and self._at(i + 1, ("each",)):
                 self._use(i, i + 1)
+                continue
+            if self.tokens[i] == "by" and any(c.position == i + 1 and c.op == P.FILTER_OPERATOR_EQ
+                                              for c in self.spec.conditions):
+                self._use(i, i + 1)  # "investment by Chrysler": "by" names whose rows, not a breakdown
                 continue
             if self.tokens[i] in GROUP_CUES or self._at(i, ("grouped", "by")) or self._at(i, ("broken", "down", "by")):
                 self.group_cues.append(i)
@@ -346,12 +356,14 @@ class Recognizers(ParserState):
 
     def _mentions(self) -> None:
         i = 0
+        column_words = {w for c in self.index.columns for w in c.words}
         while i < len(self.tokens):
-            if self.used[i] or self.tokens[i] in STOPWORDS or self.tokens[i] in NEGATIONS:
+            stop = self.tokens[i] in STOPWORDS and self.words[i] not in column_words  # a column named "value"
+            if self.used[i] or stop or self.tokens[i] in NEGATIONS:
                 i += 1
                 continue
             length, columns = 0, ()
-            for size in (3, 2):
+            for size in (4, 3, 2):
                 words = self.words[i:i + size]
                 if len(words) == size and not any(self.used[i:i + size]) and not any(w in STOPWORDS for w in words):
                     columns = self.index.link_span(words)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from analyst_service.planning.compounds import glued_from
+from analyst_service.planning.lexicon import broader, synonyms
 from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates, stem
 from csv_analyst.v1 import dataset_pb2
 
@@ -76,6 +78,7 @@ class ColumnInfo:
     max_value: str = ""
     numeric_text: bool = False
     number_range: tuple[float, float] | None = None
+    description_head: str = ""
 
     @property
     def year_like(self) -> bool:
@@ -188,6 +191,7 @@ class SchemaIndex:
                     max_value=column.profile.max_value,
                     numeric_text=_numeric_text(column),
                     number_range=_number_range(column),
+                    description_head=_description_head(column.description),
                 ))
         return index
 
@@ -227,6 +231,11 @@ def word_match(word: str, column_word: str) -> float:
         return 1.0
     if column_word in SYNONYMS.get(word, ()):
         return 0.8
+    if len(column_word) >= 3 and any(synonym == column_word or synonym.startswith(column_word)
+                                     or abbreviates(column_word, synonym) for synonym in synonyms(word)):
+        return 0.75  # "hottest" -> temperature -> temp
+    if len(column_word) >= 4 and column_word in broader(word):
+        return 0.6
     if len(column_word) >= 3 and len(word) > len(column_word) and word.startswith(column_word):
         return 0.7
     if len(word) >= 4 and column_word.startswith(word):
@@ -245,6 +254,12 @@ def word_match(word: str, column_word: str) -> float:
 
 
 def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ...]) -> float:
+    core = list(words)
+    while len(core) > 2 and core[-1] in WEAK_WORDS:
+        core.pop()  # "graduation rate", "consumption level": a trailing qualifier
+    glued = (tuple(words), tuple(core), tuple(reversed(core)) if len(core) == 2 else ())
+    if any(glued_from(span, column.name) for span in glued if span):  # "total population" -> poptotal
+        return len(words) + 0.5
     total, strong, covered = 0.0, False, set()
     for word in words:
         best = 0.0
@@ -254,6 +269,8 @@ def _span_score(words: list[str], column: ColumnInfo, table_words: tuple[str, ..
                 best = score
             if score >= 0.55:
                 covered.add(column_word)
+        if best < 0.6 and word == column.description_head:
+            best = 0.6  # "city" for a column described as "City of the sensor"
         if best >= 0.55:
             strong = True
         elif word in table_words:
@@ -308,6 +325,14 @@ def _number_range(column: dataset_pb2.Column) -> tuple[float, float] | None:
             return None
     numbers = _number_cells(column)
     return (min(numbers), max(numbers)) if numbers else None
+
+
+def _description_head(description: str) -> str:
+    """The noun a column description opens with ("City of the sensor: ..." -> city), singular, or ""."""
+    words = tokenize(description)[:2]
+    if len(words) < 2 or words[1] not in ("of", "in", "where", "when", "that", "which"):
+        return ""
+    return singular(words[0]) if words[0] not in STOPWORDS else ""
 
 
 def _enumerated_values(description: str) -> tuple[str, ...]:

@@ -68,7 +68,7 @@ class Spec:
         ignored: Phrases deliberately left out of the plan (reported in the plan's notes).
         assumptions: How ambiguous phrases were read ("last month" against the data's latest date),
             reported in the plan's notes.
-        anchor: The filter locating an anchor row ("before don randall"); None for ordinary questions.
+        anchor: The filter locating an anchor row ("before the row of Smith"); None for ordinary questions.
         anchor_offset: -1 for the row(s) before the anchor, +1 for those after it.
     """
 

@@ -1,7 +1,8 @@
 """Run an open question set through ``csv-analyst ask --batch --json`` and report execution accuracy.
 
-The sets live in ``../shared/bench`` beside the repo (see its README for the question format,
-the CLI contract and the scoring rule). The runner uses the embedded stack (no ``--server``) with
+The open sets live in ``../shared/bench`` beside the repo (see its README for the question format,
+the CLI contract and the scoring rule); the practice sets (``practice-dev``, ``practice-heldout``)
+live in ``bench/practice`` and are scored like real-dev (see its README). The runner uses the embedded stack (no ``--server``) with
 a throw-away capsule database, so a benchmark run never writes to the user's capsule store.
 
 Exit status: 0 whenever the measurement finished, whatever the accuracy; non-zero only when the
@@ -31,7 +32,11 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETS_DIR = REPO_ROOT.parent / "shared" / "bench"
-SET_NAMES = tuple(SCORERS)
+PRACTICE_DIR = REPO_ROOT / "bench" / "practice"
+# Practice sets: name -> (folder under bench/practice, scoring rule of the open set they imitate).
+PRACTICE_SETS = {"practice-dev": ("dev", "real-dev"), "practice-heldout": ("heldout", "real-dev")}
+SET_NAMES = (*SCORERS, *PRACTICE_SETS)
+CLARIFICATION = "CLARIFICATION_NEEDED"
 
 
 class BenchError(Exception):
@@ -48,6 +53,7 @@ class Question:
     category: str
     gold: list[list[Any]]
     order_matters: bool
+    dataset: str = ""
 
 
 @dataclass
@@ -57,6 +63,8 @@ class SetReport:
     name: str
     questions: int = 0
     correct: int = 0
+    answered: int = 0
+    clarifications: int = 0
     categories: dict[str, dict[str, int]] = field(default_factory=dict)
     statuses: Counter[str] = field(default_factory=Counter)
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +76,11 @@ class SetReport:
         """Correct answers divided by questions (0 for an empty set)."""
         return self.correct / self.questions if self.questions else 0.0
 
+    @property
+    def precision(self) -> float:
+        """Correct answers divided by SUCCEEDED answers (1 when nothing was answered)."""
+        return self.correct / self.answered if self.answered else 1.0
+
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready dict."""
         return {
@@ -75,7 +88,11 @@ class SetReport:
             "questions": self.questions,
             "correct": self.correct,
             "accuracy": round(self.accuracy, 4),
-            "categories": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4)}
+            "answered": self.answered,
+            "precision": round(self.precision, 4),
+            "clarifications": self.clarifications,
+            "categories": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
+                                  "precision": round(_share(counts["correct"], counts["answered"]), 4)}
                            for name, counts in sorted(self.categories.items())},
             "statuses": dict(sorted(self.statuses.items())),
             "failures": self.failures,
@@ -84,6 +101,10 @@ class SetReport:
             "precision": round(self.correct / self.statuses["SUCCEEDED"], 4) if self.statuses["SUCCEEDED"] else 0.0,
             **({"planner_usage": self.planner_usage.to_json()} if self.planner_usage else {}),
         }
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 1.0
 
 
 def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
@@ -115,6 +136,7 @@ def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
                 category=str(item.get("category") or "uncategorised"),
                 gold=[list(row) for row in item["gold"]],
                 order_matters=bool(item.get("order_matters", False)),
+                dataset=str(item.get("dataset") or ""),
             ))
         except (ValueError, KeyError, TypeError) as error:
             raise BenchError(f"{path}:{number}: not a valid question line ({error})") from error
@@ -126,6 +148,13 @@ def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
 def batch_command(cli: str, batch_file: Path, capsule_db: Path, planner: str = "offline") -> list[str]:
     """The argv that answers one batch file in embedded mode with a throw-away capsule store."""
     return [cli, "ask", "--batch", str(batch_file), "--json", "--capsule-db", str(capsule_db), "--planner", planner]
+
+
+def batch_line(question: Question) -> dict[str, Any]:
+    """The CLI batch line of one question: a registered dataset by id, else its CSV files."""
+    if question.dataset:
+        return {"id": question.id, "dataset": question.dataset, "question": question.question}
+    return {"id": question.id, "csv": question.csv, "question": question.question}
 
 
 def parse_answers(stdout: str) -> dict[str, dict[str, Any]]:
@@ -170,8 +199,7 @@ def run_batch(cli: str, questions: Sequence[Question], work_dir: Path, index: in
         BenchError: The CLI could not be started, or it failed without printing any answer.
     """
     batch_file = work_dir / f"batch-{index:03d}.jsonl"
-    batch_file.write_text("".join(json.dumps({"id": q.id, "csv": q.csv, "question": q.question}) + "\n"
-                                  for q in questions), encoding="utf-8")
+    batch_file.write_text("".join(json.dumps(batch_line(q)) + "\n" for q in questions), encoding="utf-8")
     argv = batch_command(cli, batch_file, work_dir / "capsules.sqlite3", planner)
     warnings: list[str] = []
     try:
@@ -211,20 +239,27 @@ def score_set(name: str, questions: Iterable[Question], answers: dict[str, dict[
     Returns:
         The set's report.
     """
-    scorer = SCORERS[name]
+    scorer = SCORERS[PRACTICE_SETS[name][1] if name in PRACTICE_SETS else name]
     report = SetReport(name)
     for question in questions:
         answer = answers.get(question.id)
         verdict: Verdict = scorer(question.gold, question.order_matters, answer)
         report.questions += 1
-        counts = report.categories.setdefault(question.category, {"questions": 0, "correct": 0})
+        counts = report.categories.setdefault(
+            question.category, {"questions": 0, "correct": 0, "answered": 0, "clarifications": 0})
         counts["questions"] += 1
         report.statuses[str(answer.get("status")) if answer else "NO_ANSWER"] += 1
+        if answer and answer.get("status") == "SUCCEEDED":
+            report.answered += 1
+            counts["answered"] += 1
+        error = answer.get("error") if answer else None
+        if isinstance(error, dict) and error.get("code") == CLARIFICATION:
+            report.clarifications += 1
+            counts["clarifications"] += 1
         if verdict.correct:
             report.correct += 1
             counts["correct"] += 1
             continue
-        error = answer.get("error") if answer else None
         report.failures.append({
             "id": question.id,
             "category": question.category,
@@ -247,7 +282,8 @@ def run_set(name: str, sets_dir: Path, cli: str, limit: int | None, batch_size: 
     Raises:
         BenchError: The set or the CLI is unusable.
     """
-    questions = load_questions(sets_dir / name, limit)
+    set_dir = PRACTICE_DIR / PRACTICE_SETS[name][0] if name in PRACTICE_SETS else sets_dir / name
+    questions = load_questions(set_dir, limit)
     answers: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
     with tempfile.TemporaryDirectory(prefix=f"bench-qa-{name}-") as work:
@@ -268,12 +304,15 @@ def run_set(name: str, sets_dir: Path, cli: str, limit: int | None, batch_size: 
 def format_report(report: SetReport) -> str:
     """The human-readable report: accuracy, per-category table, statuses, failures with reasons."""
     lines = [f"== {report.name}: {report.correct}/{report.questions} correct, "
-             f"accuracy {100 * report.accuracy:.1f}%", ""]
+             f"accuracy {100 * report.accuracy:.1f}%, precision {100 * report.precision:.1f}% "
+             f"({report.correct}/{report.answered} answered), {report.clarifications} clarifications", ""]
     width = max([len("category"), *(len(c) for c in report.categories)])
-    lines.append(f"{'category'.ljust(width)}  correct  total  accuracy")
+    lines.append(f"{'category'.ljust(width)}  correct  answered  total  accuracy  precision  clarified")
     for category, counts in sorted(report.categories.items()):
         share = 100 * counts["correct"] / counts["questions"]
-        lines.append(f"{category.ljust(width)}  {counts['correct']:7d}  {counts['questions']:5d}  {share:7.1f}%")
+        precise = 100 * _share(counts["correct"], counts["answered"])
+        lines.append(f"{category.ljust(width)}  {counts['correct']:7d}  {counts['answered']:8d}  "
+                     f"{counts['questions']:5d}  {share:7.1f}%  {precise:8.1f}%  {counts['clarifications']:9d}")
     lines.append("")
     lines.append("status: " + ", ".join(f"{status} {count}" for status, count in sorted(report.statuses.items())))
     if report.planner_usage is not None:
@@ -299,7 +338,8 @@ def default_cli() -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line options of ``python -m bench.qa``."""
     parser = argparse.ArgumentParser(prog="python -m bench.qa", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", choices=[*SET_NAMES, "all"], default="all", help="question set to run")
+    parser.add_argument("--set", choices=[*SET_NAMES, "all"], default="all",
+                        help="question set to run ('all' = the open sets)")
     parser.add_argument("--sets-dir", type=Path, default=DEFAULT_SETS_DIR,
                         help=f"folder holding the sets (default: {DEFAULT_SETS_DIR})")
     parser.add_argument("--limit", type=int, default=None, help="run only the first N questions of each set")
@@ -329,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m bench.qa: --planner claude needs ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another "
               "endpoint)", file=sys.stderr)
         return 2
-    names = list(SET_NAMES) if options.set == "all" else [options.set]
+    names = list(SCORERS) if options.set == "all" else [options.set]
     cli = options.cli or default_cli()
     reports: list[SetReport] = []
     try:

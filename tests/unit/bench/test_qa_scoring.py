@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from bench.qa.run import (
+    PRACTICE_DIR,
+    PRACTICE_SETS,
     SetReport,
     batch_command,
+    batch_line,
     format_report,
     load_questions,
     main,
@@ -414,7 +417,9 @@ def test_score_set_counts_categories_statuses_and_failures(tmp_path: Path) -> No
     }
     report: SetReport = score_set("real-dev", questions, answers)
     assert (report.correct, report.questions) == (1, 4)
-    assert report.categories == {"count": {"questions": 2, "correct": 1}, "text": {"questions": 2, "correct": 0}}
+    assert report.categories == {"count": {"questions": 2, "correct": 1, "answered": 2, "clarifications": 0},
+                                 "text": {"questions": 2, "correct": 0, "answered": 0, "clarifications": 0}}
+    assert (report.answered, report.precision, report.clarifications) == (2, 0.5, 0)
     assert report.statuses == {"SUCCEEDED": 2, "REJECTED": 1, "NO_ANSWER": 1}
     kinds = {f["id"]: (f["kind"], f["error_code"]) for f in report.failures}
     assert kinds == {"b": ("wrong_answer", None), "c": ("status", "PLANNER_ERROR"), "d": ("status", None)}
@@ -446,3 +451,30 @@ def test_run_set_through_a_fake_cli(tmp_path: Path) -> None:
 
 def test_main_fails_only_when_the_runner_cannot_run(tmp_path: Path) -> None:
     assert main(["--set", "real-dev", "--sets-dir", str(tmp_path)]) == 2
+
+
+def test_precision_and_clarifications_per_category(tmp_path: Path) -> None:
+    lines = [{"id": i, "csv": ["t.csv"], "question": "q", "gold": [[1]], "category": c}
+             for i, c in (("a", "avg"), ("b", "avg"), ("c", "avg"), ("d", "top_n"))]
+    (tmp_path / "questions.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    clarified = {**one_column(), "status": "REJECTED",
+                 "error": {"code": "CLARIFICATION_NEEDED", "message": "which?"}}
+    answers = {"a": one_column(1), "b": one_column(2), "c": clarified, "d": clarified}
+    report = score_set("practice-dev", load_questions(tmp_path), answers)
+    assert (report.correct, report.answered, report.clarifications) == (1, 2, 2)
+    assert report.precision == 0.5 and report.accuracy == 0.25
+    summary = report.to_json()
+    assert summary["precision"] == 0.5 and summary["clarifications"] == 2
+    assert summary["categories"]["avg"]["precision"] == 0.5 and summary["categories"]["top_n"]["precision"] == 1.0
+    assert "precision 50.0%" in format_report(report) and "2 clarifications" in format_report(report)
+
+
+def test_practice_sets_load_and_name_datasets() -> None:
+    for name, (folder, rule) in PRACTICE_SETS.items():
+        questions = load_questions(PRACTICE_DIR / folder)
+        assert questions and rule == "real-dev"
+        assert all(q.gold is not None and (q.dataset or q.csv) for q in questions)
+        for question in questions:
+            line = batch_line(question)
+            assert ("dataset" in line) == bool(question.dataset) and ("csv" in line) != bool(question.dataset)
+            assert all(Path(p).is_file() for p in line.get("csv", []))

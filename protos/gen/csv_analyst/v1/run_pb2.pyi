@@ -45,6 +45,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_CANCELLED: _ClassVar[ErrorCode]
     ERROR_CODE_RUNNER_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_PLANNER_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_CLARIFICATION_NEEDED: _ClassVar[ErrorCode]
     ERROR_CODE_PYTHON_POLICY_VIOLATION: _ClassVar[ErrorCode]
     ERROR_CODE_PYTHON_EXECUTION_ERROR: _ClassVar[ErrorCode]
 
@@ -81,6 +82,7 @@ ERROR_CODE_PLANNER_ERROR: ErrorCode
 ERROR_CODE_CANCELLED: ErrorCode
 ERROR_CODE_RUNNER_UNAVAILABLE: ErrorCode
 ERROR_CODE_PLANNER_UNAVAILABLE: ErrorCode
+ERROR_CODE_CLARIFICATION_NEEDED: ErrorCode
 ERROR_CODE_PYTHON_POLICY_VIOLATION: ErrorCode
 ERROR_CODE_PYTHON_EXECUTION_ERROR: ErrorCode
 STAGE_UNSPECIFIED: Stage
@@ -92,7 +94,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "query_type", "python_code", "cache_hit", "cached_from_run_id")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "clarification", "query_type", "python_code", "cache_hit", "cached_from_run_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +114,7 @@ class Run(_message.Message):
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     PLANNER_FIELD_NUMBER: _ClassVar[int]
     PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CLARIFICATION_FIELD_NUMBER: _ClassVar[int]
     QUERY_TYPE_FIELD_NUMBER: _ClassVar[int]
     PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
@@ -135,11 +138,30 @@ class Run(_message.Message):
     thread_id: str
     planner: str
     planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
+    clarification: Clarification
     query_type: QueryType
     python_code: str
     cache_hit: bool
     cached_from_run_id: str
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., clarification: _Optional[_Union[Clarification, _Mapping]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
+
+class Clarification(_message.Message):
+    __slots__ = ("message", "options")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    options: _containers.RepeatedCompositeFieldContainer[ClarificationOption]
+    def __init__(self, message: _Optional[str] = ..., options: _Optional[_Iterable[_Union[ClarificationOption, _Mapping]]] = ...) -> None: ...
+
+class ClarificationOption(_message.Message):
+    __slots__ = ("explanation", "plan", "sql")
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    SQL_FIELD_NUMBER: _ClassVar[int]
+    explanation: str
+    plan: _plan_pb2.Plan
+    sql: str
+    def __init__(self, explanation: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ...) -> None: ...
 
 class PlannerAttempt(_message.Message):
     __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency", "request_ids", "stop_reason")

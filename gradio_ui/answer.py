@@ -42,7 +42,7 @@ def table_html(formats: list[ColumnFormat], rows: list[list[Cell]], run_id: str)
         "<tr>" + "".join(f'<td class="{"num" if column.numeric else "txt"}">'
                          f"{html.escape(format_cell(value, column))}</td>" for value, column in zip(row, formats, strict=False))
         + "</tr>" for row in rows)
-    return (f'<div class="result-scroll"><table class="result-table" data-run="{html.escape(run_id)}">'
+    return (f'<div class="result-scroll"><table class="result-table">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
@@ -57,7 +57,7 @@ def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, 
     if spec is not None:
         image = base64.b64encode(chart_png(spec)).decode("ascii")
         parts.append(f'<details open class="answer-chart"><summary>Chart ({spec.kind})</summary>\n'
-                     f'<img class="result-chart" data-kind="{spec.kind}" alt="{html.escape(spec.kind)} chart of '
+                     f'<img class="result-chart chart-{spec.kind}" alt="{html.escape(spec.kind)} chart of '
                      f'{html.escape(spec.title)}" src="data:image/png;base64,{image}">\n</details>')
     return "\n\n".join(parts)
 

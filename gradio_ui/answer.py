@@ -34,7 +34,7 @@ def pretty_sql(sql: str) -> str:
         return sql
 
 
-def table_html(formats: list[ColumnFormat], rows: list[list[Cell]], run_id: str) -> str:
+def table_html(formats: list[ColumnFormat], rows: list[list[Cell]]) -> str:
     """The result as an HTML table: numbers right-aligned and formatted, a sticky header."""
     head = "".join(f'<th class="{"num" if column.numeric else "txt"}">{html.escape(column.name)}</th>'
                    for column in formats)
@@ -46,13 +46,12 @@ def table_html(formats: list[ColumnFormat], rows: list[list[Cell]], run_id: str)
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, run_id: str,
-                    rows: list[list[Cell]]) -> str:
+def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, rows: list[list[Cell]]) -> str:
     """The table and (when one helps) the chart of a result, each in an open, collapsible section."""
-    formats = column_formats(result, plan)
+    formats = column_formats(result, plan, rows)
     count = f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}"
     parts = [f'<details open class="answer-table"><summary>Table ({count})</summary>\n'
-             f"{table_html(formats, rows, run_id)}\n</details>"]
+             f"{table_html(formats, rows)}\n</details>"]
     spec = chart_spec(formats, rows)
     if spec is not None:
         image = base64.b64encode(chart_png(spec)).decode("ascii")

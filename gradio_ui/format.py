@@ -31,10 +31,13 @@ class ColumnFormat:
     Attributes:
         name: The column name.
         kind: What its values are, which decides how they are written.
+        whole: For decimal and percent columns: every value is a whole number, so none shows
+            decimals (otherwise every value of 1 or more shows two, keeping the column aligned).
     """
 
     name: str
     kind: Kind
+    whole: bool = False
 
     @property
     def numeric(self) -> bool:
@@ -60,8 +63,9 @@ def _output_name(item: plan_pb2.SelectItem) -> str:
     return base
 
 
-def column_formats(table: result_pb2.ResultTable, plan: plan_pb2.Plan | None = None) -> list[ColumnFormat]:
-    """The format of each column of a result, from its type and the plan's select items."""
+def column_formats(table: result_pb2.ResultTable, plan: plan_pb2.Plan | None = None,
+                   rows: list[list[Cell]] | None = None) -> list[ColumnFormat]:
+    """The format of each column of a result, from its type, the plan's select items and the values."""
     percent: set[str] = set()
     buckets: dict[str, int] = {}
     for item in plan.select if plan is not None else ():
@@ -71,7 +75,7 @@ def column_formats(table: result_pb2.ResultTable, plan: plan_pb2.Plan | None = N
         if item.bucket:
             buckets[name] = item.bucket
     formats = []
-    for column in table.columns:
+    for index, column in enumerate(table.columns):
         type_name = column.type.upper()
         kind: Kind
         if column.name in percent and type_name.startswith(_INTEGER_TYPES + _DECIMAL_TYPES):
@@ -94,20 +98,24 @@ def column_formats(table: result_pb2.ResultTable, plan: plan_pb2.Plan | None = N
             kind = "boolean"
         else:
             kind = "text"
-        formats.append(ColumnFormat(column.name, kind))
+        whole = kind in ("decimal", "percent") and all(
+            isinstance(row[index], int | float) and float(row[index]) == int(row[index])  # type: ignore[arg-type]
+            for row in rows or [] if index < len(row) and row[index] is not None)
+        formats.append(ColumnFormat(column.name, kind, whole))
     return formats
 
 
-def format_number(value: float, percent: bool = False) -> str:
+def format_number(value: float, percent: bool = False, whole: bool | None = None) -> str:
     """A number with thousands separators and as many decimals as its size needs.
 
-    Whole numbers show no decimals; other numbers two decimals, or three significant digits
-    when smaller than 1 (0.0123), so that 214483.7299999996 reads 214,483.73.
+    Whole numbers show no decimals (unless `whole` is False: a column with fractions elsewhere);
+    others two decimals, or three significant digits when smaller than 1 (0.0123), so that
+    214483.7299999996 reads 214,483.73.
     """
     if math.isnan(value) or math.isinf(value):
         return str(value)
     suffix = "%" if percent else ""
-    if value == int(value) and abs(value) < 1e15:
+    if (whole if whole is not None else value == int(value)) and value == int(value) and abs(value) < 1e15:
         return f"{int(value):,}{suffix}"
     if abs(value) < 1:
         return f"{value:.3g}{suffix}"
@@ -130,7 +138,7 @@ def format_cell(value: Cell, column: ColumnFormat) -> str:
     if isinstance(value, int | float):
         if column.kind == "integer" and isinstance(value, int):
             return f"{value:,}"
-        return format_number(float(value), percent=column.kind == "percent")
+        return format_number(float(value), percent=column.kind == "percent", whole=column.whole)
     if column.temporal:
         moment = _parse_time(value)
         if moment is not None:

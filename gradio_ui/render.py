@@ -199,7 +199,7 @@ class RunView:
         if self._answer is None:
             parts = [self.summary()]
             if self.run.state == run_pb2.RUN_STATE_SUCCEEDED and self.result is not None and self.result.columns:
-                parts.append(result_sections(self.result, self.plan, self.run.run_id, result_rows(self.result)))
+                parts.append(result_sections(self.result, self.plan, result_rows(self.result)))
             plan, sql, stats, _ = self.details()
             parts.append(details_section(stats, "", plan, sql))
             if self.run.run_id:

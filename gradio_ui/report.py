@@ -36,17 +36,20 @@ def _range(column: dataset_pb2.Column) -> str:
 
 
 def ingestion_report(dataset: dataset_pb2.Dataset) -> str:
-    """The report of an upload: per table its rows, and per column its type, nulls, distinct values and range."""
+    """The report of an upload: per table its rows, and per column its type, distinct values, empty cells and range."""
     tables = len(dataset.tables)
     lines = [f"**Uploaded** `{dataset.dataset_id}`: {tables} table{'s' if tables != 1 else ''}, "
              f"version `{dataset.version_hash[:12]}`", ""]
     for table in dataset.tables:
-        lines += [f"**{table.name}**: {table.row_count:,} rows, {len(table.columns)} columns", "",
-                  "| Column | Type | Nulls | Distinct | Range |", "|---|---|---:|---:|---|"]
+        lines += [f"**{table.name}**: {table.row_count:,} rows, {len(table.columns)} columns", ""]
         for column in table.columns:
             profile = column.profile
-            lines.append(f"| {column.name} | {column.type} | {profile.null_count:,} | {profile.distinct_count:,} "
-                         f"| {_range(column)} |")
+            facts = [f"{profile.distinct_count:,} distinct"]
+            if profile.null_count:
+                facts.append(f"{profile.null_count:,} empty")
+            if _range(column):
+                facts.append(_range(column))
+            lines.append(f"- `{column.name}` {column.type}: {', '.join(facts)}")
         lines.append("")
     return "\n".join(lines)
 

@@ -43,7 +43,7 @@ def test_upload_reports_tables_and_answers_about_them(page: Any, tmp_path: Path)
     expect(report).to_contain_text("sales: 120 rows, 4 columns")
     expect(report).to_contain_text("regions: 4 rows, 2 columns")
     for column, type_name in (("sale_date", "DATE"), ("region", "VARCHAR"), ("units", "BIGINT"), ("revenue", "DOUBLE")):
-        expect(report.get_by_role("row", name=re.compile(rf"^{column} {type_name}\b")).first).to_be_visible()
+        expect(report.get_by_role("listitem").filter(has_text=re.compile(rf"^{column} {type_name}:")).first).to_be_visible()
     expect(page.locator("#dataset-dropdown input")).to_have_value(re.compile(r"Uploaded: sales\.csv, regions\.csv "
                                                                              r"\(upload-[0-9a-f]+\)"))
 

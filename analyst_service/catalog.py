@@ -11,9 +11,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-
-
 from analyst_service.errors import InvalidRequestError
+from analyst_service.files import DigestCache
 from csv_analyst.v1 import dataset_pb2
 
 REGISTRY_FILE = "registry.json"
@@ -89,16 +88,18 @@ def table_name_for(path: Path) -> str:
     return re.sub(r"[^a-z0-9]", "_", path.stem.lower())
 
 
-def adhoc_dataset(csv_paths: list[Path]) -> dataset_pb2.Dataset:
+def adhoc_dataset(csv_paths: list[Path], digests: DigestCache | None = None) -> dataset_pb2.Dataset:
     """Build an ad-hoc dataset with one table per CSV file.
 
     Args:
         csv_paths: The CSV files, in table order.
+        digests: Cache of file digests by file identity (a fresh one when None).
 
     Returns:
-        A Dataset whose id is `adhoc-` + the first 12 hex digits of the SHA-256 over the file
-        bytes (in order), whose version_hash is that full digest, and whose table files are
-        absolute paths.
+        A Dataset whose version_hash is the SHA-256 over each table's name and its file's
+        content digest (in order), whose id is `adhoc-` + the first 12 hex digits of it (two
+        byte-identical files under different names are different datasets), and whose table
+        files are absolute paths.
 
     Raises:
         InvalidRequestError: When no file is given, a file is missing, unreadable, empty or not
@@ -106,6 +107,7 @@ def adhoc_dataset(csv_paths: list[Path]) -> dataset_pb2.Dataset:
     """
     if not csv_paths:
         raise InvalidRequestError(message="no CSV files given; pass at least one --csv PATH")
+    digests = DigestCache() if digests is None else digests
     digest = hashlib.sha256()
     tables: list[dataset_pb2.Table] = []
     seen: dict[str, Path] = {}
@@ -118,8 +120,8 @@ def adhoc_dataset(csv_paths: list[Path]) -> dataset_pb2.Dataset:
                 metadata={"table": name, "path": str(path), "other_path": str(seen[name])},
             )
         seen[name] = path
-        data = _read_bytes(path)
-        digest.update(data)
+        content = _content_digest(path, digests)
+        digest.update(f"{name}\0{content}\0".encode())
         tables.append(dataset_pb2.Table(name=name, file=str(path)))
     version_hash = digest.hexdigest()
     dataset_id = f"adhoc-{version_hash[:12]}"
@@ -133,15 +135,15 @@ def adhoc_dataset(csv_paths: list[Path]) -> dataset_pb2.Dataset:
     )
 
 
-def _read_bytes(path: Path) -> bytes:
+def _content_digest(path: Path, digests: DigestCache) -> str:
     if not path.is_file():
         raise InvalidRequestError(message=f"CSV file {path} does not exist or is not a file",
                                   metadata={"path": str(path)})
     try:
-        data = path.read_bytes()
+        _, digest = digests.digest(str(path))
     except OSError as error:
         raise InvalidRequestError(message=f"CSV file {path} cannot be read: {error.strerror}",
                                   metadata={"path": str(path)}) from error
-    if not data.strip():
+    if digest.blank:
         raise InvalidRequestError(message=f"CSV file {path} is empty", metadata={"path": str(path)})
-    return data
+    return digest.sha256

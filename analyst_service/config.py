@@ -72,6 +72,9 @@ class AnalystSettings:
         api_keys: Accepted client API keys; empty accepts every caller (loopback use only,
             unless allow_unauthenticated).
         allow_unauthenticated: Listen on a non-loopback address without API keys anyway.
+        enable_python: Accept restricted Python runs (SubmitRun python_code); off by default.
+        result_cache_bytes: Bound of the exact result cache (0 turns it off).
+        result_cache_ttl_seconds: How long a cached answer may be repeated.
         claude: Settings of the Claude planner (used by `claude`, and by `auto` when a key is set).
     """
 
@@ -91,4 +94,7 @@ class AnalystSettings:
     runner_credential: str = field(default="", repr=False)
     api_keys: KeyRing = field(default_factory=KeyRing, repr=False)
     allow_unauthenticated: bool = False
+    enable_python: bool = False
+    result_cache_bytes: int = 64 << 20
+    result_cache_ttl_seconds: float = 600.0
     claude: ClaudeSettings = field(default_factory=ClaudeSettings)

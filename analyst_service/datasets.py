@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyst_service.catalog import adhoc_dataset, load_registry, table_path
 from analyst_service.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from analyst_service.files import DigestCache
 from analyst_service.uploads import UploadStore
 from csv_analyst.v1 import dataset_pb2
 
@@ -18,15 +21,19 @@ log = logging.getLogger(__name__)
 @dataclass
 class DatasetRegistry:
     """Registry datasets (loaded once), uploads (listed at start) and ad-hoc datasets from CSV
-    paths under the CSV roots (built on demand, cached by path set)."""
+    paths under the CSV roots (built on demand; the last `max_adhoc` path sets are kept for
+    GetDataset). Thread-safe: `resolve` reads files and runs off the event loop."""
 
     datasets_dir: Path
     csv_roots: tuple[Path, ...] = ()
     uploads: UploadStore | None = None
     _registered: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
+    max_adhoc: int = 256
     _uploaded: dict[str, dataset_pb2.Dataset] = field(default_factory=dict)
-    _adhoc: dict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=dict)
+    _adhoc: OrderedDict[tuple[str, ...], dataset_pb2.Dataset] = field(default_factory=OrderedDict)
     _host_paths: dict[str, str] = field(default_factory=dict)
+    _digests: DigestCache = field(default_factory=DigestCache)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if (self.datasets_dir / "registry.json").exists():
@@ -55,9 +62,10 @@ class DatasetRegistry:
             return self._registered[dataset_id]
         if dataset_id in self._uploaded:
             return self._uploaded[dataset_id]
-        for dataset in self._adhoc.values():
-            if dataset.dataset_id == dataset_id:
-                return dataset
+        with self._lock:
+            for dataset in self._adhoc.values():
+                if dataset.dataset_id == dataset_id:
+                    return dataset
         known = ", ".join(self._registered) or "none (run `csv-analyst datasets generate`)"
         raise NotFoundError(message=f"dataset {dataset_id!r} does not exist; known datasets: {known}",
                             metadata={"resource_type": "dataset", "name": f"datasets/{dataset_id}"})
@@ -77,8 +85,13 @@ class DatasetRegistry:
         if dataset_id:
             return self.get(dataset_id)
         key = tuple(self._under_roots(index, path) for index, path in enumerate(csv_paths))
-        dataset = adhoc_dataset([Path(p) for p in key])
-        self._adhoc[key] = dataset
+        # Reads (and hashes) files whose identity changed: call it off the event loop.
+        dataset = adhoc_dataset([Path(p) for p in key], self._digests)
+        with self._lock:
+            self._adhoc[key] = dataset
+            self._adhoc.move_to_end(key)
+            while len(self._adhoc) > self.max_adhoc:
+                self._adhoc.popitem(last=False)
         return dataset
 
     def _under_roots(self, index: int, path: str) -> str:
@@ -94,6 +107,8 @@ class DatasetRegistry:
 
     def host_path(self, table: dataset_pb2.Table) -> str:
         """Absolute host path of a table's CSV file (resolved once per path: every run asks)."""
+        if Path(table.file).is_absolute():
+            return table.file  # ad-hoc tables: resolved when the dataset was built
         resolved = self._host_paths.get(table.file)
         if resolved is None:
             resolved = self._host_paths[table.file] = str(table_path(self.datasets_dir, table).resolve())

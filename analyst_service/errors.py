@@ -69,6 +69,21 @@ class SqlPolicyError(AnalystError):
 
 
 @dataclass
+class PythonPolicyError(AnalystError):
+    """A Python program refused by the restricted-Python policy."""
+
+    error_code: int = run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION
+    status_code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
+
+
+@dataclass
+class PythonDisabledError(AnalystError):
+    """A Python run on a server that has not enabled Python mode."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+
+@dataclass
 class PlannerError(AnalystError):
     """The planner could not map the question to a plan with confidence."""
 
@@ -123,6 +138,14 @@ class RunCancelledError(AnalystError):
 
     error_code: int = run_pb2.ERROR_CODE_CANCELLED
     status_code: grpc.StatusCode = grpc.StatusCode.CANCELLED
+
+
+@dataclass
+class RunStateError(AnalystError):
+    """The run is not in a state the request needs (not succeeded, run by another process, its
+    stored result file missing)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
 
 
 @dataclass

@@ -3,18 +3,23 @@ min/max and the most frequent values, computed once per dataset version.
 
 CSV files are untrusted input, so even this trusted SQL runs through the RunnerService in a
 sandbox, never in the analyst process. Two runs per dataset version: one DESCRIBE of every table
-(types), one scan (profiles). Results are cached by version hash.
+(types), one scan (profiles). Results are cached by everything they depend on: the version hash,
+each table's name and the identity of its file (path, size, inode, times), so neither a table of
+another name nor a file edited since can answer for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from google.protobuf import duration_pb2
 
 from analyst_service.answers import cell
 from analyst_service.errors import InvalidRequestError
+from analyst_service.files import FileIdentity
 from csv_analyst.v1 import (
     dataset_pb2,
     result_pb2,
@@ -109,15 +114,65 @@ def apply_profile(dataset: dataset_pb2.Dataset, rows: Sequence[Sequence[object]]
             column.profile.top_values.append(str(value))
 
 
+def profile_key(dataset: dataset_pb2.Dataset, host_paths: Sequence[str]) -> str:
+    """Cache key of a dataset's profile: version hash, table names and file identities.
+
+    Raises:
+        InvalidRequestError: When a table's file cannot be stat'ed.
+    """
+    digest = hashlib.sha256(f"{dataset.dataset_id}\0{dataset.version_hash}".encode())
+    for table, path in zip(dataset.tables, host_paths, strict=True):
+        try:
+            identity = FileIdentity.of(path).token()
+        except OSError as error:
+            raise InvalidRequestError(message=f"the file of table {table.name!r} cannot be read: {error.strerror}",
+                                      metadata={"dataset_id": dataset.dataset_id, "table": table.name}) from error
+        digest.update(f"\0{table.name}\0{identity}".encode())
+    return digest.hexdigest()
+
+
+class ProfileCache:
+    """Profiled datasets by profile_key: LRU, bounded by entries and by serialized bytes."""
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[dataset_pb2.Dataset, int]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: str) -> dataset_pb2.Dataset | None:
+        """The cached dataset of key (now most recently used), or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: str, dataset: dataset_pb2.Dataset) -> None:
+        """Cache dataset under key, dropping the least recently used entries past the bounds."""
+        size = dataset.ByteSize()
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self._bytes -= previous[1]
+        self._entries[key] = (dataset, size)
+        self._bytes += size
+        while len(self._entries) > 1 and (len(self._entries) > self.max_entries or self._bytes > self.max_bytes):
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class DatasetProfiler:
-    """Fills column types and profiles of datasets through sandboxed runs; cached per version."""
+    """Fills column types and profiles of datasets through sandboxed runs; cached (see profile_key)."""
 
     def __init__(self, runner: runner_dispatch_service_pb2_grpc.RunnerServiceStub, timeout_seconds: float = 60.0,
-                 memory_bytes: int = 512 << 20) -> None:
+                 memory_bytes: int = 512 << 20, cache: ProfileCache | None = None) -> None:
         self._runner = runner
         self._timeout = timeout_seconds
         self._memory = memory_bytes
-        self._cache: dict[str, dataset_pb2.Dataset] = {}
+        self._cache = ProfileCache() if cache is None else cache
 
     async def profile(self, dataset: dataset_pb2.Dataset, host_paths: list[str]) -> dataset_pb2.Dataset:
         """Return a copy of the dataset with types (when missing), row counts and column profiles.
@@ -129,7 +184,8 @@ class DatasetProfiler:
         Raises:
             InvalidRequestError: When a file cannot be read as CSV inside the sandbox.
         """
-        cached = self._cache.get(dataset.version_hash)
+        key = profile_key(dataset, host_paths)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         profiled = dataset_pb2.Dataset()
@@ -137,7 +193,7 @@ class DatasetProfiler:
         if any(not t.columns for t in profiled.tables):
             apply_describe(profiled, _cells(await self._run(describe_sql(profiled), profiled, host_paths, "describe")))
         apply_profile(profiled, _cells(await self._run(profile_sql(profiled), profiled, host_paths, "profile")))
-        self._cache[dataset.version_hash] = profiled
+        self._cache.put(key, profiled)
         return profiled
 
     async def _run(self, sql: str, dataset: dataset_pb2.Dataset, host_paths: list[str], purpose: str

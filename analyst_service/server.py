@@ -14,6 +14,7 @@ from analyst_service.capsules.base import CapsuleStore
 from analyst_service.capsules.sqlite import SqliteCapsuleStore
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
+from analyst_service.logs import RequestIdInterceptor
 from analyst_service.planning.base import Planner
 from analyst_service.runs import RunManager
 from analyst_service.servicer import AnalystServicer
@@ -53,10 +54,16 @@ class AnalystServer:
     runs: RunManager
     store: CapsuleStore
     channel: grpc.aio.Channel
+    health: health.aio.HealthServicer | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Drain in-flight calls for `grace` seconds, then stop and close resources."""
+        """Drain in-flight calls for `grace` seconds (health says NOT_SERVING meanwhile), then
+        stop and close resources."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
+        self.runs.start_shutdown()
         await self.server.stop(grace)
+        await self.runs.close()  # runs still going end CANCELLED, each with its capsule
         await self.channel.close()
         self.store.close()
 
@@ -115,9 +122,9 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     runs = RunManager(settings, datasets, planner or make_planner(settings.planner, settings),
                       runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
     runs.recover_interrupted()
-    server = grpc.aio.server(interceptors=[ApiKeyInterceptor(settings.api_keys)])
+    server = grpc.aio.server(interceptors=[RequestIdInterceptor(), ApiKeyInterceptor(settings.api_keys)])
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(
-        AnalystServicer(datasets, runs, uploads, settings.api_keys), server)
+        AnalystServicer(datasets, runs, uploads, settings.api_keys, settings.enable_python), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
@@ -125,4 +132,4 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return AnalystServer(server, port, runs, store, channel)
+    return AnalystServer(server, port, runs, store, channel, health_servicer)

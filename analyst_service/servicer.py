@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import uuid
@@ -11,18 +12,24 @@ from typing import Any, TypeVar
 import grpc
 
 from analyst_service.auth import KeyRing
+from analyst_service.capsules.base import RunQuery
 from analyst_service.datasets import DatasetRegistry
-from analyst_service.errors import AnalystError, InvalidRequestError
+from analyst_service.errors import AnalystError, InvalidRequestError, PythonDisabledError
 from analyst_service.redaction import public_dataset, redact_capsule, redact_event, redact_run
+from analyst_service.result_files import CSV_TYPE, PARQUET_TYPE, to_csv_bytes, to_parquet_bytes
 from analyst_service.runs import RunManager
 from analyst_service.uploads import UploadStore
 from analyst_service.status import to_status
-from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, run_pb2
 
 log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_QUESTION_CHARS = 2000
+MAX_SQL_CHARS = 100_000
+# Responses stay under gRPC's default 4 MB receive limit of clients, with room for framing.
+MAX_RESPONSE_BYTES = 3_500_000
+EXPORT_CHUNK_BYTES = 64 << 10
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -72,6 +79,12 @@ def _page(page_size: int, page_token: str, total: int) -> tuple[int, int]:
     return start, size
 
 
+def _page_size(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidRequestError(message="page_size must not be negative", violations=[("page_size", "negative")])
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
 class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     """Translates AnalystService requests to the RunManager and DatasetRegistry.
 
@@ -80,11 +93,12 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     """
 
     def __init__(self, datasets: DatasetRegistry, runs: RunManager, uploads: UploadStore | None = None,
-                 keys: KeyRing | None = None) -> None:
+                 keys: KeyRing | None = None, python_enabled: bool = False) -> None:
         self._datasets = datasets
         self._runs = runs
         self._uploads = uploads
         self._keys = keys or KeyRing()
+        self._python_enabled = python_enabled
 
     def _operator(self, context: grpc.aio.ServicerContext) -> bool:
         return self._keys.enabled and self._keys.role_of(context.invocation_metadata()) == "operator"
@@ -117,13 +131,17 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
         dataset = await self._runs.profile(dataset)  # columns detected in a sandbox; bad CSVs refused here
         return api.UploadDatasetResponse(dataset=public_dataset(self._datasets.add_upload(dataset)))
 
+    async def _resolve(self, dataset_id: str, csv_paths: list[str]) -> dataset_pb2.Dataset:
+        # Ad-hoc CSV files are read and hashed (when their identity is new): off the event loop.
+        return await asyncio.to_thread(self._datasets.resolve, dataset_id, csv_paths)
+
     @stream_errors
     async def Ask(self, request: api.AskRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[api.AskResponse]:
         question = request.question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidRequestError(message=f"the question must be 1 to {MAX_QUESTION_CHARS} characters",
                                       violations=[("question", "empty or too long")])
-        dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
+        dataset = await self._resolve(request.dataset_id, list(request.csv_paths))
         operator = self._operator(context)
         async for event in self._runs.ask(dataset, question, request.thread_id, context.time_remaining()):
             yield api.AskResponse(event=event if operator else redact_event(event))
@@ -133,10 +151,18 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
                         ) -> api.SubmitRunResponse:
         which = request.WhichOneof("query")
         if which is None:
-            raise InvalidRequestError(message="give a plan or sql to run", violations=[("query", "plan or sql is required")])
-        dataset = self._datasets.resolve(request.dataset_id, list(request.csv_paths))
+            raise InvalidRequestError(message="give a plan, sql or python_code to run",
+                                      violations=[("query", "plan, sql or python_code is required")])
+        if which == "python_code" and not self._python_enabled:
+            raise PythonDisabledError(message="this server does not run Python: start it with `csv-analyst serve "
+                                              "--enable-python` (or CSV_ANALYST_ENABLE_PYTHON=1)",
+                                      metadata={"query": "python_code"})
+        if len(request.sql) > MAX_SQL_CHARS:
+            raise InvalidRequestError(message=f"the SQL must be at most {MAX_SQL_CHARS} characters",
+                                      violations=[("sql", "too long")], metadata={"max_sql_chars": str(MAX_SQL_CHARS)})
+        dataset = await self._resolve(request.dataset_id, list(request.csv_paths))
         run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql,
-                                      context.time_remaining())
+                                      context.time_remaining(), python_code=request.python_code)
         return api.SubmitRunResponse(run=self._run_for(run, context))
 
     def _run_for(self, run: run_pb2.Run, context: grpc.aio.ServicerContext) -> run_pb2.Run:
@@ -148,24 +174,66 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
 
     @unary_errors
     async def GetRun(self, request: api.GetRunRequest, context: grpc.aio.ServicerContext) -> api.GetRunResponse:
-        return api.GetRunResponse(run=self._run_for(self._runs.get_run(request.name), context))
+        return api.GetRunResponse(run=self._run_for(await self._runs.get_run(request.name), context))
+
+    @stream_errors
+    async def WatchRun(self, request: api.WatchRunRequest, context: grpc.aio.ServicerContext
+                       ) -> AsyncIterator[api.WatchRunResponse]:
+        if request.after_sequence < 0:
+            raise InvalidRequestError(message="after_sequence must not be negative",
+                                      violations=[("after_sequence", "negative")])
+        operator = self._operator(context)
+        async for event in self._runs.watch(request.name, request.after_sequence):
+            yield api.WatchRunResponse(event=event if operator else redact_event(event))
+
+    @unary_errors
+    async def ListRuns(self, request: api.ListRunsRequest, context: grpc.aio.ServicerContext) -> api.ListRunsResponse:
+        size = _page_size(request.page_size)
+        query = RunQuery(
+            states=tuple(request.states), dataset_id=request.dataset_id,
+            min_create_micros=request.min_create_time.ToMicroseconds() if request.HasField("min_create_time") else None,
+            max_create_micros=request.max_create_time.ToMicroseconds() if request.HasField("max_create_time") else None)
+        if query.min_create_micros is not None and query.max_create_micros is not None \
+                and query.min_create_micros >= query.max_create_micros:
+            raise InvalidRequestError(message="min_create_time must be before max_create_time",
+                                      violations=[("max_create_time", "not after min_create_time")])
+        try:
+            page = await self._runs.list_runs(size, request.page_token, query)
+        except ValueError as error:
+            raise InvalidRequestError(message=str(error), violations=[("page_token", "not issued by this server")]) from None
+        return api.ListRunsResponse(runs=[self._run_for(r, context) for r in page.runs],
+                                    next_page_token=page.next_page_token)
 
     @unary_errors
     async def GetCapsule(self, request: api.GetCapsuleRequest, context: grpc.aio.ServicerContext
                          ) -> api.GetCapsuleResponse:
-        capsule = self._runs.get_capsule(request.name)
+        capsule = await self._runs.get_capsule(request.name)
         return api.GetCapsuleResponse(capsule=capsule if self._operator(context) else redact_capsule(capsule))
 
     @unary_errors
     async def ListCapsules(self, request: api.ListCapsulesRequest, context: grpc.aio.ServicerContext
                            ) -> api.ListCapsulesResponse:
-        if request.page_size < 0:
-            raise InvalidRequestError(message="page_size must not be negative", violations=[("page_size", "negative")])
-        size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        size = _page_size(request.page_size)
         try:
-            page = self._runs.list_capsules(size, request.page_token, request.dataset_id)
+            page = await self._runs.list_capsules(size, request.page_token, request.dataset_id, MAX_RESPONSE_BYTES)
         except ValueError as error:
             raise InvalidRequestError(message=str(error), violations=[("page_token", "not issued by this server")]) from None
         operator = self._operator(context)
         return api.ListCapsulesResponse(capsules=[c if operator else redact_capsule(c) for c in page.capsules],
                                         next_page_token=page.next_page_token)
+
+    @stream_errors
+    async def ExportResult(self, request: api.ExportResultRequest, context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[api.ExportResultResponse]:
+        writers = {api.EXPORT_FORMAT_CSV: (to_csv_bytes, CSV_TYPE), api.EXPORT_FORMAT_PARQUET: (to_parquet_bytes, PARQUET_TYPE)}
+        if request.format not in writers:
+            raise InvalidRequestError(message="format must be EXPORT_FORMAT_CSV or EXPORT_FORMAT_PARQUET",
+                                      violations=[("format", "unspecified or unknown")])
+        _, result = await self._runs.full_result(request.name)
+        writer, content_type = writers[request.format]
+        data = await asyncio.to_thread(writer, result)
+        for offset in range(0, max(len(data), 1), EXPORT_CHUNK_BYTES):
+            first = offset == 0
+            yield api.ExportResultResponse(data=data[offset:offset + EXPORT_CHUNK_BYTES],
+                                           content_type=content_type if first else "",
+                                           row_count=len(result.rows) if first else 0)

@@ -21,6 +21,7 @@ import duckdb
 
 from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
 from runner.ingest import CsvIngestError, identifier, literal, load_csv
+from runner.python_mode import PolicyViolation, PythonProgramError, run_python
 
 TEMP_DIR = "/tmp/duckdb-spill"
 MAX_TEMP_BYTES = 512 * 1024 * 1024
@@ -276,12 +277,24 @@ def execute_task(task: sandbox_pb2.SandboxTask,
     result.setup_seconds = time.perf_counter() - started
     if next_query is not None:
         query = next_query()
-        task.run_id, task.sql = query.run_id, query.sql
+        task.run_id, task.sql, task.python_code = query.run_id, query.sql, query.python_code
     query_started = time.perf_counter()
+    max_rows = task.limits.max_rows or 200
     try:
-        table, produced = run_query(connection, task.sql, task.limits.max_rows or 200)
+        if task.python_code:
+            table, produced = run_python(connection, task.python_code, [t.name for t in task.tables], max_rows,
+                                         run_query)
+        else:
+            table, produced = run_query(connection, task.sql, max_rows)
         result.result.CopyFrom(table)
         result.rows_produced = produced
+    except PolicyViolation as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION, 3, str(error)))
+    except PythonProgramError as error:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_PYTHON_EXECUTION_ERROR, 3, f"the program failed: {error}"))
+    except MemoryError:
+        result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
+                                     "the program exceeded the memory limit set by run_memory"))
     except QueryTimeoutError:
         limit_s = task.limits.timeout.ToMilliseconds() / 1000
         result.error.CopyFrom(_error(run_pb2.ERROR_CODE_RUNNER_TIMEOUT, 4,

@@ -52,9 +52,9 @@ def complete_frame(buffer: bytes | bytearray) -> bytes | None:
     return bytes(buffer[4:4 + size])
 
 
-def query_frame(run_id: str, sql: str) -> bytes:
-    """The second frame: the run's id and SQL."""
-    return frame(sandbox_pb2.SandboxTask(run_id=run_id, sql=sql))
+def query_frame(run_id: str, sql: str, python_code: str = "") -> bytes:
+    """The second frame: the run's id and its SQL or restricted Python program."""
+    return frame(sandbox_pb2.SandboxTask(run_id=run_id, sql=sql, python_code=python_code))
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:

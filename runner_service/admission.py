@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from runner_service import metrics
+
 
 class QueueFullError(Exception):
     """The admission queue is full; a later retry can work."""
@@ -46,7 +48,9 @@ class Admission:
             await self._slots.acquire()
         finally:
             self._waiting -= 1
+        metrics.RUNNING.inc()
         try:
             yield
         finally:
+            metrics.RUNNING.dec()
             self._slots.release()

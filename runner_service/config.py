@@ -29,6 +29,7 @@ class RunnerSettings:
         max_output_bytes: Captured stdout/stderr bytes per stream.
         cache_dir: Where materialised (DuckDB) copies of dataset versions live; None disables
             materialisation (every run reads the CSVs).
+        cache_max_bytes: Size cap of cache_dir; least recently used copies are deleted past it.
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
             Each idle warm sandbox holds about 64-80 MB.
         pool_idle_seconds: Warm sandboxes unused this long are killed.
@@ -58,6 +59,7 @@ class RunnerSettings:
     docker_host: str = ""
     docker_cpus: float = 1.0
     cache_dir: Path | None = None
+    cache_max_bytes: int = 10 << 30
     pool_size: int = 1
     pool_idle_seconds: float = 300.0
     credential: str = field(default="", repr=False)

@@ -59,9 +59,13 @@ class RunnerServer:
     port: int
     executor: Executor
     materializer: Materializer | None
+    health: health.aio.HealthServicer | None = None
 
     async def stop(self, grace: float | None = 5.0) -> None:
-        """Drain in-flight runs for `grace` seconds, then stop, cancel builds and kill sandboxes."""
+        """Drain in-flight runs for `grace` seconds (health says NOT_SERVING meanwhile), then stop,
+        cancel builds and kill sandboxes."""
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         if self.materializer is not None:
             await self.materializer.close()
@@ -77,8 +81,8 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     if not settings.credential:
         raise ValueError("the runner service needs a credential (settings.credential)")
     executor = executor or make_executor(settings)
-    materializer = Materializer(settings.cache_dir, executor, getattr(executor, "user", None)) \
-        if settings.cache_dir else None
+    materializer = Materializer(settings.cache_dir, executor, getattr(executor, "user", None),
+                                max_bytes=settings.cache_max_bytes) if settings.cache_dir else None
     roots = DataRoots([*settings.data_roots, *([settings.cache_dir] if settings.cache_dir else [])])
     server = grpc.aio.server(interceptors=[CredentialInterceptor(settings.credential)])
     runner_dispatch_service_pb2_grpc.add_RunnerServiceServicer_to_server(
@@ -90,4 +94,4 @@ async def start_runner_server(settings: RunnerSettings, executor: Executor | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunnerServer(server, port, executor, materializer)
+    return RunnerServer(server, port, executor, materializer, health_servicer)

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
+from runner_service import metrics
 from runner_service.admission import Admission, QueueFullError
 from runner_service.config import RunnerSettings
 from runner_service.data_roots import REFUSAL, DataRoots
@@ -49,6 +50,10 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
         self._materializer = materializer
         self._roots = data_roots or DataRoots(settings.data_roots)
         self._admission = Admission(settings.max_concurrency, settings.max_queue)
+        metrics.QUEUE_DEPTH.set_function(lambda: self._admission.waiting)
+        pool = getattr(executor, "pool", None)
+        if pool is not None:
+            metrics.WARM_POOL_SIZE.set_function(pool.count)
         self._runs: set[str] = set()  # every run id this service is holding (queued or running)
         self._queued: set[str] = set()
         self._cancelled: set[str] = set()
@@ -64,6 +69,7 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
         try:
             position = self._admission.admit()
         except QueueFullError as error:
+            metrics.ADMISSION_REJECTIONS.inc()
             await context.abort_with_status(rich_status(
                 grpc.StatusCode.RESOURCE_EXHAUSTED, "QUEUE_FULL", str(error), {"max_queue": str(error.max_queue)}, 1.0))
         self._runs.add(request.run_id)
@@ -97,7 +103,10 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
                 return
             tables = tuple(TableFile(t.name, path) for t, path in zip(request.tables, host_paths, strict=True))
             database = self._materializer.lookup(request.dataset_version, tables) if self._materializer else ""
-            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, limits=limits, tables=tables,
+            if self._materializer:
+                metrics.MATERIALISED.labels(result="hit" if database else "miss").inc()
+            sandbox_request = SandboxRequest(run_id=request.run_id, sql=request.sql, python_code=request.python_code,
+                                             limits=limits, tables=tables,
                                              database_path=database)
             started = asyncio.Event()
             execution = asyncio.create_task(self._executor.execute(sandbox_request, started.set))
@@ -135,6 +144,11 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
             # end back by 2-3 ms).
             if getattr(self._executor, "replenish", None) is not None:
                 context.add_done_callback(self._replenish_later)
+            log.info("run finished in the sandbox", extra={
+                "run_id": request.run_id, "executor": self._executor.name, "materialised": bool(database),
+                "sandbox_ms": round(outcome.wall_seconds * 1000, 1),
+                "query_type": "python" if request.python_code else "sql",
+                "error_code": outcome.result.error.reason if outcome.result.HasField("error") else ""})
             yield finished
 
     def _replenish_later(self, _context: object) -> None:
@@ -160,8 +174,8 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
         problems = []
         if not RUN_ID.match(request.run_id):
             problems.append(("run_id", "must be 1-63 lowercase letters, digits or dashes"))
-        if not request.sql.strip():
-            problems.append(("sql", "is required"))
+        if bool(request.sql.strip()) == bool(request.python_code.strip()):
+            problems.append(("sql", "exactly one of sql and python_code is required"))
         limits = request.limits
         for name, value in (("timeout", limits.timeout.ToNanoseconds()), ("memory_bytes", limits.memory_bytes),
                             ("max_rows", limits.max_rows)):

@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import LocalStack, start_local_stack
+from csv_analyst_app.stack import LocalStack, start_local_stack
 from runner_service.config import RunnerSettings
 
 TEST_SCALE = 0.05
@@ -105,9 +105,9 @@ def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str
     """Start a real local stack with tight limits on a background loop."""
     require_bwrap()
     loop = LoopThread()
-    analyst = AnalystSettings(port=0, datasets_dir=datasets_dir, capsule_db=capsule_db,
-                              run_timeout_seconds=10.0, run_memory_bytes=256 << 20, max_rows=500,
-                              **analyst_overrides)
+    analyst = AnalystSettings(**{"port": 0, "datasets_dir": datasets_dir, "capsule_db": capsule_db,
+                                 "run_timeout_seconds": 10.0, "run_memory_bytes": 256 << 20, "max_rows": 500,
+                                 **analyst_overrides})
     runner_settings: dict[str, Any] = {"port": 0, "max_concurrency": 2, "max_queue": 16, "max_timeout_seconds": 10.0,
                                        "cache_dir": capsule_db.parent / "materialized", **(runner_overrides or {})}
     runner = RunnerSettings(**runner_settings)

@@ -82,7 +82,7 @@ class Loop:
 def end_to_end(datasets: Path, work: Path, runs: int, load_users: int, load_per_user: int, burst: int) -> dict[str, Any]:
     """Start the real stack (bwrap, warm pool, materialisation) and measure SubmitRun and load."""
     from analyst_service.config import AnalystSettings
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
     from runner_service.config import RunnerSettings
 
     loop = Loop()
@@ -126,7 +126,7 @@ def end_to_end(datasets: Path, work: Path, runs: int, load_users: int, load_per_
 def docker_end_to_end(datasets: Path, work: Path, runs: int) -> dict[str, Any]:
     """Paced SubmitRun through a stack whose runner uses the Docker executor (warm containers)."""
     from analyst_service.config import AnalystSettings
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
     from runner_service.config import RunnerSettings
 
     loop = Loop()

@@ -40,6 +40,8 @@ class SandboxRequest:
     database_path: str = ""
     # Host directory (writable) in which to build the materialised file `dataset.duckdb`.
     output_dir: str = ""
+    # A restricted Python program to run instead of sql.
+    python_code: str = ""
 
 
 DATABASE_FILE = "dataset.duckdb"
@@ -91,6 +93,7 @@ def sandbox_task(request: SandboxRequest, data_dir: str, sandbox_paths: list[str
     return sandbox_pb2.SandboxTask(
         run_id=request.run_id,
         sql=request.sql,
+        python_code=request.python_code,
         tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(request.tables, sandbox_paths, strict=True)],
         limits=request.limits,
         data_dir=data_dir,

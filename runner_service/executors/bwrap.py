@@ -29,6 +29,7 @@ from pathlib import Path
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -226,7 +227,7 @@ class BwrapExecutor:
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
         self._active: dict[str, _Active] = {}
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
-            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard)
+            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[object]] = set()
         self._spawned: list[_Sandbox] = []
@@ -245,6 +246,7 @@ class BwrapExecutor:
         return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
 
     def _start_now(self, request: SandboxRequest) -> _Sandbox:
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:
@@ -307,7 +309,7 @@ class BwrapExecutor:
         on_started()
         timeout = request.limits.timeout.ToMilliseconds() / 1000 or 30.0
         try:
-            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql), timeout)
+            exchange = await _exchange(process, cgroup, query_frame(request.run_id, request.sql, request.python_code), timeout)
         except BaseException:  # cancelled (the caller went away): the sandbox must not outlive the run
             _kill(process, cgroup)
             self._after(loop, _reap, process, cgroup)

@@ -42,6 +42,7 @@ from typing import Any
 import csv_analyst
 import runner
 from csv_analyst.v1 import run_pb2, sandbox_pb2
+from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
     MAX_STDOUT_BYTES,
@@ -69,7 +70,8 @@ RUNNER_IMAGE_REPOSITORY = "csv-analyst-runner"
 # Bump when runner/image/build-offline.sh or runner/Dockerfile change what goes into the image.
 IMAGE_RECIPE = "bookworm-minbase-venv-1"
 # Packages installed into the image, at the versions of the service's own environment.
-IMAGE_PACKAGES = ("duckdb", "protobuf")
+# pandas and numpy (with pandas' own dependencies) serve restricted Python runs.
+IMAGE_PACKAGES = ("duckdb", "protobuf", "pandas", "numpy", "python-dateutil", "tzdata")
 # The interpreter inside the image (Debian bookworm's python3 / python:3.11-slim).
 IMAGE_PYTHON = "/opt/venv/bin/python"
 
@@ -111,7 +113,7 @@ def runner_image_files() -> list[tuple[Path, str]]:
 
 
 def image_package_versions() -> dict[str, str]:
-    """The DuckDB and protobuf versions of this environment, which the image must match."""
+    """The versions of the runner's packages in this environment, which the image must match."""
     return {name: importlib.metadata.version(name) for name in IMAGE_PACKAGES}
 
 
@@ -495,7 +497,7 @@ class DockerExecutor:
         # cancelled execute() task) and removed by finish_container or a pool discard.
         self._containers: set[str] = set()
         self._pool: WarmPool[SandboxRequest, StartedContainer] = WarmPool(
-            self.pool_settings, self._spawn_warm, self._usable, self._discard)
+            self.pool_settings, self._spawn_warm, self._usable, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._disposals: set[concurrent.futures.Future[None]] = set()
         self._closed = False
@@ -614,7 +616,7 @@ class DockerExecutor:
         def started() -> None:
             loop.call_soon_threadsafe(on_started)
 
-        query = query_frame(request.run_id, request.sql)
+        query = query_frame(request.run_id, request.sql, request.python_code)
         try:
             if warm is not None:
                 done = await loop.run_in_executor(self._threads, self.finish_container, warm, request, query,
@@ -666,6 +668,7 @@ class DockerExecutor:
         Raises:
             SandboxStartError: When the container could not be created, started or given its set-up.
         """
+        metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         import docker
         import requests
 

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import logging
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from csv_analyst.v1 import run_pb2
+from runner_service import metrics
 from runner_service.executors.base import SandboxRequest
 
 log = logging.getLogger(__name__)
@@ -46,18 +48,33 @@ class PoolSettings:
     idle_seconds: float = 300.0
 
 
+def file_identity(path: str) -> str:
+    """A file's path with its size, inode and modification/change times (the path alone when
+    it cannot be stat'ed: the sandbox then fails to mount it anyway)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return path
+    return f"{path}\0{stat.st_size}\0{stat.st_ino}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}"
+
+
 def pool_key(request: SandboxRequest) -> str | None:
-    """What a warm sandbox for this request must match: its mounts and limits (None: never pool).
+    """What a warm sandbox for this request must match: its mounts, their files' state and its
+    limits (None: never pool).
 
     Every executor keys its pool with this: a warm sandbox mounts exactly the files (or the
-    materialised database) of the runs it may serve, under the same limits. A materialisation
-    (which gets a writable output directory) is never pooled.
+    materialised database) of the runs it may serve, under the same limits. A warm sandbox reads
+    its tables ahead, so the key holds each file's identity too: after an edit (or an atomic
+    replace) the old sandbox no longer matches and is dropped as idle. A materialisation (which
+    gets a writable output directory) is never pooled.
     """
     if request.output_dir:
         return None
     digest = hashlib.sha256(request.database_path.encode())
+    if request.database_path:
+        digest.update(b"\0" + file_identity(request.database_path).encode())
     for table in request.tables:
-        digest.update(b"\0" + table.name.encode() + b"\0" + table.host_path.encode())
+        digest.update(b"\0" + table.name.encode() + b"\0" + file_identity(table.host_path).encode())
     digest.update(pooled_limits(request.limits).SerializeToString(deterministic=True))
     return digest.hexdigest()
 
@@ -89,8 +106,20 @@ class WarmPool(Generic[Template, Handle]):
     """Keyed pool of single-use warm sandboxes."""
 
     def __init__(self, settings: PoolSettings, spawn: Callable[[Template], Awaitable[Handle]],
-                 alive: Callable[[Handle], bool], discard: Callable[[Handle], None]) -> None:
+                 alive: Callable[[Handle], bool], discard: Callable[[Handle], None],
+                 key_of: Callable[[Template], str | None] | None = None) -> None:
+        """Create an empty pool.
+
+        Args:
+            settings: Sizing.
+            spawn: Starts a warm sandbox from a template.
+            alive: Whether a warm sandbox can still serve.
+            discard: Kills a warm sandbox.
+            key_of: The current key of a template (pool_key): a wanted key whose template now
+                gives another key (its files changed) is dropped with its sandboxes at refill.
+        """
         self._settings = settings
+        self._key_of = key_of
         self._spawn = spawn
         self._alive = alive
         self._discard = discard
@@ -110,8 +139,10 @@ class WarmPool(Generic[Template, Handle]):
         while warm:
             candidate = warm.pop()
             if self._alive(candidate.handle):
+                metrics.WARM_POOL.labels(result="hit").inc()
                 return candidate.handle
             self._discard(candidate.handle)
+        metrics.WARM_POOL.labels(result="miss").inc()
         return None
 
     def want(self, key: str, template: Template) -> None:
@@ -121,9 +152,12 @@ class WarmPool(Generic[Template, Handle]):
         self._wanted[key] = template
         self._wanted.move_to_end(key)
         while len(self._wanted) > self._settings.max_keys:
-            dropped, _ = self._wanted.popitem(last=False)
-            for warm in self._warm.pop(dropped, []):
-                self._discard(warm.handle)
+            self._drop(next(iter(self._wanted)))
+
+    def _drop(self, key: str) -> None:
+        self._wanted.pop(key, None)
+        for warm in self._warm.pop(key, []):
+            self._discard(warm.handle)
 
     def count(self, key: str | None = None) -> int:
         """Warm sandboxes held (for one key, or in all)."""
@@ -143,6 +177,9 @@ class WarmPool(Generic[Template, Handle]):
                     self._discard(stale.handle)
                 self._warm[key] = keep
             for key, template in list(self._wanted.items()):
+                if self._key_of is not None and self._key_of(template) != key:
+                    self._drop(key)  # its files changed since: nothing may be started for it
+                    continue
                 while len(self._warm.setdefault(key, [])) < self._settings.size_per_key and not self._closed:
                     try:
                         handle = await self._spawn(template)

@@ -100,3 +100,19 @@ def test_follow_up_questions_continue_a_thread_across_cli_calls(datasets_dir: Pa
     answer = json.loads(unclear.stdout)
     assert unclear.returncode == 1 and answer["status"] == "REJECTED"
     assert answer["error"]["code"] == "PLANNER_ERROR" and "column" in answer["error"]["message"].lower()
+
+
+@pytest.mark.parametrize("command", ["ask", "sql"])
+def test_either_batch_command_takes_question_and_sql_lines(command: str, local_stack: Any, tmp_path: Path) -> None:
+    lines = [{"id": "q", "dataset": "support", "question": "How many tickets are there per priority?"},
+             {"id": "s", "dataset": "support", "sql": "SELECT count(*) AS n FROM tickets"},
+             {"id": "neither", "dataset": "support"}]
+    batch = tmp_path / "mixed.jsonl"
+    batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = run_cli(command, "--server", local_stack.analyst_target, "--batch", str(batch), "--json")
+    assert result.returncode == 0, result.stderr
+    answers = {a["id"]: a for a in map(json.loads, result.stdout.splitlines())}
+    assert answers["q"]["status"] == "SUCCEEDED" and answers["q"]["plan"] is not None
+    assert answers["s"]["status"] == "SUCCEEDED" and answers["s"]["plan"] is None
+    assert answers["s"]["columns"] == ["n"]
+    assert answers["neither"]["status"] == "REJECTED" and answers["neither"]["error"]["code"] == "INVALID_INPUT"

@@ -53,7 +53,8 @@ def test_stop_run_cancels_a_running_sandbox(tight_stack: Any) -> None:
         deadline = time.monotonic() + 15
         active: list[run_pb2.Run] = []
         while time.monotonic() < deadline and not active:
-            active = [r for r in list(runs._active.values()) if r.state == run_pb2.RUN_STATE_RUNNING]  # noqa: SLF001
+            active = [live.run for live in list(runs._live.values())  # noqa: SLF001
+                      if live.run.state == run_pb2.RUN_STATE_RUNNING]
             time.sleep(0.05)
         assert active, "the slow run never reached a sandbox"
         stub.StopRun(api.StopRunRequest(name=active[0].name))

@@ -13,6 +13,8 @@ Needs: `apt-get install docker.io`, `dockerd --iptables=false --bridge=none &`, 
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import json
 import subprocess
@@ -228,6 +230,17 @@ def test_query_runs_in_a_container(executor: DockerExecutor, table: TableFile) -
     assert 0 < outcome.wall_seconds < 30
 
 
+def test_restricted_python_runs_in_a_container(executor: DockerExecutor, table: TableFile) -> None:
+    request = dataclasses.replace(make_request("", (table,)),
+                                  python_code="result_df = orders.groupby('status', as_index=False).size()")
+    outcome = execute(executor, request)
+    assert not outcome.result.HasField("error"), (outcome.result.error, outcome.stderr)
+    rows = [[getattr(cell, cell.WhichOneof("kind")) for cell in row.values] for row in outcome.result.result.rows]
+    assert rows == [["completed", 2], ["pending", 1]]
+    refused = execute(executor, dataclasses.replace(make_request("", (table,)), python_code="import os\nresult = 1"))
+    assert refused.result.error.code == run_pb2.ERROR_CODE_PYTHON_POLICY_VIOLATION
+
+
 def test_several_tables_map_to_their_own_files(executor: DockerExecutor, table: TableFile, tmp_path: Path) -> None:
     other = tmp_path / "customers with spaces.csv"
     other.write_text("customer_id,name\n1,Ada\n2,Lin\n")
@@ -324,7 +337,9 @@ def test_failed_runner_is_an_internal_error(executor: DockerExecutor, table: Tab
     done = probe(executor, request, "import sys; sys.stderr.write('boom happened\\n'); sys.exit(5)")
     error = interpret_exit(request, done, cancelled=False).result.error
     assert done.exit_code == 5 and error.code == run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
-    assert "boom happened" in error.message
+    # The container's words stay out of the client-facing message (operators read stderr).
+    assert "boom happened" not in error.message and "exit code 5" in error.message
+    assert "boom happened" in interpret_exit(request, done, cancelled=False).stderr
 
 
 def test_missing_table_file_fails_to_start(executor: DockerExecutor, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from analyst_service.config import AnalystSettings
-from analyst_service.stack import start_local_stack
+from csv_analyst_app.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
@@ -27,6 +27,9 @@ from tests.security.harness import busy_cgroups, sandbox_processes
 
 # Limits of the red-team stack: small enough that bombs end quickly.
 RUN_TIMEOUT_SECONDS = 3.0
+# Run limit of the stack for tests that are not about time limits.
+ROOMY_RUN_TIMEOUT_SECONDS = 120.0
+PYTHON_RUN_TIMEOUT_SECONDS = 15.0
 RUN_MEMORY_BYTES = 256 << 20
 MAX_ROWS = 500
 RUNNER_CONCURRENCY = 2
@@ -46,23 +49,24 @@ def security_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("red-team")
 
 
-@pytest.fixture(scope="package")
-def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_seconds: float,
+           enable_python: bool = False) -> Iterator[RunningStack]:
     """A real stack with the red-team limits over a private copy of the demo datasets; the
     planted secret is in the process environment while it runs."""
     require_bwrap()
-    datasets = security_root / "datasets"
+    datasets = security_root / f"datasets-{name}"
     shutil.copytree(datasets_dir, datasets)
     os.environ[PLANTED_ENV] = PLANTED_SECRET
     loop = LoopThread()
-    capsule_db = security_root / "capsules.sqlite3"
+    capsule_db = security_root / f"capsules-{name}.sqlite3"
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=capsule_db,
-                              run_timeout_seconds=RUN_TIMEOUT_SECONDS, run_memory_bytes=RUN_MEMORY_BYTES,
+                              run_timeout_seconds=run_timeout_seconds, run_memory_bytes=RUN_MEMORY_BYTES,
                               max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection",
                                                          security_root / "attacks"),
-                              upload_dir=security_root / "uploads")
-    runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64, max_timeout_seconds=10.0,
-                            default_timeout_seconds=RUN_TIMEOUT_SECONDS, default_memory_bytes=RUN_MEMORY_BYTES)
+                              upload_dir=security_root / f"uploads-{name}", enable_python=enable_python)
+    runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
+                            max_timeout_seconds=max(10.0, run_timeout_seconds),
+                            default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)
     stack = loop.run(start_local_stack(analyst, runner))
     running = RunningStack(stack, loop, capsule_db, datasets)
     digests = file_digests(datasets)
@@ -71,13 +75,33 @@ def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningS
     loop.close()
     os.environ.pop(PLANTED_ENV, None)
     assert file_digests(datasets) == digests, "a run changed a dataset file"
-    # Warm sandboxes may idle while the stack runs; once it stopped, none may remain.
-    marker = str(security_root)
+    # Warm sandboxes may idle while the stack runs; once it stopped, none may remain. The other
+    # red-team stacks may still run theirs: only this stack's datasets folder marks its own.
+    marker = str(datasets)
     deadline = time.monotonic() + 10
     while (sandbox_processes(marker) or busy_cgroups(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox_processes(marker) == [], "sandbox processes outlived the stack"
     assert busy_cgroups(marker) == [], "run cgroups still hold processes after the stack stopped"
+
+
+@pytest.fixture(scope="package")
+def security_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+    """The red-team stack: 3 s runs, so that bombs end quickly."""
+    yield from _stack(datasets_dir, security_root, "tight", RUN_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(scope="package")
+def roomy_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+    """The same stack with a run limit no honest input comes near on a loaded machine (for the
+    hostile CSV files: what they test is typed ingestion, not time limits)."""
+    yield from _stack(datasets_dir, security_root, "roomy", ROOMY_RUN_TIMEOUT_SECONDS)
+
+
+@pytest.fixture(scope="package")
+def python_stack(datasets_dir: Path, security_root: Path) -> Iterator[RunningStack]:
+    """The stack with restricted Python enabled; runs get room for pandas' import (about 1 s)."""
+    yield from _stack(datasets_dir, security_root, "python", PYTHON_RUN_TIMEOUT_SECONDS, enable_python=True)
 
 
 @pytest.fixture(scope="package")

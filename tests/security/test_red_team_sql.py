@@ -128,7 +128,8 @@ def test_case_through_submit_run(case: Case, outcomes: dict[str, Outcome]) -> No
     if case.codes and set(case.codes) & {"RUNNER_TIMEOUT", "RUNNER_RESOURCE_EXCEEDED"}:
         assert run.stats.sandbox_duration.ToMilliseconds() / 1000 <= RUN_TIMEOUT_SECONDS + BOMB_GRACE_SECONDS
     # Every run leaves a capsule with the same outcome and the SQL it refused or ran.
-    assert capsule.run.state == run.state and capsule.run.sql == case.sql.strip() or capsule.run.sql == case.sql
+    assert capsule.run.state == run.state
+    assert capsule.run.sql in (case.sql.strip(), case.sql)
     assert capsule.run.error == run.error
     assert capsule.events and capsule.events[-1].run.state == run.state
     assert leaks(str(capsule)) == []

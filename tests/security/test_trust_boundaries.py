@@ -237,14 +237,14 @@ def test_an_upload_becomes_a_dataset_kept_privately(analyst: Any, security_root:
     assert _upload(analyst, [("Sales 2024.csv", content)], chunk=1000).dataset.dataset_id == dataset.dataset_id
     listed = analyst.ListDatasets(api.ListDatasetsRequest(page_size=500), timeout=30).datasets
     assert dataset.dataset_id in [d.dataset_id for d in listed]
-    stored = list((security_root / "uploads").glob("*/Sales 2024.csv"))
+    stored = list((security_root / "uploads-tight").glob("*/Sales 2024.csv"))
     assert len(stored) == 1 and stored[0].read_bytes() == content
     mode = stored[0].stat().st_mode & 0o777
     if os.geteuid() == 0:
         assert mode == 0o640 and stored[0].stat().st_gid == pwd.getpwnam(DEFAULT_SANDBOX_USER).pw_gid
     else:
         assert mode == 0o600
-    assert (security_root / "uploads").stat().st_mode & 0o777 == 0o700
+    assert (security_root / "uploads-tight").stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize("files,code", [
@@ -260,7 +260,7 @@ def test_bad_uploads_get_typed_errors(analyst: Any, security_root: Path, files: 
         _upload(analyst, files)
     assert caught.value.code() == code, caught.value.details()
     assert not (security_root.parent / "escape.csv").exists()
-    assert not list((security_root / "uploads").glob(".incoming-*")), "a failed upload left files behind"
+    assert not list((security_root / "uploads-tight").glob(".incoming-*")), "a failed upload left files behind"
 
 
 def test_bytes_before_a_file_name_are_refused(analyst: Any) -> None:
@@ -272,7 +272,7 @@ def test_bytes_before_a_file_name_are_refused(analyst: Any) -> None:
 def test_cli_with_a_server_uploads_local_files(security_stack: RunningStack, tmp_path: Path) -> None:
     local = tmp_path / "local_only.csv"  # under no CSV root of the server
     local.write_text("k,v\na,1\nb,2\nc,3\nd,4\n")
-    out = subprocess.run([sys.executable, "-m", "analyst_service.cli", "sql", "--server", security_stack.analyst_target,
+    out = subprocess.run([sys.executable, "-m", "csv_analyst_app.cli", "sql", "--server", security_stack.analyst_target,
                           "--csv", str(local), "--json", "SELECT count(*) AS n FROM local_only"],
                          capture_output=True, text=True, timeout=120)
     answer = json.loads(out.stdout)

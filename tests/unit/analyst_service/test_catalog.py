@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from analyst_service.catalog import adhoc_dataset, load_registry, table_path
+from analyst_service.files import DigestCache
 from analyst_service.errors import InvalidRequestError
 from datasets.generator import generate
 
@@ -58,7 +59,8 @@ def test_adhoc_dataset_names_types_and_hash(tmp_path: Path) -> None:
     second = tmp_path / "people.CSV"
     second.write_text("name,age\nAda,36\n")
     dataset = adhoc_dataset([first, second])
-    digest = hashlib.sha256(first.read_bytes() + second.read_bytes()).hexdigest()
+    contents = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (first, second)]
+    digest = hashlib.sha256(f"sales_report_2024\0{contents[0]}\0people\0{contents[1]}\0".encode()).hexdigest()
     assert dataset.version_hash == digest
     assert dataset.dataset_id == f"adhoc-{digest[:12]}" and dataset.name == f"datasets/adhoc-{digest[:12]}"
     assert [t.name for t in dataset.tables] == ["sales_report_2024", "people"]
@@ -87,3 +89,26 @@ def test_adhoc_dataset_rejects_bad_input(tmp_path: Path, case: str) -> None:
     assert raised.value.reason == "INVALID_ARGUMENT"
     if case == "duplicate":
         assert raised.value.metadata["table"] == "a"
+
+
+def test_identical_files_under_two_names_are_two_datasets(tmp_path: Path) -> None:
+    sales, budget = tmp_path / "sales_a.csv", tmp_path / "budget_b.csv"
+    for path in (sales, budget):
+        path.write_text("region,amount\nnorth,1\nsouth,2\n")
+    first, second = adhoc_dataset([sales]), adhoc_dataset([budget])
+    assert first.dataset_id != second.dataset_id and first.version_hash != second.version_hash
+
+
+def test_an_edit_changes_the_version_even_with_a_shared_digest_cache(tmp_path: Path) -> None:
+    digests = DigestCache(max_entries=2)
+    path = tmp_path / "sales.csv"
+    path.write_text("region,amount\nnorth,1\n")
+    before = adhoc_dataset([path], digests)
+    assert adhoc_dataset([path], digests) == before
+    path.write_text("region,amount\nnorth,1000\n")  # same size, new content
+    assert adhoc_dataset([path], digests).version_hash != before.version_hash
+    for index in range(5):
+        other = tmp_path / f"t{index}.csv"
+        other.write_text(f"x\n{index}\n")
+        adhoc_dataset([other], digests)
+    assert len(digests) == 2

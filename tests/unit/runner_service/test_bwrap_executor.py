@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import duration_pb2
@@ -23,6 +24,7 @@ from csv_analyst.v1 import run_pb2
 from runner_service.executors import bwrap as bwrap_module
 from runner_service.executors.base import SandboxOutcome, SandboxRequest, TableFile
 from runner_service.executors.bwrap import SANDBOX_UID, BwrapExecutor, BwrapRuntime, build_bwrap_argv
+from runner_service.executors.cgroups import RunCgroup
 from runner_service.executors.sandbox_user import default_sandbox_user, ensure_sandbox_user
 from tests.conftest import require_bwrap
 
@@ -43,14 +45,31 @@ def table(tmp_path: Path) -> TableFile:
     return TableFile("orders", str(path))
 
 
-CREATED_RUN_IDS: list[str] = []
+# Every run cgroup created by this module's executors (they are named `s{uuid}`, not after the
+# run id, so they are recorded where they are made).
+CREATED_CGROUPS: list[RunCgroup] = []
+
+
+class _RecordedCgroup(RunCgroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        CREATED_CGROUPS.append(self)
+
+
+@pytest.fixture(autouse=True)
+def _record_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bwrap_module, "RunCgroup", _RecordedCgroup)
+
+
+def existing_cgroups() -> list[Path]:
+    """Directories of this module's run cgroups that still exist."""
+    return [group for cgroup in CREATED_CGROUPS for group in (cgroup.memory, cgroup.pids) if group.exists()]
 
 
 def make_request(sql: str, tables: tuple[TableFile, ...], timeout: float = 20.0, memory_bytes: int = 256 << 20,
                  max_rows: int = 100) -> SandboxRequest:
     seconds = int(timeout)
     run_id = f"test-{uuid.uuid4().hex[:12]}"
-    CREATED_RUN_IDS.append(run_id)
     return SandboxRequest(
         run_id=run_id, sql=sql, tables=tables,
         limits=run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=seconds, nanos=int((timeout - seconds) * 1e9)),
@@ -64,11 +83,9 @@ def executor() -> Iterator[BwrapExecutor]:
     ex = BwrapExecutor()
     yield ex
     asyncio.run(ex.close())
-    # Work around leaked per-run cgroups (see test_cgroups_are_removed_after_each_run): remove the
-    # empty directories of the runs this module created, and only those.
-    leftovers = [Path("/sys/fs/cgroup") / controller / "csv-analyst" / run_id
-                 for run_id in CREATED_RUN_IDS for controller in ("memory", "pids")]
-    CREATED_RUN_IDS.clear()
+    # Never leave this module's cgroups behind, even when a test failed (or removal is broken).
+    leftovers = existing_cgroups()
+    CREATED_CGROUPS.clear()
     deadline = time.monotonic() + 5
     while leftovers and time.monotonic() < deadline:
         for path in list(leftovers):
@@ -382,14 +399,12 @@ def test_failed_runner_is_an_internal_error(
 def test_cgroups_are_removed_after_each_run(executor: BwrapExecutor, table: TableFile) -> None:
     if not executor.use_cgroups:
         pytest.skip("cgroups are not writable here")
-    leaked = []
     for _ in range(8):
-        request = make_request("SELECT 1", (table,))
-        outcome = execute(executor, request)
+        # asyncio.run returns once the run's clean-up threads have finished.
+        outcome = execute(executor, make_request("SELECT 1", (table,)))
         assert not outcome.result.HasField("error"), outcome.result.error
-        leaked += [p for c in ("memory", "pids")
-                   if (p := Path("/sys/fs/cgroup") / c / "csv-analyst" / request.run_id).exists()]
-    assert leaked == []  # the executor fixture removes the leftovers
+    assert len(CREATED_CGROUPS) >= 8, "every run must get its own cgroup"
+    assert existing_cgroups() == []
 
 
 def test_a_sandbox_writing_past_the_stdout_cap_is_killed_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:

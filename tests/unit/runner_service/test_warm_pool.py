@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from csv_analyst.v1 import run_pb2
 from runner_service.executors.base import SandboxRequest, TableFile
 from runner_service.executors.bwrap import BwrapExecutor, pool_key
 from runner_service.executors.pool import PoolSettings, WarmPool, warm_template
+from runner_service.materialize import materialisation_key
 from tests.conftest import require_bwrap
 
 LIMITS = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=10), memory_bytes=256 << 20, max_rows=10,
@@ -85,6 +87,44 @@ def test_pool_key_separates_mounts_and_limits() -> None:
     assert len({pool_key(base), pool_key(other_file), pool_key(other_limits), pool_key(other_name)}) == 4
     assert pool_key(base) == pool_key(same_data_other_query)
     assert pool_key(SandboxRequest("m", "", base.tables, LIMITS, output_dir="/tmp/out")) is None
+
+
+
+def test_pool_key_and_materialisation_key_change_when_a_file_is_edited(tmp_path: Path) -> None:
+    csv = tmp_path / "a.csv"
+    csv.write_text("x\n1\n")
+    request = SandboxRequest("r", "SELECT 1", (TableFile("t", str(csv)),), LIMITS)
+    before, materialised_before = pool_key(request), materialisation_key("ab" * 16, request.tables)
+    assert pool_key(request) == before
+    csv.write_text("x\n2\n")  # same size, same path
+    assert pool_key(request) != before
+    assert materialisation_key("ab" * 16, request.tables) != materialised_before
+    replacement = tmp_path / "b.csv"
+    replacement.write_text("x\n2\n")
+    edited = pool_key(request)
+    os.replace(replacement, csv)  # an atomic replace: a new inode
+    assert pool_key(request) != edited
+
+
+def test_refill_drops_a_wanted_key_whose_files_changed() -> None:
+    async def scenario() -> None:
+        made: list[FakeHandle] = []
+        current = {"A": "a"}
+
+        async def spawn(template: str) -> FakeHandle:
+            made.append(FakeHandle(len(made)))
+            return made[-1]
+
+        pool: WarmPool[str, FakeHandle] = WarmPool(PoolSettings(size_per_key=1), spawn, lambda h: h.alive,
+                                                   lambda h: setattr(h, "discarded", True), key_of=current.get)
+        pool.want("a", "A")
+        await pool.refill()
+        assert pool.count("a") == 1
+        current["A"] = "a2"  # the template's files changed: key "a" no longer describes it
+        await pool.refill()
+        assert pool.count() == 0 and made[0].discarded and len(made) == 1
+
+    asyncio.run(scenario())
 
 
 

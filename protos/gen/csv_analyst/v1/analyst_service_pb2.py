@@ -26,9 +26,10 @@ from csv_analyst.v1 import capsule_pb2 as csv__analyst_dot_v1_dot_capsule__pb2
 from csv_analyst.v1 import dataset_pb2 as csv__analyst_dot_v1_dot_dataset__pb2
 from csv_analyst.v1 import plan_pb2 as csv__analyst_dot_v1_dot_plan__pb2
 from csv_analyst.v1 import run_pb2 as csv__analyst_dot_v1_dot_run__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$csv_analyst/v1/analyst_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1c\x63sv_analyst/v1/capsule.proto\x1a\x1c\x63sv_analyst/v1/dataset.proto\x1a\x19\x63sv_analyst/v1/plan.proto\x1a\x18\x63sv_analyst/v1/run.proto\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset\"X\n\nAskRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tcsv_paths\x18\x03 \x03(\t\x12\x11\n\tthread_id\x18\x04 \x01(\t\"6\n\x0b\x41skResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.csv_analyst.v1.RunEvent\"w\n\x10SubmitRunRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12$\n\x04plan\x18\x02 \x01(\x0b\x32\x14.csv_analyst.v1.PlanH\x00\x12\r\n\x03sql\x18\x03 \x01(\tH\x00\x12\x11\n\tcsv_paths\x18\x04 \x03(\tB\x07\n\x05query\"5\n\x11SubmitRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1e\n\x0eStopRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x0fStopRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1d\n\rGetRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0eGetRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"!\n\x11GetCapsuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetCapsuleResponse\x12(\n\x07\x63\x61psule\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Capsule\"P\n\x13ListCapsulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ndataset_id\x18\x03 \x01(\t\"Z\n\x14ListCapsulesResponse\x12)\n\x08\x63\x61psules\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Capsule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"8\n\x14UploadDatasetRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"A\n\x15UploadDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset2\x92\x06\n\x0e\x41nalystService\x12^\n\x0cListDatasets\x12#.csv_analyst.v1.ListDatasetsRequest\x1a$.csv_analyst.v1.ListDatasetsResponse\"\x03\x90\x02\x01\x12X\n\nGetDataset\x12!.csv_analyst.v1.GetDatasetRequest\x1a\".csv_analyst.v1.GetDatasetResponse\"\x03\x90\x02\x01\x12@\n\x03\x41sk\x12\x1a.csv_analyst.v1.AskRequest\x1a\x1b.csv_analyst.v1.AskResponse0\x01\x12P\n\tSubmitRun\x12 .csv_analyst.v1.SubmitRunRequest\x1a!.csv_analyst.v1.SubmitRunResponse\x12J\n\x07StopRun\x12\x1e.csv_analyst.v1.StopRunRequest\x1a\x1f.csv_analyst.v1.StopRunResponse\x12L\n\x06GetRun\x12\x1d.csv_analyst.v1.GetRunRequest\x1a\x1e.csv_analyst.v1.GetRunResponse\"\x03\x90\x02\x01\x12X\n\nGetCapsule\x12!.csv_analyst.v1.GetCapsuleRequest\x1a\".csv_analyst.v1.GetCapsuleResponse\"\x03\x90\x02\x01\x12^\n\x0cListCapsules\x12#.csv_analyst.v1.ListCapsulesRequest\x1a$.csv_analyst.v1.ListCapsulesResponse\"\x03\x90\x02\x01\x12^\n\rUploadDataset\x12$.csv_analyst.v1.UploadDatasetRequest\x1a%.csv_analyst.v1.UploadDatasetResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$csv_analyst/v1/analyst_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1c\x63sv_analyst/v1/capsule.proto\x1a\x1c\x63sv_analyst/v1/dataset.proto\x1a\x19\x63sv_analyst/v1/plan.proto\x1a\x18\x63sv_analyst/v1/run.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n\x13ListDatasetsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x14ListDatasetsResponse\x12)\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Dataset\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset\"X\n\nAskRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x11\n\tcsv_paths\x18\x03 \x03(\t\x12\x11\n\tthread_id\x18\x04 \x01(\t\"6\n\x0b\x41skResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.csv_analyst.v1.RunEvent\"\x8e\x01\n\x10SubmitRunRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12$\n\x04plan\x18\x02 \x01(\x0b\x32\x14.csv_analyst.v1.PlanH\x00\x12\r\n\x03sql\x18\x03 \x01(\tH\x00\x12\x15\n\x0bpython_code\x18\x05 \x01(\tH\x00\x12\x11\n\tcsv_paths\x18\x04 \x03(\tB\x07\n\x05query\"5\n\x11SubmitRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1e\n\x0eStopRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"3\n\x0fStopRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"\x1d\n\rGetRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"2\n\x0eGetRunResponse\x12 \n\x03run\x18\x01 \x01(\x0b\x32\x13.csv_analyst.v1.Run\"!\n\x11GetCapsuleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\">\n\x12GetCapsuleResponse\x12(\n\x07\x63\x61psule\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Capsule\"P\n\x13ListCapsulesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x12\n\ndataset_id\x18\x03 \x01(\t\"Z\n\x14ListCapsulesResponse\x12)\n\x08\x63\x61psules\x18\x01 \x03(\x0b\x32\x17.csv_analyst.v1.Capsule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x0fWatchRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\";\n\x10WatchRunResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.csv_analyst.v1.RunEvent\"\xe0\x01\n\x0fListRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12(\n\x06states\x18\x03 \x03(\x0e\x32\x18.csv_analyst.v1.RunState\x12\x12\n\ndataset_id\x18\x04 \x01(\t\x12\x33\n\x0fmin_create_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fmax_create_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x10ListRunsResponse\x12!\n\x04runs\x18\x01 \x03(\x0b\x32\x13.csv_analyst.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x13\x45xportResultRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1c.csv_analyst.v1.ExportFormat\"M\n\x14\x45xportResultResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x11\n\trow_count\x18\x03 \x01(\x03\"8\n\x14UploadDatasetRequest\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x0c\"A\n\x15UploadDatasetResponse\x12(\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x17.csv_analyst.v1.Dataset*_\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x01\x12\x19\n\x15\x45XPORT_FORMAT_PARQUET\x10\x02\x32\x9e\x08\n\x0e\x41nalystService\x12^\n\x0cListDatasets\x12#.csv_analyst.v1.ListDatasetsRequest\x1a$.csv_analyst.v1.ListDatasetsResponse\"\x03\x90\x02\x01\x12X\n\nGetDataset\x12!.csv_analyst.v1.GetDatasetRequest\x1a\".csv_analyst.v1.GetDatasetResponse\"\x03\x90\x02\x01\x12@\n\x03\x41sk\x12\x1a.csv_analyst.v1.AskRequest\x1a\x1b.csv_analyst.v1.AskResponse0\x01\x12P\n\tSubmitRun\x12 .csv_analyst.v1.SubmitRunRequest\x1a!.csv_analyst.v1.SubmitRunResponse\x12J\n\x07StopRun\x12\x1e.csv_analyst.v1.StopRunRequest\x1a\x1f.csv_analyst.v1.StopRunResponse\x12L\n\x06GetRun\x12\x1d.csv_analyst.v1.GetRunRequest\x1a\x1e.csv_analyst.v1.GetRunResponse\"\x03\x90\x02\x01\x12T\n\x08WatchRun\x12\x1f.csv_analyst.v1.WatchRunRequest\x1a .csv_analyst.v1.WatchRunResponse\"\x03\x90\x02\x01\x30\x01\x12R\n\x08ListRuns\x12\x1f.csv_analyst.v1.ListRunsRequest\x1a .csv_analyst.v1.ListRunsResponse\"\x03\x90\x02\x01\x12X\n\nGetCapsule\x12!.csv_analyst.v1.GetCapsuleRequest\x1a\".csv_analyst.v1.GetCapsuleResponse\"\x03\x90\x02\x01\x12^\n\x0cListCapsules\x12#.csv_analyst.v1.ListCapsulesRequest\x1a$.csv_analyst.v1.ListCapsulesResponse\"\x03\x90\x02\x01\x12`\n\x0c\x45xportResult\x12#.csv_analyst.v1.ExportResultRequest\x1a$.csv_analyst.v1.ExportResultResponse\"\x03\x90\x02\x01\x30\x01\x12^\n\rUploadDataset\x12$.csv_analyst.v1.UploadDatasetRequest\x1a%.csv_analyst.v1.UploadDatasetResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,46 +42,66 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYSTSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\220\002\001'
   _globals['_ANALYSTSERVICE'].methods_by_name['GetRun']._loaded_options = None
   _globals['_ANALYSTSERVICE'].methods_by_name['GetRun']._serialized_options = b'\220\002\001'
+  _globals['_ANALYSTSERVICE'].methods_by_name['WatchRun']._loaded_options = None
+  _globals['_ANALYSTSERVICE'].methods_by_name['WatchRun']._serialized_options = b'\220\002\001'
+  _globals['_ANALYSTSERVICE'].methods_by_name['ListRuns']._loaded_options = None
+  _globals['_ANALYSTSERVICE'].methods_by_name['ListRuns']._serialized_options = b'\220\002\001'
   _globals['_ANALYSTSERVICE'].methods_by_name['GetCapsule']._loaded_options = None
   _globals['_ANALYSTSERVICE'].methods_by_name['GetCapsule']._serialized_options = b'\220\002\001'
   _globals['_ANALYSTSERVICE'].methods_by_name['ListCapsules']._loaded_options = None
   _globals['_ANALYSTSERVICE'].methods_by_name['ListCapsules']._serialized_options = b'\220\002\001'
-  _globals['_LISTDATASETSREQUEST']._serialized_start=169
-  _globals['_LISTDATASETSREQUEST']._serialized_end=229
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=231
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=321
-  _globals['_GETDATASETREQUEST']._serialized_start=323
-  _globals['_GETDATASETREQUEST']._serialized_end=356
-  _globals['_GETDATASETRESPONSE']._serialized_start=358
-  _globals['_GETDATASETRESPONSE']._serialized_end=420
-  _globals['_ASKREQUEST']._serialized_start=422
-  _globals['_ASKREQUEST']._serialized_end=510
-  _globals['_ASKRESPONSE']._serialized_start=512
-  _globals['_ASKRESPONSE']._serialized_end=566
-  _globals['_SUBMITRUNREQUEST']._serialized_start=568
-  _globals['_SUBMITRUNREQUEST']._serialized_end=687
-  _globals['_SUBMITRUNRESPONSE']._serialized_start=689
-  _globals['_SUBMITRUNRESPONSE']._serialized_end=742
-  _globals['_STOPRUNREQUEST']._serialized_start=744
-  _globals['_STOPRUNREQUEST']._serialized_end=774
-  _globals['_STOPRUNRESPONSE']._serialized_start=776
-  _globals['_STOPRUNRESPONSE']._serialized_end=827
-  _globals['_GETRUNREQUEST']._serialized_start=829
-  _globals['_GETRUNREQUEST']._serialized_end=858
-  _globals['_GETRUNRESPONSE']._serialized_start=860
-  _globals['_GETRUNRESPONSE']._serialized_end=910
-  _globals['_GETCAPSULEREQUEST']._serialized_start=912
-  _globals['_GETCAPSULEREQUEST']._serialized_end=945
-  _globals['_GETCAPSULERESPONSE']._serialized_start=947
-  _globals['_GETCAPSULERESPONSE']._serialized_end=1009
-  _globals['_LISTCAPSULESREQUEST']._serialized_start=1011
-  _globals['_LISTCAPSULESREQUEST']._serialized_end=1091
-  _globals['_LISTCAPSULESRESPONSE']._serialized_start=1093
-  _globals['_LISTCAPSULESRESPONSE']._serialized_end=1183
-  _globals['_UPLOADDATASETREQUEST']._serialized_start=1185
-  _globals['_UPLOADDATASETREQUEST']._serialized_end=1241
-  _globals['_UPLOADDATASETRESPONSE']._serialized_start=1243
-  _globals['_UPLOADDATASETRESPONSE']._serialized_end=1308
-  _globals['_ANALYSTSERVICE']._serialized_start=1311
-  _globals['_ANALYSTSERVICE']._serialized_end=2097
+  _globals['_ANALYSTSERVICE'].methods_by_name['ExportResult']._loaded_options = None
+  _globals['_ANALYSTSERVICE'].methods_by_name['ExportResult']._serialized_options = b'\220\002\001'
+  _globals['_EXPORTFORMAT']._serialized_start=1954
+  _globals['_EXPORTFORMAT']._serialized_end=2049
+  _globals['_LISTDATASETSREQUEST']._serialized_start=202
+  _globals['_LISTDATASETSREQUEST']._serialized_end=262
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=264
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=354
+  _globals['_GETDATASETREQUEST']._serialized_start=356
+  _globals['_GETDATASETREQUEST']._serialized_end=389
+  _globals['_GETDATASETRESPONSE']._serialized_start=391
+  _globals['_GETDATASETRESPONSE']._serialized_end=453
+  _globals['_ASKREQUEST']._serialized_start=455
+  _globals['_ASKREQUEST']._serialized_end=543
+  _globals['_ASKRESPONSE']._serialized_start=545
+  _globals['_ASKRESPONSE']._serialized_end=599
+  _globals['_SUBMITRUNREQUEST']._serialized_start=602
+  _globals['_SUBMITRUNREQUEST']._serialized_end=744
+  _globals['_SUBMITRUNRESPONSE']._serialized_start=746
+  _globals['_SUBMITRUNRESPONSE']._serialized_end=799
+  _globals['_STOPRUNREQUEST']._serialized_start=801
+  _globals['_STOPRUNREQUEST']._serialized_end=831
+  _globals['_STOPRUNRESPONSE']._serialized_start=833
+  _globals['_STOPRUNRESPONSE']._serialized_end=884
+  _globals['_GETRUNREQUEST']._serialized_start=886
+  _globals['_GETRUNREQUEST']._serialized_end=915
+  _globals['_GETRUNRESPONSE']._serialized_start=917
+  _globals['_GETRUNRESPONSE']._serialized_end=967
+  _globals['_GETCAPSULEREQUEST']._serialized_start=969
+  _globals['_GETCAPSULEREQUEST']._serialized_end=1002
+  _globals['_GETCAPSULERESPONSE']._serialized_start=1004
+  _globals['_GETCAPSULERESPONSE']._serialized_end=1066
+  _globals['_LISTCAPSULESREQUEST']._serialized_start=1068
+  _globals['_LISTCAPSULESREQUEST']._serialized_end=1148
+  _globals['_LISTCAPSULESRESPONSE']._serialized_start=1150
+  _globals['_LISTCAPSULESRESPONSE']._serialized_end=1240
+  _globals['_WATCHRUNREQUEST']._serialized_start=1242
+  _globals['_WATCHRUNREQUEST']._serialized_end=1297
+  _globals['_WATCHRUNRESPONSE']._serialized_start=1299
+  _globals['_WATCHRUNRESPONSE']._serialized_end=1358
+  _globals['_LISTRUNSREQUEST']._serialized_start=1361
+  _globals['_LISTRUNSREQUEST']._serialized_end=1585
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1587
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1665
+  _globals['_EXPORTRESULTREQUEST']._serialized_start=1667
+  _globals['_EXPORTRESULTREQUEST']._serialized_end=1748
+  _globals['_EXPORTRESULTRESPONSE']._serialized_start=1750
+  _globals['_EXPORTRESULTRESPONSE']._serialized_end=1827
+  _globals['_UPLOADDATASETREQUEST']._serialized_start=1829
+  _globals['_UPLOADDATASETREQUEST']._serialized_end=1885
+  _globals['_UPLOADDATASETRESPONSE']._serialized_start=1887
+  _globals['_UPLOADDATASETRESPONSE']._serialized_end=1952
+  _globals['_ANALYSTSERVICE']._serialized_start=2052
+  _globals['_ANALYSTSERVICE']._serialized_end=3106
 # @@protoc_insertion_point(module_scope)

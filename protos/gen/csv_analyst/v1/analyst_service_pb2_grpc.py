@@ -70,6 +70,16 @@ class AnalystServiceStub:
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetRunResponse.FromString,
                 _registered_method=True)
+        self.WatchRun = channel.unary_stream(
+                '/csv_analyst.v1.AnalystService/WatchRun',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/csv_analyst.v1.AnalystService/ListRuns',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
         self.GetCapsule = channel.unary_unary(
                 '/csv_analyst.v1.AnalystService/GetCapsule',
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetCapsuleRequest.SerializeToString,
@@ -79,6 +89,11 @@ class AnalystServiceStub:
                 '/csv_analyst.v1.AnalystService/ListCapsules',
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesRequest.SerializeToString,
                 response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesResponse.FromString,
+                _registered_method=True)
+        self.ExportResult = channel.unary_stream(
+                '/csv_analyst.v1.AnalystService/ExportResult',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.FromString,
                 _registered_method=True)
         self.UploadDataset = channel.stream_unary(
                 '/csv_analyst.v1.AnalystService/UploadDataset',
@@ -115,6 +130,9 @@ class AnalystServiceServicer:
         result, done) because planning and execution take noticeable time and clients show each
         stage as it happens. The stream ends after the STAGE_DONE event, whose `run` carries the
         final state; a rejected or failed run is reported there, not as an RPC error.
+        Closing this stream (or its deadline passing) detaches: the run goes on to the end and
+        stores its capsule; follow it again with WatchRun, cancel it with StopRun. The caller's
+        deadline still caps the sandbox's time limit.
         Errors: NOT_FOUND (dataset), INVALID_ARGUMENT (empty question, unreadable CSV).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -123,8 +141,13 @@ class AnalystServiceServicer:
 
     def SubmitRun(self, request, context):
         """Runs a plan or SQL directly, without the planner, and waits for it to finish.
-        Errors: NOT_FOUND (dataset), INVALID_ARGUMENT (neither plan nor sql). Validation and
-        execution failures are returned in `run.error` with the run state REJECTED or FAILED.
+        The caller's deadline caps the sandbox's time limit (the run then fails with
+        RUNNER_TIMEOUT). Cancelling the call, disconnecting, or the deadline passing before the run
+        ends cancels the run: it ends CANCELLED with the cause in `error.metadata["cause"]`
+        (`caller_cancelled` or `caller_deadline`) and still stores its capsule.
+        Errors: NOT_FOUND (dataset), INVALID_ARGUMENT (neither plan nor sql, SQL over 100,000
+        characters). Validation and execution failures are returned in `run.error` with the run
+        state REJECTED or FAILED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,29 +155,66 @@ class AnalystServiceServicer:
 
     def StopRun(self, request, context):
         """Cancels a run that is planning, queued or running: its sandbox is killed and the run ends
-        CANCELLED (with a capsule). Errors: NOT_FOUND (no such run), FAILED_PRECONDITION (the run
-        already finished). The analyst-side counterpart of RunnerService.CancelRun.
+        CANCELLED (cause `stop_run`, with a capsule). Errors: NOT_FOUND (no such run),
+        FAILED_PRECONDITION (the run already finished, or another process runs it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Gets a run. Errors: NOT_FOUND.
+        """Gets a run: live while it runs (in this process or, from the store, another one sharing
+        it), then its stored record. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """Follows any run, from any client: first the events recorded so far (after
+        `after_sequence`), then the live ones as they happen, ending after the STAGE_DONE event.
+        A finished run replays its stored events and ends. Streams because runs take time and
+        clients show each stage as it happens. Closing this stream never affects the run.
+        A replayed large result carries its capsule's preview (ExportResult gives every row).
+        Errors: NOT_FOUND (no such run), INVALID_ARGUMENT (negative after_sequence).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Lists runs, in flight and finished, newest first, filtered by state, dataset and creation
+        time. Runs in flight are on the first page. Listed runs leave out result rows (GetCapsule
+        and ExportResult have them). Errors: INVALID_ARGUMENT (bad page token, negative page
+        size, an empty time range).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCapsule(self, request, context):
-        """Gets the capsule of a finished run. Errors: NOT_FOUND.
+        """Gets the capsule of a finished run. A large result is a bounded preview there (see
+        Capsule.full_result); the response never exceeds 4 MB. Errors: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCapsules(self, request, context):
-        """Lists capsules, newest first. Errors: INVALID_ARGUMENT for a bad page token.
+        """Lists capsules, newest first. A page ends at page_size capsules or before 3.5 MB of them
+        (always at least one), so a response never exceeds gRPC's default 4 MB message limit.
+        Errors: INVALID_ARGUMENT for a bad page token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportResult(self, request, context):
+        """Exports every row of a finished run's result as CSV (RFC 4180, spreadsheet formulas
+        neutralised) or Parquet, in chunks of at most 64 KiB. Streams because a full result may
+        be larger than one message. Errors: NOT_FOUND (no such capsule), FAILED_PRECONDITION (the
+        run did not succeed, or its stored result file is missing or corrupt), INVALID_ARGUMENT
+        (format unspecified).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -206,6 +266,16 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetRunRequest.FromString,
                     response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetRunResponse.SerializeToString,
             ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsResponse.SerializeToString,
+            ),
             'GetCapsule': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCapsule,
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.GetCapsuleRequest.FromString,
@@ -215,6 +285,11 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     servicer.ListCapsules,
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesRequest.FromString,
                     response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesResponse.SerializeToString,
+            ),
+            'ExportResult': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportResult,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.SerializeToString,
             ),
             'UploadDataset': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadDataset,
@@ -401,6 +476,60 @@ class AnalystService:
             _registered_method=True)
 
     @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/WatchRun',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.WatchRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/ListRuns',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetCapsule(request,
             target,
             options=(),
@@ -444,6 +573,33 @@ class AnalystService:
             '/csv_analyst.v1.AnalystService/ListCapsules',
             csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesRequest.SerializeToString,
             csv__analyst_dot_v1_dot_analyst__service__pb2.ListCapsulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/ExportResult',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ExportResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from csv_analyst.v1 import run_pb2 as csv__analyst_dot_v1_dot_run__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/capsule.proto\x12\x0e\x63sv_analyst.v1\x1a\x18\x63sv_analyst/v1/run.proto\"\x87\x01\n\x07\x43\x61psule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x03run\x18\x02 \x01(\x0b\x32\x13.csv_analyst.v1.Run\x12\x11\n\tplan_json\x18\x03 \x01(\t\x12(\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x18.csv_analyst.v1.RunEvent\x12\x0f\n\x07planner\x18\x05 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/capsule.proto\x12\x0e\x63sv_analyst.v1\x1a\x18\x63sv_analyst/v1/run.proto\"\xba\x01\n\x07\x43\x61psule\x12\x0c\n\x04name\x18\x01 \x01(\t\x12 \n\x03run\x18\x02 \x01(\x0b\x32\x13.csv_analyst.v1.Run\x12\x11\n\tplan_json\x18\x03 \x01(\t\x12(\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x18.csv_analyst.v1.RunEvent\x12\x0f\n\x07planner\x18\x05 \x01(\t\x12\x31\n\x0b\x66ull_result\x18\x06 \x01(\x0b\x32\x1c.csv_analyst.v1.StoredResult\"`\n\x0cStoredResult\x12\x0e\n\x06sha256\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x03\x12\x11\n\trow_count\x18\x03 \x01(\x03\x12\x19\n\x11preview_row_count\x18\x04 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'csv_analyst.v1.capsule_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CAPSULE']._serialized_start=75
-  _globals['_CAPSULE']._serialized_end=210
+  _globals['_CAPSULE']._serialized_end=261
+  _globals['_STOREDRESULT']._serialized_start=263
+  _globals['_STOREDRESULT']._serialized_end=359
 # @@protoc_insertion_point(module_scope)

@@ -13,6 +13,13 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class QueryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUERY_TYPE_UNSPECIFIED: _ClassVar[QueryType]
+    QUERY_TYPE_PLAN: _ClassVar[QueryType]
+    QUERY_TYPE_SQL: _ClassVar[QueryType]
+    QUERY_TYPE_PYTHON: _ClassVar[QueryType]
+
 class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
@@ -38,6 +45,8 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CODE_CANCELLED: _ClassVar[ErrorCode]
     ERROR_CODE_RUNNER_UNAVAILABLE: _ClassVar[ErrorCode]
     ERROR_CODE_PLANNER_UNAVAILABLE: _ClassVar[ErrorCode]
+    ERROR_CODE_PYTHON_POLICY_VIOLATION: _ClassVar[ErrorCode]
+    ERROR_CODE_PYTHON_EXECUTION_ERROR: _ClassVar[ErrorCode]
 
 class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +57,10 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_EXECUTING: _ClassVar[Stage]
     STAGE_RESULT: _ClassVar[Stage]
     STAGE_DONE: _ClassVar[Stage]
+QUERY_TYPE_UNSPECIFIED: QueryType
+QUERY_TYPE_PLAN: QueryType
+QUERY_TYPE_SQL: QueryType
+QUERY_TYPE_PYTHON: QueryType
 RUN_STATE_UNSPECIFIED: RunState
 RUN_STATE_PLANNING: RunState
 RUN_STATE_VALIDATING: RunState
@@ -68,6 +81,8 @@ ERROR_CODE_PLANNER_ERROR: ErrorCode
 ERROR_CODE_CANCELLED: ErrorCode
 ERROR_CODE_RUNNER_UNAVAILABLE: ErrorCode
 ERROR_CODE_PLANNER_UNAVAILABLE: ErrorCode
+ERROR_CODE_PYTHON_POLICY_VIOLATION: ErrorCode
+ERROR_CODE_PYTHON_EXECUTION_ERROR: ErrorCode
 STAGE_UNSPECIFIED: Stage
 STAGE_PLANNING: Stage
 STAGE_VALIDATING: Stage
@@ -77,7 +92,7 @@ STAGE_RESULT: Stage
 STAGE_DONE: Stage
 
 class Run(_message.Message):
-    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts")
+    __slots__ = ("name", "run_id", "state", "dataset_id", "question", "plan", "sql", "limits", "error", "result", "stats", "create_time", "start_time", "end_time", "runner_mode", "dataset_version_hash", "thread_id", "planner", "planner_attempts", "query_type", "python_code", "cache_hit", "cached_from_run_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +112,10 @@ class Run(_message.Message):
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     PLANNER_FIELD_NUMBER: _ClassVar[int]
     PLANNER_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    QUERY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FROM_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     run_id: str
     state: RunState
@@ -116,7 +135,11 @@ class Run(_message.Message):
     thread_id: str
     planner: str
     planner_attempts: _containers.RepeatedCompositeFieldContainer[PlannerAttempt]
-    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ...) -> None: ...
+    query_type: QueryType
+    python_code: str
+    cache_hit: bool
+    cached_from_run_id: str
+    def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
 
 class PlannerAttempt(_message.Message):
     __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency")

@@ -28,23 +28,23 @@ from csv_analyst.v1 import sandbox_pb2 as csv__analyst_dot_v1_dot_sandbox__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,csv_analyst/v1/runner_dispatch_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1b\x63sv_analyst/v1/result.proto\x1a\x18\x63sv_analyst/v1/run.proto\x1a\x1c\x63sv_analyst/v1/sandbox.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\x0e\x45xecuteRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12+\n\x06tables\x18\x03 \x03(\x0b\x32\x1b.csv_analyst.v1.TableSource\x12.\n\x06limits\x18\x04 \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\x12\x17\n\x0f\x64\x61taset_version\x18\x05 \x01(\t\"\xee\x02\n\x0f\x45xecuteResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.csv_analyst.v1.RunnerEventKind\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x05 \x01(\x05\x12+\n\x06result\x18\x06 \x01(\x0b\x32\x1b.csv_analyst.v1.ResultTable\x12\'\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x18.csv_analyst.v1.RunError\x12\'\n\x05stats\x18\x08 \x01(\x0b\x32\x18.csv_analyst.v1.RunStats\x12\x13\n\x0brunner_mode\x18\t \x01(\t\x12.\n\x06limits\x18\n \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"&\n\x11\x43\x61ncelRunResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08*\x91\x01\n\x0fRunnerEventKind\x12!\n\x1dRUNNER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RUNNER_EVENT_KIND_QUEUED\x10\x01\x12\x1d\n\x19RUNNER_EVENT_KIND_STARTED\x10\x02\x12\x1e\n\x1aRUNNER_EVENT_KIND_FINISHED\x10\x03\x32\xaf\x01\n\rRunnerService\x12L\n\x07\x45xecute\x12\x1e.csv_analyst.v1.ExecuteRequest\x1a\x1f.csv_analyst.v1.ExecuteResponse0\x01\x12P\n\tCancelRun\x12 .csv_analyst.v1.CancelRunRequest\x1a!.csv_analyst.v1.CancelRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,csv_analyst/v1/runner_dispatch_service.proto\x12\x0e\x63sv_analyst.v1\x1a\x1b\x63sv_analyst/v1/result.proto\x1a\x18\x63sv_analyst/v1/run.proto\x1a\x1c\x63sv_analyst/v1/sandbox.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb8\x01\n\x0e\x45xecuteRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12+\n\x06tables\x18\x03 \x03(\x0b\x32\x1b.csv_analyst.v1.TableSource\x12.\n\x06limits\x18\x04 \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\x12\x17\n\x0f\x64\x61taset_version\x18\x05 \x01(\t\x12\x13\n\x0bpython_code\x18\x06 \x01(\t\"\xee\x02\n\x0f\x45xecuteResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12-\n\x04kind\x18\x02 \x01(\x0e\x32\x1f.csv_analyst.v1.RunnerEventKind\x12\x10\n\x08sequence\x18\x03 \x01(\x03\x12.\n\nevent_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x05 \x01(\x05\x12+\n\x06result\x18\x06 \x01(\x0b\x32\x1b.csv_analyst.v1.ResultTable\x12\'\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x18.csv_analyst.v1.RunError\x12\'\n\x05stats\x18\x08 \x01(\x0b\x32\x18.csv_analyst.v1.RunStats\x12\x13\n\x0brunner_mode\x18\t \x01(\t\x12.\n\x06limits\x18\n \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\"\"\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"&\n\x11\x43\x61ncelRunResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08*\x91\x01\n\x0fRunnerEventKind\x12!\n\x1dRUNNER_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18RUNNER_EVENT_KIND_QUEUED\x10\x01\x12\x1d\n\x19RUNNER_EVENT_KIND_STARTED\x10\x02\x12\x1e\n\x1aRUNNER_EVENT_KIND_FINISHED\x10\x03\x32\xaf\x01\n\rRunnerService\x12L\n\x07\x45xecute\x12\x1e.csv_analyst.v1.ExecuteRequest\x1a\x1f.csv_analyst.v1.ExecuteResponse0\x01\x12P\n\tCancelRun\x12 .csv_analyst.v1.CancelRunRequest\x1a!.csv_analyst.v1.CancelRunResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'csv_analyst.v1.runner_dispatch_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNNEREVENTKIND']._serialized_start=794
-  _globals['_RUNNEREVENTKIND']._serialized_end=939
+  _globals['_RUNNEREVENTKIND']._serialized_start=815
+  _globals['_RUNNEREVENTKIND']._serialized_end=960
   _globals['_EXECUTEREQUEST']._serialized_start=183
-  _globals['_EXECUTEREQUEST']._serialized_end=346
-  _globals['_EXECUTERESPONSE']._serialized_start=349
-  _globals['_EXECUTERESPONSE']._serialized_end=715
-  _globals['_CANCELRUNREQUEST']._serialized_start=717
-  _globals['_CANCELRUNREQUEST']._serialized_end=751
-  _globals['_CANCELRUNRESPONSE']._serialized_start=753
-  _globals['_CANCELRUNRESPONSE']._serialized_end=791
-  _globals['_RUNNERSERVICE']._serialized_start=942
-  _globals['_RUNNERSERVICE']._serialized_end=1117
+  _globals['_EXECUTEREQUEST']._serialized_end=367
+  _globals['_EXECUTERESPONSE']._serialized_start=370
+  _globals['_EXECUTERESPONSE']._serialized_end=736
+  _globals['_CANCELRUNREQUEST']._serialized_start=738
+  _globals['_CANCELRUNREQUEST']._serialized_end=772
+  _globals['_CANCELRUNRESPONSE']._serialized_start=774
+  _globals['_CANCELRUNRESPONSE']._serialized_end=812
+  _globals['_RUNNERSERVICE']._serialized_start=963
+  _globals['_RUNNERSERVICE']._serialized_end=1138
 # @@protoc_insertion_point(module_scope)

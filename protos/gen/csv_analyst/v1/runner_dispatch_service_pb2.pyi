@@ -25,18 +25,20 @@ RUNNER_EVENT_KIND_STARTED: RunnerEventKind
 RUNNER_EVENT_KIND_FINISHED: RunnerEventKind
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("run_id", "sql", "tables", "limits", "dataset_version")
+    __slots__ = ("run_id", "sql", "tables", "limits", "dataset_version", "python_code")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     TABLES_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     DATASET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sql: str
     tables: _containers.RepeatedCompositeFieldContainer[_sandbox_pb2.TableSource]
     limits: _run_pb2.ResourceLimits
     dataset_version: str
-    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[_sandbox_pb2.TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., dataset_version: _Optional[str] = ...) -> None: ...
+    python_code: str
+    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[_sandbox_pb2.TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., dataset_version: _Optional[str] = ..., python_code: _Optional[str] = ...) -> None: ...
 
 class ExecuteResponse(_message.Message):
     __slots__ = ("run_id", "kind", "sequence", "event_time", "queue_position", "result", "error", "stats", "runner_mode", "limits")

@@ -26,7 +26,7 @@ from csv_analyst.v1 import result_pb2 as csv__analyst_dot_v1_dot_result__pb2
 from csv_analyst.v1 import run_pb2 as csv__analyst_dot_v1_dot_run__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/sandbox.proto\x12\x0e\x63sv_analyst.v1\x1a\x1b\x63sv_analyst/v1/result.proto\x1a\x18\x63sv_analyst/v1/run.proto\")\n\x0bTableSource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xc8\x01\n\x0bSandboxTask\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12+\n\x06tables\x18\x03 \x03(\x0b\x32\x1b.csv_analyst.v1.TableSource\x12.\n\x06limits\x18\x04 \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\x12\x10\n\x08\x64\x61ta_dir\x18\x05 \x01(\t\x12\x15\n\rdatabase_path\x18\x06 \x01(\t\x12\x16\n\x0ematerialize_to\x18\x07 \x01(\t\"\xaa\x01\n\rSandboxResult\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.csv_analyst.v1.ResultTable\x12\'\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.csv_analyst.v1.RunError\x12\x15\n\rsetup_seconds\x18\x03 \x01(\x01\x12\x15\n\rquery_seconds\x18\x04 \x01(\x01\x12\x15\n\rrows_produced\x18\x05 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/sandbox.proto\x12\x0e\x63sv_analyst.v1\x1a\x1b\x63sv_analyst/v1/result.proto\x1a\x18\x63sv_analyst/v1/run.proto\")\n\x0bTableSource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xdd\x01\n\x0bSandboxTask\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12+\n\x06tables\x18\x03 \x03(\x0b\x32\x1b.csv_analyst.v1.TableSource\x12.\n\x06limits\x18\x04 \x01(\x0b\x32\x1e.csv_analyst.v1.ResourceLimits\x12\x10\n\x08\x64\x61ta_dir\x18\x05 \x01(\t\x12\x15\n\rdatabase_path\x18\x06 \x01(\t\x12\x16\n\x0ematerialize_to\x18\x07 \x01(\t\x12\x13\n\x0bpython_code\x18\x08 \x01(\t\"\xaa\x01\n\rSandboxResult\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.csv_analyst.v1.ResultTable\x12\'\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x18.csv_analyst.v1.RunError\x12\x15\n\rsetup_seconds\x18\x03 \x01(\x01\x12\x15\n\rquery_seconds\x18\x04 \x01(\x01\x12\x15\n\rrows_produced\x18\x05 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TABLESOURCE']._serialized_start=103
   _globals['_TABLESOURCE']._serialized_end=144
   _globals['_SANDBOXTASK']._serialized_start=147
-  _globals['_SANDBOXTASK']._serialized_end=347
-  _globals['_SANDBOXRESULT']._serialized_start=350
-  _globals['_SANDBOXRESULT']._serialized_end=520
+  _globals['_SANDBOXTASK']._serialized_end=368
+  _globals['_SANDBOXRESULT']._serialized_start=371
+  _globals['_SANDBOXRESULT']._serialized_end=541
 # @@protoc_insertion_point(module_scope)

@@ -17,7 +17,7 @@ class TableSource(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
 class SandboxTask(_message.Message):
-    __slots__ = ("run_id", "sql", "tables", "limits", "data_dir", "database_path", "materialize_to")
+    __slots__ = ("run_id", "sql", "tables", "limits", "data_dir", "database_path", "materialize_to", "python_code")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     TABLES_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class SandboxTask(_message.Message):
     DATA_DIR_FIELD_NUMBER: _ClassVar[int]
     DATABASE_PATH_FIELD_NUMBER: _ClassVar[int]
     MATERIALIZE_TO_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     sql: str
     tables: _containers.RepeatedCompositeFieldContainer[TableSource]
@@ -32,7 +33,8 @@ class SandboxTask(_message.Message):
     data_dir: str
     database_path: str
     materialize_to: str
-    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., data_dir: _Optional[str] = ..., database_path: _Optional[str] = ..., materialize_to: _Optional[str] = ...) -> None: ...
+    python_code: str
+    def __init__(self, run_id: _Optional[str] = ..., sql: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[TableSource, _Mapping]]] = ..., limits: _Optional[_Union[_run_pb2.ResourceLimits, _Mapping]] = ..., data_dir: _Optional[str] = ..., database_path: _Optional[str] = ..., materialize_to: _Optional[str] = ..., python_code: _Optional[str] = ...) -> None: ...
 
 class SandboxResult(_message.Message):
     __slots__ = ("result", "error", "setup_seconds", "query_seconds", "rows_produced")

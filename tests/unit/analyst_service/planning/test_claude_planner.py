@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import error_details_pb2
 
-from analyst_service.cli import build_parser, main, settings_from
+from csv_analyst_app.cli import build_parser, main, settings_from
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.errors import AnalystError, PlannerError, PlannerUnavailableError
 from analyst_service.planning.base import PlanningContext
@@ -30,7 +30,7 @@ from analyst_service.planning.claude import ClaudePlanner
 from analyst_service.planning.claude_prompt import PREVIOUS_PLAN_TOOL_ID
 from analyst_service.planning.claude_tools import plan_schema, proto_comments, tool_definitions
 from analyst_service.server import make_planner
-from analyst_service.stack import start_local_stack
+from csv_analyst_app.stack import start_local_stack
 from analyst_service.status import to_status
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, plan_pb2, run_pb2
 from runner_service.config import RunnerSettings

@@ -39,12 +39,22 @@ from analyst_service.auth import (
     load_key_file,
     new_key,
 )
+from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_credential, load_credential
 from runner_service.config import RunnerSettings
 
 API_KEY_ENV = "CSV_ANALYST_API_KEY"
+PYTHON_ENV = "CSV_ANALYST_ENABLE_PYTHON"
+QUERY_FIELDS = ("question", "sql", "python")
+
+
+def python_enabled(options: argparse.Namespace) -> bool:
+    """Python mode: `serve --enable-python` or $CSV_ANALYST_ENABLE_PYTHON=1; the embedded stack of
+    the `python` command (the command itself is the explicit request)."""
+    return (options.command == "python" or getattr(options, "enable_python", False)
+            or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes"))
 
 BATCH_CONCURRENCY = 2
 
@@ -52,6 +62,10 @@ BATCH_CONCURRENCY = 2
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="csv-analyst", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default=None,
+                        help=f"DEBUG, INFO, WARNING or ERROR (default ${LEVEL_ENV}, else INFO for serve, WARNING otherwise)")
+    parser.add_argument("--log-format", choices=["json", "text"], default=None,
+                        help=f"log lines on stderr (default ${FORMAT_ENV}, else text on a terminal, json otherwise)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def stack_options(sub: argparse.ArgumentParser) -> None:
@@ -61,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="SQLite file that stores capsules (default: ~/.csv-analyst/capsules.sqlite3)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
                          help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+        sub.add_argument("--cache-max-gb", type=float, default=10.0,
+                         help="size cap of --cache-dir; least recently used copies are deleted past it (default: 10)")
         sub.add_argument("--upload-dir", type=Path, default=default_home() / "uploads",
                          help="where uploaded CSV files are kept (default: ~/.csv-analyst/uploads)")
         sub.add_argument("--pool-size", type=int, default=1,
@@ -86,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
         sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
         sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
+        sub.add_argument("--no-cache", action="store_true",
+                         help="always run in a sandbox (no exact result cache: same query, same files, same limits)")
 
     serve = commands.add_parser("serve", help="run the runner service, the analyst service and the web UI")
     stack_options(serve)
@@ -110,9 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="directory whose CSV files clients may name by server-side path (csv_paths); "
                             "repeatable; none by default")
     serve.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload (all its files), MB")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off unless given)")
+    serve.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
+    serve.add_argument("--enable-python", action="store_true",
+                       help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
 
     for name, field, helptext in (("ask", "question", "a question in plain language"),
-                                  ("sql", "sql", "one read-only SELECT statement")):
+                                  ("sql", "sql", "one read-only SELECT statement"),
+                                  ("python", "python", "a restricted pandas program (tables as DataFrames; "
+                                                       "set result_df, result_rows or result)")):
         sub = commands.add_parser(name, help=f"answer {helptext}")
         stack_options(sub)
         sub.add_argument("--server", help="HOST:PORT of a running analyst service (default: embedded stack)")
@@ -131,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     api_key_option(capsule)
     capsule.add_argument("run_id")
     capsule.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+
+    export = commands.add_parser("export", help="write every row of a run's result as CSV or Parquet")
+    stack_options(export)
+    export.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    export.add_argument("run_id")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
 
     keys = commands.add_parser("keys", help="manage client API keys of the analyst service")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -165,9 +197,12 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
                               csv_roots=csv_roots, upload_dir=options.upload_dir,
                               max_upload_bytes=getattr(options, "max_upload_mb", 1024) << 20,
                               api_keys=keys or KeyRing(),
-                              allow_unauthenticated=getattr(options, "allow_unauthenticated", False))
+                              allow_unauthenticated=getattr(options, "allow_unauthenticated", False),
+                              enable_python=python_enabled(options),
+                              result_cache_bytes=0 if getattr(options, "no_cache", False) else 64 << 20)
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
+                            cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
                             pool_size=options.pool_size, credential=runner_credential)
     return analyst, runner
 
@@ -185,7 +220,7 @@ def claude_settings_from(options: argparse.Namespace, environ: dict[str, str] | 
 async def start_stack_for(analyst: AnalystSettings, runner: RunnerSettings, announce: bool = False) -> Any:
     """Start the embedded stack with the planner the settings name (Claude settings included)."""
     from analyst_service.server import make_planner
-    from analyst_service.stack import start_local_stack
+    from csv_analyst_app.stack import start_local_stack
 
     if analyst.planner == "claude" and not analyst.claude.api_key:
         print("warning: --planner claude without ANTHROPIC_API_KEY: every question will fail until it is set",
@@ -262,6 +297,8 @@ def _request_for(command: str, item: dict[str, Any], thread: str = "") -> api.As
     if command == "ask":
         return api.AskRequest(dataset_id=dataset, csv_paths=csv_paths, question=item.get("question") or "",
                               thread_id=item.get("thread") or thread)
+    if command == "python":
+        return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, python_code=item.get("python") or "")
     return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, sql=item.get("sql") or "")
 
 
@@ -310,7 +347,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
                       uploads: Uploads | None, item: dict[str, Any], thread: str = "",
                       on_event: Callable[[run_pb2.RunEvent], None] | None = None) -> dict[str, Any]:
     """Answer one question or statement; with --server, local CSV files are uploaded first."""
-    kind = "question" if isinstance(item.get("question"), str) and item["question"].strip() else "sql"
+    kind = next((f for f in QUERY_FIELDS if isinstance(item.get(f), str) and item[f].strip()), "sql")
     if uploads is not None and item.get("csv") and not item.get("dataset"):
         try:
             item = {**item, "dataset": await uploads.dataset_for(item["csv"]), "csv": []}
@@ -318,7 +355,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
             return answer_from_rpc_error(item.get("id"), error)
         except OSError as error:
             return rejected(item.get("id"), "INVALID_INPUT", str(error))
-    request = _request_for("ask" if kind == "question" else "sql", item, thread)
+    request = _request_for({"question": "ask", "sql": "sql", "python": "python"}[kind], item, thread)
     if isinstance(request, api.AskRequest):
         return await ask_one(stub, item.get("id"), request, on_event)
     return await sql_one(stub, item.get("id"), request)
@@ -327,7 +364,7 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
 async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.AnalystServiceStub) -> int:
     """Answer every line of --batch, printing one JSON line per input line, in order.
 
-    A line holds a "question" or a "sql" statement (either command takes both).
+    A line holds a "question", a "sql" statement or a "python" program (any command takes any kind).
     """
     lines = [line for line in options.batch.read_text(encoding="utf-8").splitlines() if line.strip()]
     slots = asyncio.Semaphore(BATCH_CONCURRENCY)
@@ -343,8 +380,8 @@ async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.
         item.setdefault("dataset", options.dataset)
         if not item.get("csv") and not item.get("dataset") and options.csv:
             item["csv"] = options.csv
-        if not any(isinstance(item.get(f), str) and item[f].strip() for f in ("question", "sql")):
-            return rejected(item.get("id"), "INVALID_INPUT", "the batch line has no 'question' or 'sql' string")
+        if not any(isinstance(item.get(f), str) and item[f].strip() for f in QUERY_FIELDS):
+            return rejected(item.get("id"), "INVALID_INPUT", "the batch line has no 'question', 'sql' or 'python' string")
         async with slots:
             return await answer_item(options, stub, uploads, item)
 
@@ -377,16 +414,17 @@ def print_answer(answer: dict[str, Any]) -> None:
 
 async def query_command(options: argparse.Namespace) -> int:
     """`ask` and `sql`: one question/statement or a batch."""
-    text = options.question if options.command == "ask" else options.sql
+    field = {"ask": "question", "sql": "sql", "python": "python"}[options.command]
+    text = getattr(options, field)
     if options.batch is None and not text:
-        print(f"csv-analyst {options.command}: give a {'question' if options.command == 'ask' else 'SQL statement'}"
-              " or --batch FILE", file=sys.stderr)
+        what = {"ask": "question", "sql": "SQL statement", "python": "Python program"}[options.command]
+        print(f"csv-analyst {options.command}: give a {what} or --batch FILE", file=sys.stderr)
         return 2
     async with analyst_channel(options) as channel:
         stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
         if options.batch is not None:
             return await run_batch(options, stub)
-        item = {"dataset": options.dataset, "csv": options.csv, "question" if options.command == "ask" else "sql": text}
+        item = {"dataset": options.dataset, "csv": options.csv, field: text}
         if not options.dataset and not options.csv:
             answer = rejected(None, "INVALID_INPUT", "give --dataset ID or --csv PATH")
         else:
@@ -428,6 +466,38 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
+async def export_command(options: argparse.Namespace) -> int:
+    """`export RUN_ID --format csv|parquet`: write every row of a run's result."""
+    output = options.output.open("wb") if options.output else sys.stdout.buffer
+    try:
+        if options.server:
+            request = api.ExportResultRequest(name=options.run_id, format=(
+                api.EXPORT_FORMAT_PARQUET if options.format == "parquet" else api.EXPORT_FORMAT_CSV))
+            async with grpc.aio.insecure_channel(options.server) as channel:
+                try:
+                    async for chunk in analyst_service_pb2_grpc.AnalystServiceStub(channel).ExportResult(request):
+                        output.write(chunk.data)
+                except grpc.aio.AioRpcError as error:
+                    print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+                    return 1
+            return 0
+        from analyst_service.capsules.local import read_full_result
+        from analyst_service.result_files import to_csv_bytes, to_parquet_bytes
+
+        try:
+            result = await asyncio.to_thread(read_full_result, options.capsule_db, options.run_id)
+        except LookupError as error:
+            print(str(error), file=sys.stderr)
+            return 1
+        output.write((to_parquet_bytes if options.format == "parquet" else to_csv_bytes)(result))
+        return 0
+    finally:
+        if options.output:
+            output.close()
+        else:
+            output.flush()
+
+
 async def serve_command(options: argparse.Namespace) -> int:
     """`serve`: runner service, analyst service and the web UI until interrupted."""
     if not (options.datasets_dir / "registry.json").exists():
@@ -453,6 +523,11 @@ async def serve_command(options: argparse.Namespace) -> int:
         print(f"csv-analyst serve: {error}", file=sys.stderr)
         return 2
     stack = await start_stack_for(analyst, runner, announce=True)
+    if options.metrics_port is not None:
+        import prometheus_client
+
+        metrics_server, _ = prometheus_client.start_http_server(options.metrics_port, addr=options.metrics_host)
+        print(f"metrics          http://{options.metrics_host}:{metrics_server.server_port}/metrics", flush=True)
     print(f"runner service   {options.runner_host}:{stack.runner_port}", flush=True)
     print(f"analyst service  {options.host}:{stack.analyst.port}"
           + ("  (API keys required)" if keys.enabled else "  (no API keys: open to anyone who can connect)"),
@@ -498,6 +573,8 @@ def keys_command(options: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `csv-analyst` console script."""
     options = build_parser().parse_args(argv)
+    configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
+                      options.log_format)
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 
@@ -507,7 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "keys":
         return keys_command(options)
     handlers: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
-        "serve": serve_command, "ask": query_command, "sql": query_command, "capsule": capsule_command}
+        "serve": serve_command, "ask": query_command, "sql": query_command, "python": query_command,
+        "capsule": capsule_command,
+        "export": export_command}
     return asyncio.run(handlers[options.command](options))
 
 

@@ -48,7 +48,8 @@ EMPTY_TURN = Turn("", None, NO_ANSWER_FOOTER)
 
 def footer_markdown(run: run_pb2.Run) -> str:
     """The footer for an answer: runner mode, dataset version and run id."""
-    return (f"Runner mode: **{run.runner_mode or 'not started'}** · Dataset `{run.dataset_id}` version "
+    cached = f" (repeats run `{run.cached_from_run_id}`)" if run.cache_hit else ""
+    return (f"Runner mode: **{run.runner_mode or 'not started'}**{cached} · Dataset `{run.dataset_id}` version "
             f"`{run.dataset_version_hash[:12] or '-'}` · Run `{run.run_id}`")
 
 

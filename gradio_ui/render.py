@@ -83,6 +83,7 @@ def run_stats_markdown(run: run_pb2.Run, result: result_pb2.ResultTable | None) 
         ("State", run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_")),
         ("Planner", run.planner or "-"),
         ("Runner mode", run.runner_mode or "-"),
+        ("Cache", f"repeats run `{run.cached_from_run_id}` (same query, same files)" if run.cache_hit else "-"),
         ("Planning", _ms(stats.planning_duration)),
         ("Validation", _ms(stats.validation_duration)),
         ("Queue", _ms(stats.queue_duration)),

@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.bwrap]
 
 DATASET = "ecommerce"
 QUESTION = "How many orders are there per status?"
+# Asked by no other test: answered in a real sandbox, not repeated from the result cache.
+FRESH_QUESTION = "How many orders have a total of more than 500?"
 
 
 def _answer_run_id(page: Any) -> str:
@@ -32,7 +34,7 @@ def test_capsule_download_and_footer(page: Any, ui_stack: RunningStack, tmp_path
     from playwright.sync_api import expect
 
     choose_dataset(page, DATASET)
-    ask(page, QUESTION)
+    ask(page, FRESH_QUESTION)
     expect(page.locator("#chat table.result-table")).to_have_count(1)
     run_id = _answer_run_id(page)
 
@@ -56,7 +58,7 @@ def test_capsule_download_and_footer(page: Any, ui_stack: RunningStack, tmp_path
     assert capsule["name"] == f"capsules/{run_id}"
     assert capsule["run"]["run_id"] == run_id
     assert capsule["run"]["state"] == "RUN_STATE_SUCCEEDED"
-    assert capsule["run"]["question"] == QUESTION
+    assert capsule["run"]["question"] == FRESH_QUESTION
 
 
 def test_shared_link_opens_the_run_in_a_fresh_page(page: Any, browser: Any, ui: RunningUI) -> None:

@@ -19,6 +19,8 @@ from gradio_ui.format import Cell, ColumnFormat, column_formats, format_cell
 
 # A question longer than this gets a plain message and is never sent (AskRequest.question).
 MAX_QUESTION_CHARS = 2000
+# Rows of a result shown in the conversation; every row is in the CSV download (ExportResult).
+SHOWN_ROWS = 200
 
 
 def share_href(run_id: str) -> str:
@@ -49,9 +51,11 @@ def table_html(formats: list[ColumnFormat], rows: list[list[Cell]]) -> str:
 def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, rows: list[list[Cell]]) -> str:
     """The table and (when one helps) the chart of a result, each in an open, collapsible section."""
     formats = column_formats(result, plan, rows)
-    count = f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}"
+    count = f"{len(rows):,} row{'s' if len(rows) != 1 else ''}"
+    if len(rows) > SHOWN_ROWS:
+        count = f"showing {SHOWN_ROWS:,} of {len(rows):,} rows; download the CSV for all"
     parts = [f'<details open class="answer-table"><summary>Table ({count})</summary>\n'
-             f"{table_html(formats, rows)}\n</details>"]
+             f"{table_html(formats, rows[:SHOWN_ROWS])}\n</details>"]
     spec = chart_spec(formats, rows)
     if spec is not None:
         image = base64.b64encode(chart_png(spec)).decode("ascii")

@@ -181,6 +181,32 @@ class AnalystClient:
         request = analyst_service_pb2.GetCapsuleRequest(name=run_id)
         return self._unary(lambda: self._stub.GetCapsule(request, timeout=UNARY_TIMEOUT_SECONDS)).capsule
 
+    def export_csv(self, run_id: str, path: Path) -> int:
+        """Write every row of a succeeded run's result to `path` as CSV (ExportResult).
+
+        The service neutralises spreadsheet formulas in cells (a leading `=`, `+`, `-`, `@`).
+
+        Returns:
+            The number of rows in the file.
+
+        Raises:
+            AnalystClientError: NOT_FOUND (no such run), FAILED_PRECONDITION (the run has no
+                result), or any other failure.
+        """
+        request = analyst_service_pb2.ExportResultRequest(name=run_id, format=analyst_service_pb2.EXPORT_FORMAT_CSV)
+        stream = self._stub.ExportResult(request, timeout=UPLOAD_TIMEOUT_SECONDS)
+        rows = 0
+        try:
+            with open(path, "wb") as out:
+                for response in stream:
+                    rows = rows or int(response.row_count)
+                    out.write(response.data)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, self.target) from None
+        finally:
+            stream.cancel()
+        return rows
+
     def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan) -> run_pb2.Run:
         """Run a plan directly (no planner) and wait for the finished run.
 

@@ -26,7 +26,8 @@ from gradio_ui.report import dataset_summary, ingestion_report, suggested_prompt
 MAX_PROMPT_BUTTONS = 12
 NO_ANSWER_FOOTER = "Runner mode and dataset version of the current answer appear here."
 
-# Outputs of an ask, in order: chatbot, question box, thread id, plan editor, capsule download, footer.
+# Outputs of an ask, in order: chatbot, question box, thread id, then the Turn's (plan editor,
+# capsule download, CSV download, footer).
 AskOutputs = tuple[Any, ...]
 
 
@@ -37,13 +38,16 @@ class Turn:
     plan: str
     capsule: str | None
     footer: str
+    csv: str | None = None
 
-    def updates(self) -> tuple[Any, Any, str]:
-        """Values for the plan editor, the capsule download button and the footer."""
-        return (self.plan, gr.update(value=self.capsule, visible=self.capsule is not None), self.footer)
+    def updates(self) -> tuple[Any, Any, Any, str]:
+        """Values for the plan editor, the capsule and CSV download buttons and the footer."""
+        return (self.plan, gr.update(value=self.capsule, visible=self.capsule is not None),
+                gr.update(value=self.csv, visible=self.csv is not None), self.footer)
 
 
 EMPTY_TURN = Turn("", None, NO_ANSWER_FOOTER)
+TURN_OUTPUTS = 4
 
 
 def footer_markdown(run: run_pb2.Run) -> str:
@@ -107,7 +111,7 @@ class Handlers:
             The report, the dataset dropdown update, the dataset view, a cleared conversation and an
             emptied file control (ready for the next upload).
         """
-        unchanged = [gr.update()] * (MAX_PROMPT_BUTTONS + 1 + 6)
+        unchanged = [gr.update()] * (MAX_PROMPT_BUTTONS + 1 + 3 + TURN_OUTPUTS)
         if not files:
             return [gr.update(), gr.update(), *unchanged, None]
         paths = [Path(file) for file in files]
@@ -127,7 +131,7 @@ class Handlers:
         """Ask the question and stream the turn: stages first, then the answer with its table and chart."""
         question = (question or "").strip()
         history = list(history or [])
-        keep = (gr.update(), gr.update(), gr.update())
+        keep = (gr.update(),) * TURN_OUTPUTS
         if not question:
             yield (history, "", thread_id, *keep)
             return
@@ -161,7 +165,18 @@ class Handlers:
         """The plan, capsule download and footer of a finished answer."""
         if view.run is None:
             return EMPTY_TURN
-        return Turn(plan_json(view.plan), self._capsule_file(view.run.run_id), footer_markdown(view.run))
+        return Turn(plan_json(view.plan), self._capsule_file(view.run.run_id), footer_markdown(view.run),
+                    self._csv_file(view.run))
+
+    def _csv_file(self, run: run_pb2.Run) -> str | None:
+        if run.state != run_pb2.RUN_STATE_SUCCEEDED:
+            return None
+        path = self.downloads / f"result-{run.run_id}.csv"
+        try:
+            self.client.export_csv(run.run_id, path)
+        except AnalystClientError:
+            return None  # the answer stands without its download
+        return str(path)
 
     def _capsule_file(self, run_id: str) -> str | None:
         try:
@@ -187,7 +202,7 @@ class Handlers:
             Chatbot, plan status, then the current-answer outputs (plan editor, capsule, footer).
         """
         history = list(history or [])
-        keep = (gr.update(), gr.update(), gr.update())
+        keep = (gr.update(),) * TURN_OUTPUTS
         if not dataset_id:
             return (history, "Pick a dataset first.", *keep)
         plan = plan_pb2.Plan()
@@ -223,8 +238,11 @@ class Handlers:
             view.apply(event)
         if not view.finished:
             view.finish(capsule.run)
+        else:
+            view.take_run(capsule.run)  # the stored events may leave the result to the capsule's run
         question = capsule.run.question or "Run a plan"
-        turn = Turn(plan_json(view.plan), self.write_capsule(capsule), footer_markdown(capsule.run))
+        turn = Turn(plan_json(view.plan), self.write_capsule(capsule), footer_markdown(capsule.run),
+                    self._csv_file(capsule.run))
         return capsule.run.dataset_id, [{"role": "user", "content": question}, *view.messages()], turn
 
 

@@ -135,7 +135,7 @@ class RunView:
         elif payload == "result":
             self.result = event.result
         elif payload == "run":
-            self._take(event.run)
+            self.take_run(event.run)
         now = event.event_time.seconds + event.event_time.nanos / 1e9 if event.HasField("event_time") else None
         if self.first_event_time is None:
             self.first_event_time = now
@@ -154,13 +154,14 @@ class RunView:
 
     def finish(self, run: run_pb2.Run) -> None:
         """Record a run that finished without streaming its events (SubmitRun)."""
-        self._take(run)
+        self.take_run(run)
         self._close_stage(None)
         state = run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_").lower()
         self.stages.append({"role": "assistant", "content": f"The run {state}.",
                             "metadata": {"title": STAGE_TITLES[run_pb2.STAGE_DONE], "status": "done"}})
 
-    def _take(self, run: run_pb2.Run) -> None:
+    def take_run(self, run: run_pb2.Run) -> None:
+        """Use this run's state, plan, SQL and result (kept from earlier events where it has none)."""
         self.run = run
         self.plan = run.plan if run.HasField("plan") else self.plan
         self.sql = run.sql or self.sql

@@ -33,9 +33,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ui_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """A real stack (both services, bwrap, offline planner) whose uploads stay in a temporary directory."""
+    """A real stack (both services, bwrap, offline planner) whose uploads stay in a temporary directory.
+
+    Results may hold up to 1,000 rows, so a 731-row result is whole (the chat shows 200 of them).
+    """
     base = tmp_path_factory.mktemp("ui-stack")
-    running = start_stack(datasets_dir, base / "capsules.sqlite3", upload_dir=base / "uploads")
+    running = start_stack(datasets_dir, base / "capsules.sqlite3", upload_dir=base / "uploads", max_rows=1000)
     yield running
     stop_stack(running)
 
@@ -101,6 +104,15 @@ def choose_dataset(page: Any, dataset_id: str) -> None:
     dropdown.click()
     page.get_by_role("option", name=re.compile(rf"\({re.escape(dataset_id)}\)")).click()
     expect(dropdown).to_have_value(re.compile(rf"\({re.escape(dataset_id)}\)"))
+
+
+def replace_plan(page: Any, text: str) -> None:
+    """Replace the text of the plan editor (CodeMirror) as a user does: select all, type over it."""
+    editor = page.locator("#plan-editor .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
 
 
 def ask(page: Any, question: str) -> None:

@@ -64,7 +64,8 @@ def test_suggested_prompt_shows_table_and_sql_and_follow_up_keeps_the_thread(
     chat = page.locator("#chat")
     expect(chat.locator("[data-testid=user]")).to_have_text(PROMPT)
     expect(chat).to_contain_text(f"{len(rows)} rows")  # the answer's summary
-    for title in ("Planning", "Validating", "Queued", "Executing", "Result", "Done"):
+    # (A repeat from the result cache skips the Queued and Executing stages.)
+    for title in ("Planning", "Validating", "Result", "Done"):
         expect(chat.get_by_text(title, exact=True)).to_have_count(1)
 
     table = chat.locator("table.result-table")

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from gradio_ui.client import AnalystClient
 from gradio_ui.render import RunView
 from tests.conftest import RunningStack
-from tests.ui.conftest import ask, choose_dataset
+from tests.ui.conftest import ask, choose_dataset, replace_plan
 
 pytestmark = [pytest.mark.browser, pytest.mark.bwrap]
 
@@ -33,14 +33,6 @@ def _plan(target: str) -> dict[str, Any]:
     return plan
 
 
-def _replace_editor_text(page: Any, text: str) -> None:
-    editor = page.locator("#plan-editor .cm-content")
-    editor.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(text)
-
-
 def test_edited_plan_runs_and_an_invalid_edit_shows_its_field_path(page: Any, ui_stack: RunningStack) -> None:
     from playwright.sync_api import expect
 
@@ -56,7 +48,7 @@ def test_edited_plan_runs_and_an_invalid_edit_shows_its_field_path(page: Any, ui
     status = page.locator("#plan-status")
 
     # A valid edit: keep two rows only. It runs, and its answer joins the conversation.
-    _replace_editor_text(page, json.dumps({**plan, "limit": 2}, indent=2))
+    replace_plan(page, json.dumps({**plan, "limit": 2}, indent=2))
     page.locator("#run-plan").click()
     expect(status).to_contain_text("The edited plan ran.")
     expect(chat.locator("table.result-table")).to_have_count(2)
@@ -65,7 +57,7 @@ def test_edited_plan_runs_and_an_invalid_edit_shows_its_field_path(page: Any, ui
 
     # An invalid edit: an unknown column. Refused, with the violation's field path shown.
     broken = {**plan, "select": [{**plan["select"][0], "column": "no_such_column"}, *plan["select"][1:]]}
-    _replace_editor_text(page, json.dumps(broken, indent=2))
+    replace_plan(page, json.dumps(broken, indent=2))
     page.locator("#run-plan").click()
     expect(status).to_contain_text("VALIDATION_ERROR")
     expect(status.locator("code", has_text="plan.select[0].column")).to_be_visible()
@@ -73,7 +65,7 @@ def test_edited_plan_runs_and_an_invalid_edit_shows_its_field_path(page: Any, ui
     expect(editor).to_contain_text("no_such_column")  # the user's text stays to be fixed
 
     # Not a Plan at all: said plainly, nothing runs.
-    _replace_editor_text(page, '{"base_table": "orders", "no_such_field": 1}')
+    replace_plan(page, '{"base_table": "orders", "no_such_field": 1}')
     page.locator("#run-plan").click()
     expect(status).to_contain_text("The plan is not valid JSON for a Plan")
     expect(status).to_contain_text("no_such_field")

@@ -48,8 +48,13 @@ def table_html(formats: list[ColumnFormat], rows: list[list[Cell]]) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, rows: list[list[Cell]]) -> str:
-    """The table and (when one helps) the chart of a result, each in an open, collapsible section."""
+def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None,
+                    rows: list[list[Cell]]) -> tuple[str, bytes | None]:
+    """The table and (when one helps) the chart of a result, each in an open, collapsible section.
+
+    Returns:
+        The HTML, and the chart as PNG bytes (None when there is no chart) for its download.
+    """
     formats = column_formats(result, plan, rows)
     count = f"{len(rows):,} row{'s' if len(rows) != 1 else ''}"
     if len(rows) > SHOWN_ROWS:
@@ -57,12 +62,14 @@ def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None, 
     parts = [f'<details open class="answer-table"><summary>Table ({count})</summary>\n'
              f"{table_html(formats, rows[:SHOWN_ROWS])}\n</details>"]
     spec = chart_spec(formats, rows)
+    png = None
     if spec is not None:
-        image = base64.b64encode(chart_png(spec)).decode("ascii")
+        png = chart_png(spec)
+        image = base64.b64encode(png).decode("ascii")
         parts.append(f'<details open class="answer-chart"><summary>Chart ({spec.kind})</summary>\n'
                      f'<img class="result-chart chart-{spec.kind}" alt="{html.escape(spec.kind)} chart of '
                      f'{html.escape(spec.title)}" src="data:image/png;base64,{image}">\n</details>')
-    return "\n\n".join(parts)
+    return "\n\n".join(parts), png
 
 
 def details_section(stats_markdown: str, error_markdown: str, plan_json: str, sql: str) -> str:

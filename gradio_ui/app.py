@@ -89,6 +89,8 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                                                        elem_id="csv-download")
                         capsule = gr.DownloadButton("Download capsule (JSON)", visible=False, size="sm",
                                                     elem_id="capsule-download")
+                        chart = gr.DownloadButton("Download chart (PNG)", visible=False, size="sm",
+                                                  elem_id="chart-download")
                     plan_editor = gr.Code(label="Plan (edit the JSON, then run it)", language="json",
                                           interactive=True, lines=12, max_lines=30, wrap_lines=True,
                                           elem_id="plan-editor")
@@ -96,7 +98,7 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                     plan_status = gr.Markdown(elem_id="plan-status")
         footer = gr.Markdown(EMPTY_TURN.footer, elem_id="footer")
 
-        ask_outputs = [chatbot, question, thread, plan_editor, capsule, result_csv, footer]
+        ask_outputs = [chatbot, question, thread, plan_editor, capsule, result_csv, chart, footer]
         view_outputs = [summary, *prompt_buttons]
 
         def on_load(request: gr.Request) -> list[Any]:
@@ -131,7 +133,7 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
         for button in prompt_buttons:
             button.click(handlers.ask, inputs=[button, *ask_inputs], outputs=ask_outputs, show_progress="hidden")
         run_plan.click(handlers.run_plan, inputs=[plan_editor, *ask_inputs],
-                       outputs=[chatbot, plan_status, plan_editor, capsule, result_csv, footer])
+                       outputs=[chatbot, plan_status, plan_editor, capsule, result_csv, chart, footer])
     return demo
 
 

@@ -27,7 +27,7 @@ MAX_PROMPT_BUTTONS = 12
 NO_ANSWER_FOOTER = "Runner mode and dataset version of the current answer appear here."
 
 # Outputs of an ask, in order: chatbot, question box, thread id, then the Turn's (plan editor,
-# capsule download, CSV download, footer).
+# capsule, CSV and chart downloads, footer).
 AskOutputs = tuple[Any, ...]
 
 
@@ -39,15 +39,17 @@ class Turn:
     capsule: str | None
     footer: str
     csv: str | None = None
+    chart: str | None = None
 
-    def updates(self) -> tuple[Any, Any, Any, str]:
-        """Values for the plan editor, the capsule and CSV download buttons and the footer."""
+    def updates(self) -> tuple[Any, Any, Any, Any, str]:
+        """Values for the plan editor, the capsule, CSV and chart download buttons and the footer."""
         return (self.plan, gr.update(value=self.capsule, visible=self.capsule is not None),
-                gr.update(value=self.csv, visible=self.csv is not None), self.footer)
+                gr.update(value=self.csv, visible=self.csv is not None),
+                gr.update(value=self.chart, visible=self.chart is not None), self.footer)
 
 
 EMPTY_TURN = Turn("", None, NO_ANSWER_FOOTER)
-TURN_OUTPUTS = 4
+TURN_OUTPUTS = 5
 
 
 def footer_markdown(run: run_pb2.Run) -> str:
@@ -166,7 +168,15 @@ class Handlers:
         if view.run is None:
             return EMPTY_TURN
         return Turn(plan_json(view.plan), self._capsule_file(view.run.run_id), footer_markdown(view.run),
-                    self._csv_file(view.run))
+                    self._csv_file(view.run), self._chart_file(view))
+
+    def _chart_file(self, view: RunView) -> str | None:
+        view.answer()  # draws the chart, once
+        if view.chart is None or view.run is None:
+            return None
+        path = self.downloads / f"chart-{view.run.run_id}.png"
+        path.write_bytes(view.chart)
+        return str(path)
 
     def _csv_file(self, run: run_pb2.Run) -> str | None:
         if run.state != run_pb2.RUN_STATE_SUCCEEDED:
@@ -242,7 +252,7 @@ class Handlers:
             view.take_run(capsule.run)  # the stored events may leave the result to the capsule's run
         question = capsule.run.question or "Run a plan"
         turn = Turn(plan_json(view.plan), self.write_capsule(capsule), footer_markdown(capsule.run),
-                    self._csv_file(capsule.run))
+                    self._csv_file(capsule.run), self._chart_file(view))
         return capsule.run.dataset_id, [{"role": "user", "content": question}, *view.messages()], turn
 
 

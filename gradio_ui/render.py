@@ -123,6 +123,7 @@ class RunView:
     sql: str = ""
     result: result_pb2.ResultTable | None = None
     run: run_pb2.Run | None = None
+    chart: bytes | None = None
     _answer: str | None = None
 
     def apply(self, event: run_pb2.RunEvent) -> None:
@@ -201,7 +202,8 @@ class RunView:
         if self._answer is None:
             parts = [self.summary()]
             if self.run.state == run_pb2.RUN_STATE_SUCCEEDED and self.result is not None and self.result.columns:
-                parts.append(result_sections(self.result, self.plan, result_rows(self.result)))
+                sections, self.chart = result_sections(self.result, self.plan, result_rows(self.result))
+                parts.append(sections)
             plan, sql, stats, _ = self.details()
             parts.append(details_section(stats, "", plan, sql))
             if self.run.run_id:

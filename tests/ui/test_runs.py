@@ -61,6 +61,25 @@ def test_capsule_download_and_footer(page: Any, ui_stack: RunningStack, tmp_path
     assert capsule["run"]["question"] == FRESH_QUESTION
 
 
+def test_chart_download_is_the_answer_chart_as_png(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    choose_dataset(page, DATASET)
+    ask(page, QUESTION)
+    expect(page.locator("#chat img.result-chart.chart-bar")).to_be_visible()
+    with page.expect_download() as download_info:
+        page.locator("#chart-download").click()
+    download = download_info.value
+    assert re.fullmatch(r"chart-r[0-9a-f]+\.png", download.suggested_filename)
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    ask(page, "What is the average order total for completed orders?")  # one number: no chart
+    expect(page.locator("#chat table.result-table")).to_have_count(2)
+    expect(page.locator("#chart-download")).to_be_hidden()
+
+
 def test_shared_link_opens_the_run_in_a_fresh_page(page: Any, browser: Any, ui: RunningUI) -> None:
     from playwright.sync_api import expect
 

@@ -35,6 +35,9 @@ class ClaudeSettings:
             back to the model before the planner gives up with PLANNER_ERROR.
         max_model_calls: Hard cap on model calls for one question, schema look-ups included.
         streaming: Read replies as server-sent events instead of one JSON body.
+        planning_timeout_seconds: Wall-clock limit of planning one question (every call, retry
+            and wait); the run's own deadline, when sooner, wins.
+        max_retry_wait_seconds: Longest wait before a retry, whatever `retry-after` asks.
     """
 
     api_key: str = field(default="", repr=False)
@@ -46,6 +49,8 @@ class ClaudeSettings:
     max_corrections: int = 2
     max_model_calls: int = 6
     streaming: bool = False
+    planning_timeout_seconds: float = 120.0
+    max_retry_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True)

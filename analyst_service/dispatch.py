@@ -9,13 +9,8 @@ import grpc
 from google.protobuf import duration_pb2
 
 from analyst_service.live import LiveRun
-from csv_analyst.v1 import (
-    dataset_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2 as dispatch_pb2,
-    runner_dispatch_service_pb2_grpc,
-    sandbox_pb2,
-)
+from csv_analyst.v1 import dataset_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
 
 log = logging.getLogger(__name__)
 TERMINAL_STATES = frozenset({run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_FAILED, run_pb2.RUN_STATE_REJECTED,

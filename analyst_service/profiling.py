@@ -20,14 +20,8 @@ from google.protobuf import duration_pb2
 from analyst_service.answers import cell
 from analyst_service.errors import InvalidRequestError
 from analyst_service.files import FileIdentity
-from csv_analyst.v1 import (
-    dataset_pb2,
-    result_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2 as dispatch_pb2,
-    runner_dispatch_service_pb2_grpc,
-    sandbox_pb2,
-)
+from csv_analyst.v1 import dataset_pb2, result_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
 
 TOP_VALUES = 50
 MAX_TOP_VALUES = 200

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,24 +27,19 @@ from analyst_service.capsules.results import ResultFileError
 from analyst_service.compiler import compile_plan
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
-from analyst_service.dispatch import execute, seconds
+from analyst_service.dispatch import DEADLINE_MARGIN_SECONDS, execute, seconds
 from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError, RunStateError
 from analyst_service.live import LiveRun, now
 from analyst_service.logs import RUN_ID
 from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
 from analyst_service.planning.base import Planner, PlanningContext
+from analyst_service.probes import cell_text, probe_rows
 from analyst_service.profiling import DatasetProfiler
 from analyst_service.result_cache import ResultCache
 from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
-from csv_analyst.v1 import (
-    capsule_pb2,
-    dataset_pb2,
-    plan_pb2,
-    result_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2_grpc,
-)
+from csv_analyst.v1 import capsule_pb2, dataset_pb2, plan_pb2, result_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +48,21 @@ SHUTDOWN_WAIT_SECONDS = 10.0
 WATCH_POLL_SECONDS = 0.25  # how often WatchRun looks for the capsule of another process's run
 # A caller cancelled this close to its deadline was cancelled by the deadline.
 DEADLINE_SLACK_SECONDS = 0.05
+EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner chooses examples from
 
 
 def _deadline(time_remaining: float | None) -> float | None:
     return None if time_remaining is None else time.monotonic() + time_remaining
+
+
+def answer_summary(result: result_pb2.ResultTable, rows: int = 3, chars: int = 300) -> str:
+    """A short text of what a run answered (columns, row count, first rows), for follow-up planning."""
+    if not result.columns:
+        return ""
+    head = "; ".join(", ".join(cell_text(v) for v in row.values) for row in result.rows[:rows])
+    more = " ..." if result.row_count > rows or result.truncated else ""
+    text = f"{result.row_count} row(s) ({', '.join(c.name for c in result.columns)}): {head}{more}"
+    return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
 def _run_id(name: str) -> str:
@@ -79,6 +85,7 @@ def _cancelled_error(cause: str, message: str, run_id: str) -> run_pb2.RunError:
 class _Thread:
     plan: plan_pb2.Plan
     question: str
+    answer: str = ""
 
 
 class RunManager:
@@ -233,12 +240,34 @@ class RunManager:
             # answered question is in the capsule store.
             previous = await asyncio.to_thread(self._store.latest_in_thread, thread_id)
             if previous is not None and previous.run.dataset_id == dataset.dataset_id:
-                thread = _Thread(plan=previous.run.plan, question=previous.run.question)
-        context = PlanningContext(previous_plan=thread.plan, previous_question=thread.question) if thread \
-            else PlanningContext()
-        live = self._start(run, _deadline(time_remaining), dataset, question=question, context=context)
+                thread = _Thread(plan=previous.run.plan, question=previous.run.question,
+                                 answer=answer_summary(previous.run.result))
+        deadline = _deadline(time_remaining)
+        context = PlanningContext(
+            previous_plan=thread.plan if thread else None, previous_question=thread.question if thread else "",
+            previous_answer=thread.answer if thread else "",
+            # Planning ends by the caller's deadline, leaving the margin to answer.
+            deadline=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS,
+            examples=await asyncio.to_thread(self._examples, dataset.dataset_id)
+            if getattr(self._planner, "wants_examples", False) else [],
+            probe=self._prober(dataset))
+        live = self._start(run, deadline, dataset, question=question, context=context)
         async for event in live.follow():
             yield event
+
+    def _examples(self, dataset_id: str) -> list[tuple[str, plan_pb2.Plan]]:
+        """(question, plan) of the dataset's recent succeeded runs, newest first (few-shot material)."""
+        page = self._store.list(EXAMPLE_CANDIDATES, "", dataset_id)
+        return [(c.run.question, c.run.plan) for c in page.capsules
+                if c.run.state == run_pb2.RUN_STATE_SUCCEEDED and c.run.question and c.run.HasField("plan")]
+
+    def _prober(self, dataset: dataset_pb2.Dataset) -> Callable[[str], Awaitable[list[list[str]] | None]]:
+        """A planner's dry runs over this dataset (see analyst_service.probes)."""
+        async def probe(sql: str) -> list[list[str]] | None:
+            return await probe_rows(self._runner, dataset, [self._datasets.host_path(t) for t in dataset.tables], sql,
+                                    memory_bytes=self._settings.run_memory_bytes,
+                                    runner_target=self._settings.runner_target)
+        return probe
 
     async def submit(self, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None, sql: str,
                      time_remaining: float | None = None, python_code: str = "") -> run_pb2.Run:
@@ -435,7 +464,7 @@ class RunManager:
         run = live.run
         run.end_time.CopyFrom(now())
         if run.state == run_pb2.RUN_STATE_SUCCEEDED and run.HasField("plan") and question:
-            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question)
+            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question, answer=answer_summary(run.result))
             self._threads.move_to_end(run.thread_id)
             while len(self._threads) > MAX_THREADS:
                 self._threads.popitem(last=False)

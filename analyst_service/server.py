@@ -19,7 +19,8 @@ from analyst_service.planning.base import Planner
 from analyst_service.runs import RunManager
 from analyst_service.servicer import AnalystServicer
 from analyst_service.uploads import UploadStore
-from csv_analyst.v1 import analyst_service_pb2, analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
+from csv_analyst.v1 import analyst_service_pb2, analyst_service_pb2_grpc
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 SERVICE_NAME = analyst_service_pb2.DESCRIPTOR.services_by_name["AnalystService"].full_name
 
@@ -55,6 +56,7 @@ class AnalystServer:
     store: CapsuleStore
     channel: grpc.aio.Channel
     health: health.aio.HealthServicer | None = None
+    planner: Planner | None = None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Drain in-flight calls for `grace` seconds (health says NOT_SERVING meanwhile), then
@@ -64,6 +66,9 @@ class AnalystServer:
         self.runs.start_shutdown()
         await self.server.stop(grace)
         await self.runs.close()  # runs still going end CANCELLED, each with its capsule
+        close = getattr(self.planner, "aclose", None)  # the Claude planner's shared HTTP client
+        if close is not None:
+            await close()
         await self.channel.close()
         self.store.close()
 
@@ -119,8 +124,8 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     store = store or SqliteCapsuleStore(settings.capsule_db)
     channel = grpc.aio.insecure_channel(settings.runner_target,
                                         interceptors=bearer_interceptors(settings.runner_credential))
-    runs = RunManager(settings, datasets, planner or make_planner(settings.planner, settings),
-                      runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
+    planner = planner or make_planner(settings.planner, settings)  # one per process: the Claude client is shared
+    runs = RunManager(settings, datasets, planner, runner_dispatch_service_pb2_grpc.RunnerServiceStub(channel), store)
     runs.recover_interrupted()
     server = grpc.aio.server(interceptors=[RequestIdInterceptor(), ApiKeyInterceptor(settings.api_keys)])
     analyst_service_pb2_grpc.add_AnalystServiceServicer_to_server(
@@ -132,4 +137,4 @@ async def start_analyst_server(settings: AnalystSettings, planner: Planner | Non
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return AnalystServer(server, port, runs, store, channel, health_servicer)
+    return AnalystServer(server, port, runs, store, channel, health_servicer, planner)

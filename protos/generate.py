@@ -17,19 +17,20 @@ from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
 GEN_ROOT = PROTO_ROOT / "gen"
-PACKAGE_DIR = Path("csv_analyst") / "v1"
+# The public API (csv_analyst.v1) and the internal runner API (csv_analyst.runner.v1).
+PACKAGE_DIRS = (Path("csv_analyst") / "v1", Path("csv_analyst") / "runner" / "v1")
 
 
 def generate(out_root: Path) -> None:
-    """Compile every .proto of csv_analyst/v1 into out_root.
+    """Compile every .proto of the packages into out_root.
 
     Args:
-        out_root: Import root that receives csv_analyst/v1/*_pb2*.py(i).
+        out_root: Import root that receives csv_analyst/v1/ and csv_analyst/runner/v1/*_pb2*.py(i).
 
     Raises:
         RuntimeError: When protoc fails.
     """
-    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / PACKAGE_DIR).glob("*.proto"))
+    protos = sorted(str(p.relative_to(PROTO_ROOT)) for d in PACKAGE_DIRS for p in (PROTO_ROOT / d).glob("*.proto"))
     out_root.mkdir(parents=True, exist_ok=True)
     well_known = Path(protoc.__file__).parent / "_proto"
     args = [
@@ -43,7 +44,7 @@ def generate(out_root: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed")
-    for package in (out_root / "csv_analyst", out_root / PACKAGE_DIR):
+    for package in (out_root / "csv_analyst", out_root / "csv_analyst" / "runner", *(out_root / d for d in PACKAGE_DIRS)):
         (package / "__init__.py").touch()
 
 
@@ -59,11 +60,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch)
         generate(fresh)
-        comparison = filecmp.dircmp(fresh / PACKAGE_DIR, GEN_ROOT / PACKAGE_DIR)
-        stale = comparison.diff_files + comparison.left_only + comparison.right_only
-        for name in comparison.diff_files:
-            if filecmp.cmp(fresh / PACKAGE_DIR / name, GEN_ROOT / PACKAGE_DIR / name, shallow=False):
-                stale.remove(name)
+        stale = []
+        for package in PACKAGE_DIRS:
+            comparison = filecmp.dircmp(fresh / package, GEN_ROOT / package)
+            names = comparison.diff_files + comparison.left_only + comparison.right_only
+            names = [n for n in names if n in comparison.left_only + comparison.right_only
+                     or not filecmp.cmp(fresh / package / n, GEN_ROOT / package / n, shallow=False)]
+            stale += [str(package / n) for n in names if n != "__pycache__"]
         if stale:
             print(f"protos/gen is stale: {sorted(stale)}; run `make protos`", file=sys.stderr)
             return 1

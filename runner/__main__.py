@@ -15,7 +15,7 @@ import sys
 
 from google.protobuf.message import DecodeError
 
-from csv_analyst.v1 import sandbox_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner.engine import execute_task
 from runner.messages import ProtocolError, read_frame, result_frame
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import duckdb
 
-from csv_analyst.v1 import result_pb2, run_pb2, sandbox_pb2, value_pb2
+from csv_analyst.v1 import result_pb2, run_pb2, value_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner.ingest import CsvIngestError, identifier, literal, load_csv
 from runner.python_mode import PolicyViolation, PythonProgramError, run_python
 

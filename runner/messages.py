@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from csv_analyst.v1 import sandbox_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 
 MAX_FRAME = (1 << 24) - 1
 

@@ -9,7 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from csv_analyst.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2, runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from runner_service.auth import CredentialInterceptor
 from runner_service.data_roots import DataRoots

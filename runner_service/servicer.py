@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from csv_analyst.v1 import run_pb2, runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc
 from runner_service import metrics
 from runner_service.admission import Admission, QueueFullError
 from runner_service.config import RunnerSettings

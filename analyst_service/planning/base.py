@@ -6,6 +6,7 @@ with confidence raises `PlannerError` naming what it understood and the candidat
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,13 +20,26 @@ class PlanningContext:
     Attributes:
         previous_plan: The last successful plan of the same thread, for follow-up questions.
         previous_question: The question that produced previous_plan.
+        previous_answer: A short summary of what previous_plan answered (columns, row count,
+            first rows), for planners that replay the conversation.
         attempts: Where a model-backed planner appends a record of each model call (also when
             it fails); the run stores them in its capsule.
+        deadline: `time.monotonic()` by which planning must end (the run's caller deadline);
+            None when the caller set none. A planner that waits on the network honours it.
+        examples: (question, plan) of recent SUCCEEDED runs of the same dataset, newest first,
+            for planners that learn from verified answers (few-shot).
+        probe: Runs a small read-only SELECT over the dataset in a sandbox (short time limit, a
+            few rows) and returns its rows as text, or None when it could not run; None when the
+            caller offers no dry runs. For checking a plan before accepting it.
     """
 
     previous_plan: plan_pb2.Plan | None = None
     previous_question: str = ""
+    previous_answer: str = ""
     attempts: list[run_pb2.PlannerAttempt] = field(default_factory=list)
+    deadline: float | None = None
+    examples: list[tuple[str, plan_pb2.Plan]] = field(default_factory=list)
+    probe: Callable[[str], Awaitable[list[list[str]] | None]] | None = None
 
 
 class Planner(Protocol):

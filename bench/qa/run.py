@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.qa.planner_usage import PlannerUsage
 from bench.qa.scoring import SCORERS, Verdict
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class SetReport:
     statuses: Counter[str] = field(default_factory=Counter)
     failures: list[dict[str, Any]] = field(default_factory=list)
     runner_warnings: list[str] = field(default_factory=list)
+    planner_usage: PlannerUsage | None = None
 
     @property
     def accuracy(self) -> float:
@@ -78,6 +80,9 @@ class SetReport:
             "statuses": dict(sorted(self.statuses.items())),
             "failures": self.failures,
             "runner_warnings": self.runner_warnings,
+            # Of the questions answered (SUCCEEDED), the share answered correctly.
+            "precision": round(self.correct / self.statuses["SUCCEEDED"], 4) if self.statuses["SUCCEEDED"] else 0.0,
+            **({"planner_usage": self.planner_usage.to_json()} if self.planner_usage else {}),
         }
 
 
@@ -118,9 +123,9 @@ def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
     return questions
 
 
-def batch_command(cli: str, batch_file: Path, capsule_db: Path) -> list[str]:
+def batch_command(cli: str, batch_file: Path, capsule_db: Path, planner: str = "offline") -> list[str]:
     """The argv that answers one batch file in embedded mode with a throw-away capsule store."""
-    return [cli, "ask", "--batch", str(batch_file), "--json", "--capsule-db", str(capsule_db)]
+    return [cli, "ask", "--batch", str(batch_file), "--json", "--capsule-db", str(capsule_db), "--planner", planner]
 
 
 def parse_answers(stdout: str) -> dict[str, dict[str, Any]]:
@@ -147,7 +152,7 @@ def parse_answers(stdout: str) -> dict[str, dict[str, Any]]:
 
 
 def run_batch(cli: str, questions: Sequence[Question], work_dir: Path, index: int,
-              timeout: float) -> tuple[dict[str, dict[str, Any]], list[str]]:
+              timeout: float, planner: str = "offline") -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Answer one batch through the CLI.
 
     Args:
@@ -167,7 +172,7 @@ def run_batch(cli: str, questions: Sequence[Question], work_dir: Path, index: in
     batch_file = work_dir / f"batch-{index:03d}.jsonl"
     batch_file.write_text("".join(json.dumps({"id": q.id, "csv": q.csv, "question": q.question}) + "\n"
                                   for q in questions), encoding="utf-8")
-    argv = batch_command(cli, batch_file, work_dir / "capsules.sqlite3")
+    argv = batch_command(cli, batch_file, work_dir / "capsules.sqlite3", planner)
     warnings: list[str] = []
     try:
         # A new session so a timeout can end the CLI together with its sandboxed runs.
@@ -236,7 +241,7 @@ def score_set(name: str, questions: Iterable[Question], answers: dict[str, dict[
 
 
 def run_set(name: str, sets_dir: Path, cli: str, limit: int | None, batch_size: int,
-            timeout_per_batch: float) -> SetReport:
+            timeout_per_batch: float, planner: str = "offline") -> SetReport:
     """Load, answer and score one set.
 
     Raises:
@@ -249,11 +254,14 @@ def run_set(name: str, sets_dir: Path, cli: str, limit: int | None, batch_size: 
         for index, start in enumerate(range(0, len(questions), batch_size)):
             batch = questions[start:start + batch_size]
             print(f"{name}: batch {index + 1} ({len(batch)} questions)...", file=sys.stderr, flush=True)
-            batch_answers, batch_warnings = run_batch(cli, batch, Path(work), index + 1, timeout_per_batch)
+            batch_answers, batch_warnings = run_batch(cli, batch, Path(work), index + 1, timeout_per_batch, planner)
             answers.update(batch_answers)
             warnings.extend(batch_warnings)
+        usage = PlannerUsage()
+        usage.add_store(Path(work) / "capsules.sqlite3")
     report = score_set(name, questions, answers)
     report.runner_warnings = warnings
+    report.planner_usage = usage if planner != "offline" else None
     return report
 
 
@@ -268,6 +276,8 @@ def format_report(report: SetReport) -> str:
         lines.append(f"{category.ljust(width)}  {counts['correct']:7d}  {counts['questions']:5d}  {share:7.1f}%")
     lines.append("")
     lines.append("status: " + ", ".join(f"{status} {count}" for status, count in sorted(report.statuses.items())))
+    if report.planner_usage is not None:
+        lines.append(report.planner_usage.format())
     for warning in report.runner_warnings:
         lines.append(f"warning: {warning}")
     if report.failures:
@@ -296,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json-out", type=Path, default=None, help="also write the report as JSON to FILE")
     parser.add_argument("--cli", default=None, help="csv-analyst executable (default: the venv's)")
     parser.add_argument("--batch-size", type=int, default=100, help="questions per CLI call (default: 100)")
+    parser.add_argument("--planner", choices=["offline", "claude"], default="offline",
+                        help="planner to measure; claude needs ANTHROPIC_API_KEY (tokens, latency and cost are "
+                             "reported too)")
     parser.add_argument("--timeout-per-batch", type=float, default=900.0,
                         help="seconds one CLI call may take before its unanswered questions count as wrong"
                              " (default: 900)")
@@ -312,13 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     if options.batch_size < 1 or (options.limit is not None and options.limit < 0):
         print("python -m bench.qa: --batch-size must be at least 1 and --limit not negative", file=sys.stderr)
         return 2
+    if options.planner == "claude" and not os.environ.get("ANTHROPIC_API_KEY"):
+        print("python -m bench.qa: --planner claude needs ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another "
+              "endpoint)", file=sys.stderr)
+        return 2
     names = list(SET_NAMES) if options.set == "all" else [options.set]
     cli = options.cli or default_cli()
     reports: list[SetReport] = []
     try:
         for name in names:
             report = run_set(name, options.sets_dir, cli, options.limit, options.batch_size,
-                             options.timeout_per_batch)
+                             options.timeout_per_batch, options.planner)
             reports.append(report)
             print(format_report(report), flush=True)
             print()

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import csv_analyst
 import runner
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,
@@ -275,8 +276,13 @@ class BwrapExecutor:
             process.stdin.write(frame(setup))
             process.stdin.flush()
         except OSError as error:
+            said = b""
+            with contextlib.suppress(Exception):
+                _, said = process.communicate(timeout=2)
             self._discard(_Sandbox(process, cgroup))
-            raise SandboxStartError(f"the sandbox did not accept its task: {error}") from error
+            # For the service log (the client hears only that no sandbox could start).
+            raise SandboxStartError(f"the sandbox did not accept its task: {error}; it said: "
+                                    f"{capped_text(said, 500).strip()!r}") from error
         sandbox = _Sandbox(process, cgroup)
         self._spawned = [s for s in self._spawned if s.process.poll() is None] + [sandbox]
         return sandbox

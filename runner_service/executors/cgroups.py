@@ -79,22 +79,32 @@ class RunCgroup:
         return False
 
 
-def reap_stale_cgroups() -> int:
+# A cgroup younger than this may belong to a sandbox another service is starting right now:
+# it is created empty and joined a moment later, so it is left alone.
+REAP_MIN_AGE_SECONDS = 120.0
+
+
+def reap_stale_cgroups(min_age_seconds: float = REAP_MIN_AGE_SECONDS) -> int:
     """Remove empty run cgroups left by a crashed or killed service.
 
     Only empty cgroups are removed (rmdir refuses the others), so the live runs of another
     service on the same machine are never touched; their sandboxes die with their parent anyway.
+    Cgroups younger than min_age_seconds are kept: another service may have just created one for
+    a sandbox that has not joined it yet (removing it made that sandbox fail to start).
 
     Returns:
         How many cgroups were removed.
     """
     removed = 0
+    now = time.time()
     for controller in ("memory", "pids"):
         parent = CGROUP_ROOT / controller / GROUP
         if not parent.is_dir():
             continue
         for group in parent.iterdir():
             with contextlib.suppress(OSError):
+                if not group.is_dir() or now - group.stat().st_ctime < min_age_seconds:
+                    continue
                 group.rmdir()
                 removed += 1
     return removed

@@ -41,7 +41,8 @@ from typing import Any
 
 import csv_analyst
 import runner
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner_service import metrics
 from runner_service.executors.base import (
     DATABASE_FILE,

@@ -7,10 +7,17 @@ returning one. Replies are message JSON, or server-sent events when the request 
 shape the SDK's `messages.stream(...).get_final_message()` reassembles). Every request is
 recorded with its headers and JSON body.
 
-Like the real API, the fake refuses (400 `invalid_request_error`, without consuming the script)
-requests that break the conversation protocol: roles that do not alternate, a `tool_use` without
-its `tool_result` first in the next user turn, more than four `cache_control` breakpoints, a tool
-without an object input schema. `protocol_errors` lists them, so a test can assert there were none.
+Like the real API (see `messages_rules`), the fake refuses (400 `invalid_request_error`, without
+consuming the script) requests that break the protocol: no `anthropic-version` header, roles that
+do not alternate, a `tool_use` without its `tool_result` first in the next user turn, more than
+four `cache_control` breakpoints, a tool name outside 1-64 characters, a strict schema outside
+the strict subset, a prompt longer than the context window (400 "prompt is too long"), a body
+over the size limit (413). It refuses to send a scripted reply the API could not produce for the
+request (no tool call under `tool_choice` any, parallel calls when disabled, a strict tool's input
+that does not validate); a test of a hijacked model passes `check_replies=False`. `usage` is
+computed (cache reads and writes from identical prefixes), not scripted, unless a reply sets it;
+`POST /v1/messages/count_tokens` answers with the same count. `protocol_errors` lists every
+refusal, so a test can assert there were none.
 
 Scripting malicious model behaviour (prompt-injection tests): any tool name and input can be
 scripted, several tool calls in one turn with `tool_calls_reply`, and a function item can look at
@@ -25,20 +32,20 @@ the request (say, find an injected instruction in a tool result) before choosing
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.messages_rules import Accounting, protocol_problems, reply_problems
+
 FAKE_MODEL = "claude-fake-1"
-DEFAULT_USAGE = {"input_tokens": 100, "output_tokens": 20, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0}
-MAX_CACHE_BREAKPOINTS = 4
-_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+CONTEXT_WINDOW = 200_000
+MAX_REQUEST_BYTES = 32 << 20  # the Messages API's request size limit
 _ids = itertools.count(1)
 
 
@@ -73,6 +80,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    peer: tuple[str, int] = ("", 0)  # the client's address: the same port means a reused connection
 
     @property
     def stream(self) -> bool:
@@ -115,10 +123,13 @@ def tool_use_block(name: str, tool_input: Mapping[str, Any], tool_id: str | None
 
 def message_reply(content: list[dict[str, Any]], *, stop_reason: str = "tool_use",
                   usage: Mapping[str, int] | None = None, model: str = FAKE_MODEL) -> Reply:
-    """A 200 reply carrying one assistant message."""
-    return Reply(body={"id": f"msg_fake_{next(_ids):04d}", "type": "message", "role": "assistant", "model": model,
-                       "content": content, "stop_reason": stop_reason, "stop_sequence": None,
-                       "usage": {**DEFAULT_USAGE, **(usage or {})}})
+    """A 200 reply carrying one assistant message; `usage` is computed by the fake unless given."""
+    body: dict[str, Any] = {"id": f"msg_fake_{next(_ids):04d}", "type": "message", "role": "assistant",
+                            "model": model, "content": content, "stop_reason": stop_reason, "stop_sequence": None}
+    if usage is not None:
+        body["usage"] = {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                         "cache_read_input_tokens": 0, **usage}
+    return Reply(body=body)
 
 
 def tool_calls_reply(calls: Iterable[tuple[str, Mapping[str, Any]]], *, text: str | None = None,
@@ -157,19 +168,30 @@ Script = Reply | Callable[[RecordedRequest], Reply]
 class FakeMessagesApi:
     """The fake server; use as a context manager or call start() and close()."""
 
-    def __init__(self, *script: Script, api_key: str | None = None, strict: bool = True) -> None:
+    def __init__(self, *script: Script, api_key: str | None = None, strict: bool = True, check_replies: bool = True,
+                 context_window: int = CONTEXT_WINDOW, max_request_bytes: int = MAX_REQUEST_BYTES,
+                 min_cacheable_tokens: int = 1024) -> None:
         """Create the server (not started yet).
 
         Args:
             script: Replies, consumed one per accepted request.
             api_key: When set, requests without this key (x-api-key or Bearer) get a 401.
-            strict: Refuse requests that break the Messages API conversation protocol.
+            strict: Refuse requests that break the Messages API protocol.
+            check_replies: Refuse to send scripted replies the API could not produce (off for a
+                hijacked or broken model).
+            context_window: Input tokens beyond this get 400 "prompt is too long".
+            max_request_bytes: Bodies beyond this get 413 `request_too_large`.
+            min_cacheable_tokens: The model's minimum cacheable prompt length.
         """
         self.requests: list[RecordedRequest] = []
         self.protocol_errors: list[str] = []
+        self.accounting = Accounting(min_cacheable_tokens=min_cacheable_tokens)
         self._script: list[Script] = list(script)
         self._api_key = api_key
         self._strict = strict
+        self._check_replies = check_replies
+        self._context_window = context_window
+        self._max_request_bytes = max_request_bytes
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -211,22 +233,46 @@ class FakeMessagesApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _answer(self, request: RecordedRequest) -> Reply:
-        if request.method != "POST" or request.path.split("?")[0].rstrip("/") != "/v1/messages":
+    def _answer(self, request: RecordedRequest, size: int) -> Reply:
+        path = request.path.split("?")[0].rstrip("/")
+        if request.method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
             return error_reply(404, "not_found_error", f"the fake serves POST /v1/messages, not {request.path}")
         if self._api_key is not None and self._api_key not in (
                 request.headers.get("x-api-key"), request.headers.get("authorization", "").removeprefix("Bearer ")):
             return error_reply(401, "authentication_error", "invalid x-api-key")
-        problems = protocol_problems(request.body) if self._strict else []
+        if size > self._max_request_bytes:
+            return error_reply(413, "request_too_large", f"Request exceeds the maximum size of "
+                                                         f"{self._max_request_bytes} bytes")
+        body = request.body
+        counting = path.endswith("count_tokens")
+        problems = protocol_problems(body, request.headers, counting=counting) if self._strict else []
         if problems:
             self.protocol_errors.extend(problems)
             return error_reply(400, "invalid_request_error", "; ".join(problems), {"x-should-retry": "false"})
+        tokens = self.accounting.count(body)
+        if counting:
+            return Reply(body={"input_tokens": tokens})
+        if tokens > self._context_window:
+            return error_reply(400, "invalid_request_error",
+                               f"prompt is too long: {tokens} tokens > {self._context_window} maximum")
         with self._lock:
             item = self._script.pop(0) if self._script else None
         if item is None:
             self.protocol_errors.append("the script is exhausted")
             return error_reply(400, "invalid_request_error", "the fake's script is exhausted", {"x-should-retry": "false"})
-        return item(request) if callable(item) else item
+        reply = item(request) if callable(item) else item
+        if reply.status != 200:
+            return reply
+        # A stream that fails midway never delivers its message: nothing to hold to the request.
+        impossible = reply_problems(body, reply.body) if self._check_replies and reply.stream_error is None else []
+        if impossible:
+            self.protocol_errors.extend(f"scripted reply: {p}" for p in impossible)
+            return error_reply(400, "invalid_request_error", "FAKE SCRIPT ERROR (the API cannot send this reply): "
+                               + "; ".join(impossible), {"x-should-retry": "false"})
+        if "usage" not in reply.body:
+            reply = dataclasses.replace(reply, body={**reply.body, "usage": self.accounting.usage(
+                body, reply.body.get("content", []))})
+        return reply
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -246,14 +292,15 @@ class FakeMessagesApi:
                     body = json.loads(raw or b"{}")
                 except ValueError:
                     body = {"_unparsable": raw.decode("utf-8", "replace")}
-                request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                request = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                                          (str(self.client_address[0]), int(self.client_address[1])))
                 with fake._lock:
                     fake.requests.append(request)
-                reply = fake._answer(request)
+                reply = fake._answer(request, len(raw))
                 if reply.delay_seconds and fake._closing.wait(reply.delay_seconds):
                     return
                 try:
-                    if reply.status == 200 and request.stream:
+                    if reply.status == 200 and request.stream and reply.body.get("type") == "message":
                         self._send_events(reply)
                     else:
                         self._send_json(reply)
@@ -283,9 +330,11 @@ class FakeMessagesApi:
             def _headers(self, reply: Reply, content_type: str, length: int | None) -> None:
                 self.send_header("content-type", content_type)
                 self.send_header("request-id", f"req_fake_{next(_ids):04d}")
-                self.send_header("connection", "close")
-                if length is not None:
+                if length is not None:  # keep-alive, like the API; an event stream ends with the connection
                     self.send_header("content-length", str(length))
+                else:
+                    self.send_header("connection", "close")
+                    self.close_connection = True
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
@@ -298,7 +347,7 @@ class FakeMessagesApi:
 
 def stream_events(message: dict[str, Any], chunk: int = 24) -> list[tuple[str, dict[str, Any]]]:
     """The server-sent events that stream `message`; tool inputs arrive as JSON split in chunks."""
-    usage = message.get("usage", DEFAULT_USAGE)
+    usage = message.get("usage", {"input_tokens": 0, "output_tokens": 0})
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
              "usage": {**usage, "output_tokens": 1}}
     events: list[tuple[str, dict[str, Any]]] = [("message_start", {"type": "message_start", "message": start}),
@@ -320,56 +369,3 @@ def stream_events(message: dict[str, Any], chunk: int = 24) -> list[tuple[str, d
                                      "usage": {"output_tokens": usage.get("output_tokens", 0)}}))
     events.append(("message_stop", {"type": "message_stop"}))
     return events
-
-
-def protocol_problems(body: dict[str, Any]) -> list[str]:
-    """What the real Messages API would refuse in this request body (the subset the fake checks)."""
-    problems = []
-    if not isinstance(body.get("model"), str) or not body["model"]:
-        problems.append("model: a model name is required")
-    if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1:
-        problems.append("max_tokens: a positive integer is required")
-    tools = body.get("tools", [])
-    for index, tool in enumerate(tools):
-        if not _TOOL_NAME.match(str(tool.get("name", ""))):
-            problems.append(f"tools.{index}.name: invalid tool name")
-        if (tool.get("input_schema") or {}).get("type") != "object":
-            problems.append(f"tools.{index}.input_schema: type must be object")
-    choice = body.get("tool_choice") or {}
-    if choice.get("type") == "tool" and choice.get("name") not in {t.get("name") for t in tools}:
-        problems.append("tool_choice.name: names no offered tool")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return [*problems, "messages: at least one message is required"]
-    if messages[0].get("role") != "user":
-        problems.append("messages.0.role: the first message must be from the user")
-    for index, (previous, current) in enumerate(zip(messages, messages[1:]), start=1):
-        if previous.get("role") == current.get("role"):
-            problems.append(f"messages.{index}.role: roles must alternate between user and assistant")
-        if previous.get("role") != "assistant" or isinstance(previous.get("content"), str):
-            continue
-        wanted = [b["id"] for b in previous["content"] if b.get("type") == "tool_use"]
-        content = current.get("content")
-        blocks = [] if isinstance(content, str) else list(content or [])
-        leading = [b.get("tool_use_id") for b in itertools.takewhile(lambda b: b.get("type") == "tool_result", blocks)]
-        if wanted and sorted(leading) != sorted(wanted):
-            problems.append(f"messages.{index}.content: tool_use ids {wanted} need tool_result blocks first, "
-                            f"found {leading}")
-    ids = [b.get("id") for m in messages if isinstance(m.get("content"), list) for b in m["content"]
-           if b.get("type") == "tool_use"]
-    if len(ids) != len(set(ids)):
-        problems.append("messages: tool_use ids must be unique")
-    breakpoints = sum(1 for block in _all_blocks(body) if isinstance(block, dict) and block.get("cache_control"))
-    if breakpoints > MAX_CACHE_BREAKPOINTS:
-        problems.append(f"a maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided, "
-                        f"found {breakpoints}")
-    return problems
-
-
-def _all_blocks(body: dict[str, Any]) -> Iterable[Any]:
-    yield from body.get("tools", [])
-    if isinstance(body.get("system"), list):
-        yield from body["system"]
-    for message in body.get("messages", []):
-        if isinstance(message.get("content"), list):
-            yield from message["content"]

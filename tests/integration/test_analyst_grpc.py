@@ -15,15 +15,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from csv_analyst.v1 import (
-    analyst_service_pb2 as api,
-    analyst_service_pb2_grpc,
-    plan_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2 as dispatch_pb2,
-    runner_dispatch_service_pb2_grpc,
-    sandbox_pb2,
-)
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, plan_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
 
 pytestmark = pytest.mark.bwrap
 REPO = Path(__file__).resolve().parents[2]
@@ -172,7 +165,7 @@ def test_list_capsules_paginates_newest_first(analyst: Any) -> None:
 
 def test_health_is_serving_on_both_services(local_stack: Any) -> None:
     for target, service in ((local_stack.analyst_target, "csv_analyst.v1.AnalystService"),
-                            (local_stack.runner_target, "csv_analyst.v1.RunnerService")):
+                            (local_stack.runner_target, "csv_analyst.runner.v1.RunnerService")):
         with grpc.insecure_channel(target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for name in ("", service):
@@ -194,7 +187,7 @@ def test_buf_curl_lists_methods_through_reflection(local_stack: Any) -> None:
     assert refused.returncode != 0 and "not authenticated" in refused.stderr.lower(), refused.stderr
     assert "csv_analyst.v1.AnalystService/Ask" in listed[local_stack.analyst_target]
     assert "grpc.health.v1.Health/Check" in listed[local_stack.analyst_target]
-    assert "csv_analyst.v1.RunnerService/Execute" in listed[local_stack.runner_target]
+    assert "csv_analyst.runner.v1.RunnerService/Execute" in listed[local_stack.runner_target]
     # And a streaming call through reflection alone, without the .proto files.
     out = subprocess.run([str(buf), "curl", "--protocol", "grpc", "--http2-prior-knowledge",
                           "-d", json.dumps({"datasetId": "sensors", "question": "What is the average temperature per location?"}),

@@ -20,7 +20,8 @@ import pytest
 
 from analyst_service.config import AnalystSettings
 from csv_analyst_app.stack import start_local_stack
-from csv_analyst.v1 import analyst_service_pb2_grpc, runner_dispatch_service_pb2_grpc
+from csv_analyst.v1 import analyst_service_pb2_grpc
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
 from tests.conftest import LoopThread, RunningStack, require_bwrap
 from tests.security.harness import busy_cgroups, sandbox_processes

@@ -38,14 +38,17 @@ def hijacked_replies(index: int) -> list[Reply]:
     if kind == 1:  # SQL smuggled into a column name, then a valid plan after the refusal
         return [propose_plan_reply({**STATUS_COUNTS, "select": [{"column": "(SELECT getenv('HOME'))"}]}),
                 propose_plan_reply(STATUS_COUNTS)]
-    # SQL smuggled into a value: it can only ever be a literal
-    return [propose_plan_reply({**STATUS_COUNTS, "filters": [
-        {"column": "status", "op": "FILTER_OPERATOR_EQ", "values": [{"string_value": "x' OR '1'='1"}]}]})]
+    # SQL smuggled into a value: it can only ever be a literal. No status holds it: the planner says
+    # so once, and the same plan proposed again stands (an empty answer).
+    smuggled = {**STATUS_COUNTS, "filters": [
+        {"column": "status", "op": "FILTER_OPERATOR_EQ", "values": [{"string_value": "x' OR '1'='1"}]}]}
+    return [propose_plan_reply(smuggled), propose_plan_reply(smuggled)]
 
 
 @pytest.fixture(scope="module")
 def hijacked(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack, FakeMessagesApi]]:
-    with FakeMessagesApi() as fake:
+    # A hijacked model: its replies break the strict schemas and tool_choice on purpose.
+    with FakeMessagesApi(check_replies=False) as fake:
         planner = ClaudePlanner(ClaudeSettings(api_key="test-key", base_url=fake.url, max_retries=0,
                                                timeout_seconds=10.0, model="claude-test", max_corrections=1))
         running = start_stack(datasets_dir, tmp_path_factory.mktemp("claude-injection") / "capsules.sqlite3",

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
-from csv_analyst.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
 from tests.conftest import RunningStack
 from tests.security.harness import PASSWD_MARKERS, leaks
 

@@ -20,13 +20,8 @@ import pytest
 from google.protobuf import duration_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from csv_analyst.v1 import (
-    analyst_service_pb2 as api,
-    capsule_pb2,
-    run_pb2,
-    runner_dispatch_service_pb2 as dispatch_pb2,
-    sandbox_pb2,
-)
+from csv_analyst.v1 import analyst_service_pb2 as api, capsule_pb2, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, sandbox_pb2
 from tests.security.conftest import RUN_MEMORY_BYTES, RUN_TIMEOUT_SECONDS
 from tests.security.harness import STATES, Case, leaks, load_cases
 

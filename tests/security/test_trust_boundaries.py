@@ -27,8 +27,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from csv_analyst.v1 import analyst_service_pb2 as api, run_pb2, runner_dispatch_service_pb2 as dispatch_pb2
-from csv_analyst.v1 import runner_dispatch_service_pb2_grpc, sandbox_pb2
+from csv_analyst.v1 import analyst_service_pb2 as api, run_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc, sandbox_pb2
 from runner_service.executors.sandbox_user import DEFAULT_SANDBOX_USER
 from tests.conftest import RunningStack, credential_channel, require
 from tests.security.harness import _processes

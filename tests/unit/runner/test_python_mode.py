@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner.engine import execute_task
 from runner.python_policy import MAX_CODE_CHARS, PolicyViolation, check_python
 from tests.unit.runner.test_runner_engine import cells, data_dir, make_task  # noqa: F401 - fixture

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 from google.protobuf import duration_pb2
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2, value_pb2
+from csv_analyst.v1 import run_pb2, value_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner.engine import execute_task, open_connection, run_query, to_value
 
 ORDERS = "order_id,status,total,order_date\n" + "".join(

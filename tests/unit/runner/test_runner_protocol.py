@@ -6,7 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from google.protobuf import duration_pb2
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner_service.executors.base import MAX_STDOUT_BYTES, SandboxRequest, TableFile
 from runner_service.executors.docker import (
     LABEL_EXECUTOR,
@@ -188,7 +189,7 @@ def test_reaping_decision() -> None:
 def test_image_tag_covers_code_versions_and_recipe(tmp_path: Path) -> None:
     files = runner_image_files()
     inside = [name for _, name in files]
-    assert {"runner/__main__.py", "runner/engine.py", "csv_analyst/v1/sandbox_pb2.py"} <= set(inside)
+    assert {"runner/__main__.py", "runner/engine.py", "csv_analyst/runner/v1/sandbox_pb2.py"} <= set(inside)
     assert not any(name.endswith("_grpc.py") for name in inside)
     versions = {"duckdb": "2.0.1", "protobuf": "7.36.2"}
     tag = runner_image_tag(files, versions)

@@ -9,7 +9,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from csv_analyst.v1 import run_pb2, sandbox_pb2
+from csv_analyst.v1 import run_pb2
+from csv_analyst.runner.v1 import sandbox_pb2
 from runner_service.executors.base import DATABASE_FILE, SandboxOutcome, SandboxRequest, TableFile
 from runner_service.materialize import RETRY_BASE_SECONDS, Materializer, materialisation_key
 

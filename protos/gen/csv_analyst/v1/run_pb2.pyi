@@ -142,7 +142,7 @@ class Run(_message.Message):
     def __init__(self, name: _Optional[str] = ..., run_id: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., limits: _Optional[_Union[ResourceLimits, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., stats: _Optional[_Union[RunStats, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., runner_mode: _Optional[str] = ..., dataset_version_hash: _Optional[str] = ..., thread_id: _Optional[str] = ..., planner: _Optional[str] = ..., planner_attempts: _Optional[_Iterable[_Union[PlannerAttempt, _Mapping]]] = ..., query_type: _Optional[_Union[QueryType, str]] = ..., python_code: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., cached_from_run_id: _Optional[str] = ...) -> None: ...
 
 class PlannerAttempt(_message.Message):
-    __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency")
+    __slots__ = ("number", "model", "tools", "outcome", "violations", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "latency", "request_ids", "stop_reason")
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,8 @@ class PlannerAttempt(_message.Message):
     CACHE_READ_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_IDS_FIELD_NUMBER: _ClassVar[int]
+    STOP_REASON_FIELD_NUMBER: _ClassVar[int]
     number: int
     model: str
     tools: _containers.RepeatedScalarFieldContainer[str]
@@ -163,7 +165,9 @@ class PlannerAttempt(_message.Message):
     cache_read_tokens: int
     cache_write_tokens: int
     latency: _duration_pb2.Duration
-    def __init__(self, number: _Optional[int] = ..., model: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ..., violations: _Optional[_Iterable[str]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    request_ids: _containers.RepeatedScalarFieldContainer[str]
+    stop_reason: str
+    def __init__(self, number: _Optional[int] = ..., model: _Optional[str] = ..., tools: _Optional[_Iterable[str]] = ..., outcome: _Optional[str] = ..., violations: _Optional[_Iterable[str]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., request_ids: _Optional[_Iterable[str]] = ..., stop_reason: _Optional[str] = ...) -> None: ...
 
 class ResourceLimits(_message.Message):
     __slots__ = ("timeout", "memory_bytes", "max_rows", "threads", "max_processes", "max_output_bytes")

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from csv_analyst.v1 import runner_dispatch_service_pb2 as csv__analyst_dot_v1_dot_runner__dispatch__service__pb2
+from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in csv_analyst/v1/runner_dispatch_service_pb2_grpc.py depends on'
+        + ' but the generated code in csv_analyst/runner/v1/runner_dispatch_service_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -39,14 +39,14 @@ class RunnerServiceStub:
             channel: A grpc.Channel.
         """
         self.Execute = channel.unary_stream(
-                '/csv_analyst.v1.RunnerService/Execute',
-                request_serializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.SerializeToString,
-                response_deserializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.FromString,
+                '/csv_analyst.runner.v1.RunnerService/Execute',
+                request_serializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.FromString,
                 _registered_method=True)
         self.CancelRun = channel.unary_unary(
-                '/csv_analyst.v1.RunnerService/CancelRun',
-                request_serializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.SerializeToString,
-                response_deserializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.FromString,
+                '/csv_analyst.runner.v1.RunnerService/CancelRun',
+                request_serializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
 
 
@@ -79,19 +79,19 @@ def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Execute': grpc.unary_stream_rpc_method_handler(
                     servicer.Execute,
-                    request_deserializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.FromString,
-                    response_serializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.SerializeToString,
+                    request_deserializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.FromString,
+                    response_serializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.SerializeToString,
             ),
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
-                    request_deserializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.FromString,
-                    response_serializer=csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.SerializeToString,
+                    request_deserializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.FromString,
+                    response_serializer=csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'csv_analyst.v1.RunnerService', rpc_method_handlers)
+            'csv_analyst.runner.v1.RunnerService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('csv_analyst.v1.RunnerService', rpc_method_handlers)
+    server.add_registered_method_handlers('csv_analyst.runner.v1.RunnerService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -116,9 +116,9 @@ class RunnerService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/csv_analyst.v1.RunnerService/Execute',
-            csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.SerializeToString,
-            csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.FromString,
+            '/csv_analyst.runner.v1.RunnerService/Execute',
+            csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteRequest.SerializeToString,
+            csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.ExecuteResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -143,9 +143,9 @@ class RunnerService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/csv_analyst.v1.RunnerService/CancelRun',
-            csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.SerializeToString,
-            csv__analyst_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.FromString,
+            '/csv_analyst.runner.v1.RunnerService/CancelRun',
+            csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunRequest.SerializeToString,
+            csv__analyst_dot_runner_dot_v1_dot_runner__dispatch__service__pb2.CancelRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

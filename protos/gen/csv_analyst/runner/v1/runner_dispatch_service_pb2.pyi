@@ -2,7 +2,7 @@ import datetime
 
 from csv_analyst.v1 import result_pb2 as _result_pb2
 from csv_analyst.v1 import run_pb2 as _run_pb2
-from csv_analyst.v1 import sandbox_pb2 as _sandbox_pb2
+from csv_analyst.runner.v1 import sandbox_pb2 as _sandbox_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper

@@ -121,9 +121,11 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
             return [gr.update(choices=choices, value=selected), *handlers.dataset_view(selected), *cleared]
 
         demo.load(on_load, outputs=[dataset, *view_outputs, *ask_outputs])
-        # `input` (not `change`): only a user's choice starts a new conversation, not a page opening a shared run.
-        dataset.input(lambda dataset_id: [*handlers.dataset_view(dataset_id), *handlers.cleared()],
-                      inputs=[dataset], outputs=[*view_outputs, *ask_outputs])
+        # `input` (not `change`): only a user's choice starts a new conversation, not a page opening a shared
+        # run. The clearing runs at once, outside the queue and before any RPC: landing after a question the
+        # user asked right away, it would wipe that answer's stream.
+        dataset.input(handlers.cleared, outputs=ask_outputs, queue=False).then(
+            handlers.dataset_view, inputs=[dataset], outputs=view_outputs)
         files.upload(handlers.upload, inputs=[files],
                      outputs=[upload_report, dataset, *view_outputs, *ask_outputs, files])
         new_chat.click(handlers.cleared, outputs=ask_outputs)

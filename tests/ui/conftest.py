@@ -93,6 +93,8 @@ def page(browser: Any, ui: RunningUI) -> Iterator[Any]:
         page.goto(ui.url)
         expect(page.locator("#dataset-dropdown input")).to_have_value(re.compile(r"\S"))
         yield page
+        # Shown by pytest only when the test failed: what the user saw last.
+        print("chat as shown:", page.locator("#chat").inner_text(timeout=5000)[-3000:])
     finally:
         context.close()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from analyst_service.errors import ValidationError
-from csv_analyst.v1 import dataset_pb2, plan_pb2, value_pb2
+from csv_analyst.v1 import dataset_pb2, plan_pb2, result_pb2, value_pb2
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 10_000
@@ -175,7 +175,9 @@ def build_select(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, max_limit: i
             query = query.order_by(exp.Ordered(this=key, desc=order.descending, nulls_first=False))
     if plan.limit < 0 or plan.limit > max_limit:
         scope.violations.append(("plan.limit", f"limit {plan.limit} is outside 0..{max_limit} (0 means {DEFAULT_LIMIT})"))
-    query = query.limit(plan.limit or DEFAULT_LIMIT)
+    # Without a limit of its own a plan shows DEFAULT_LIMIT rows; one more is fetched, so the
+    # answer can say honestly that there were more (see honest_default_limit).
+    query = query.limit(plan.limit or DEFAULT_LIMIT + 1)
     if scope.violations:
         raise _validation_error(scope)
     return query
@@ -493,3 +495,12 @@ def _order_key(
     if order.as_year:
         return year_of(key, column.is_temporal)
     return number_of(key) if order.as_number and not column.is_numeric else key
+
+
+def honest_default_limit(result: result_pb2.ResultTable) -> None:
+    """Cut the result of a plan without a limit of its own to DEFAULT_LIMIT rows, marking it
+    truncated when the query had more (it fetched DEFAULT_LIMIT + 1)."""
+    if len(result.rows) > DEFAULT_LIMIT:
+        del result.rows[DEFAULT_LIMIT:]
+        result.row_count = len(result.rows)
+        result.truncated = True

@@ -8,6 +8,7 @@ import time
 import grpc
 from google.protobuf import duration_pb2
 
+from analyst_service.compiler import honest_default_limit
 from analyst_service.live import LiveRun
 from csv_analyst.v1 import dataset_pb2, run_pb2
 from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
@@ -88,9 +89,11 @@ async def execute(live: LiveRun, dataset: dataset_pb2.Dataset, host_paths: list[
                                  else run_pb2.RUN_STATE_FAILED)
                 else:
                     run.result.CopyFrom(response.result)
+                    if run.HasField("plan") and not run.plan.limit:
+                        honest_default_limit(run.result)
                     run.state = run_pb2.RUN_STATE_SUCCEEDED
-                    suffix = " (truncated)" if response.result.truncated else ""
-                    live.event(run_pb2.STAGE_RESULT, f"{response.result.row_count} rows{suffix}", result=response.result)
+                    suffix = " (truncated)" if run.result.truncated else ""
+                    live.event(run_pb2.STAGE_RESULT, f"{run.result.row_count} rows{suffix}", result=run.result)
     except grpc.aio.AioRpcError as error:
         # The runner's own words (addresses, paths, diagnostics) go to the log, not to the client.
         log.error("run %s: the runner service at %s answered %s: %s", run.run_id, runner_target,

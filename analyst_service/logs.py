@@ -32,7 +32,8 @@ LEVEL_ENV = "CSV_ANALYST_LOG_LEVEL"
 FORMAT_ENV = "CSV_ANALYST_LOG_FORMAT"
 REQUEST_ID_HEADER = "x-request-id"
 _GOOD_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_SERVICES = (("analyst_service", "analyst"), ("runner_service", "runner"), ("gradio_ui", "ui"))
+_SERVICES = (("analyst_service", "analyst"), ("runner_service", "runner"), ("gradio_ui", "ui"), ("gradio", "ui"),
+             ("csv_analyst_app", "cli"))
 
 
 class ContextFields(logging.Filter):
@@ -73,6 +74,9 @@ def configure_logging(level: str | None = None, fmt: str | None = None, stream: 
     handler.csv_analyst = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # Libraries' own request chatter (the web UI's HTTP client) is not the product's log.
+    for chatty in ("httpx", "httpcore", "urllib3", "gradio"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 
 def request_id_from(metadata: Any) -> str:

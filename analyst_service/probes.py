@@ -16,8 +16,8 @@ import grpc
 from analyst_service.dispatch import seconds
 from analyst_service.errors import AnalystError
 from analyst_service.validation.sql import check_sql
-from csv_analyst.v1 import dataset_pb2, run_pb2, value_pb2
 from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
+from csv_analyst.v1 import dataset_pb2, run_pb2, value_pb2
 
 log = logging.getLogger(__name__)
 

@@ -124,6 +124,9 @@ class RunManager:
         record = await asyncio.to_thread(self._store.in_flight_run, run_id)
         if record is not None:
             return record.run
+        capsule = await asyncio.to_thread(self._store.get, run_id)  # it ended between the look-ups
+        if capsule is not None:
+            return capsule.run
         raise NotFoundError(message=f"no run {run_id!r}", metadata={"resource_type": "run", "name": f"runs/{run_id}"})
 
     async def profile(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
@@ -168,8 +171,9 @@ class RunManager:
                 return
             record = await asyncio.to_thread(self._store.in_flight_run, run_id)
             if record is None:
-                if run_id in self._live:
-                    continue  # it started between the two look-ups
+                # It may have started here, or ended elsewhere, between the look-ups.
+                if run_id in self._live or await asyncio.to_thread(self._store.get, run_id) is not None:
+                    continue
                 raise NotFoundError(message=f"no run {run_id!r}",
                                     metadata={"resource_type": "run", "name": f"runs/{run_id}"})
             if owner_is_gone(record.owner):

@@ -52,9 +52,23 @@ QUERY_FIELDS = ("question", "sql", "python")
 
 def python_enabled(options: argparse.Namespace) -> bool:
     """Python mode: `serve --enable-python` or $CSV_ANALYST_ENABLE_PYTHON=1; the embedded stack of
-    the `python` command (the command itself is the explicit request)."""
+    the `python` command (the command itself is the explicit request), or of a batch whose lines
+    hold Python programs (the file is the explicit request)."""
     return (options.command == "python" or getattr(options, "enable_python", False)
-            or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes"))
+            or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes") or _batch_has_python(options))
+
+
+def _batch_has_python(options: argparse.Namespace) -> bool:
+    batch = getattr(options, "batch", None)
+    if batch is None or getattr(options, "server", None) or not batch.exists():
+        return False
+    for line in batch.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            item = json.loads(line)
+            if isinstance(item, dict) and isinstance(item.get("python"), str):
+                return True
+    return False
+
 
 BATCH_CONCURRENCY = 2
 
@@ -160,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write every row of a run's result as CSV or Parquet")
     stack_options(export)
     export.add_argument("--server", help="HOST:PORT of a running analyst service (default: the local store)")
+    api_key_option(export)
     export.add_argument("run_id")
     export.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default: csv)")
     export.add_argument("--output", type=Path, help="file to write (default: standard output)")
@@ -391,7 +406,7 @@ async def run_batch(options: argparse.Namespace, stub: analyst_service_pb2_grpc.
     return 0
 
 
-def print_answer(answer: dict[str, Any]) -> None:
+def print_answer(answer: dict[str, Any], server: str | None = None) -> None:
     """Print an answer as a readable table with its explanation, SQL and run id."""
     if answer["status"] != "SUCCEEDED":
         print(f"{answer['status']}: {answer['error']['code']}: {answer['error']['message']}", file=sys.stderr)
@@ -408,7 +423,8 @@ def print_answer(answer: dict[str, Any]) -> None:
     if answer["sql"]:
         print(f"SQL: {answer['sql']}", file=sys.stderr)
     if answer["run_id"]:
-        print(f"run: {answer['run_id']}  (csv-analyst capsule {answer['run_id']})"
+        where = f" --server {server}" if server else ""
+        print(f"run: {answer['run_id']}  (csv-analyst capsule{where} {answer['run_id']})"
               + (f"  thread: {answer['thread_id']}" if answer.get("thread_id") else ""), file=sys.stderr)
 
 
@@ -437,7 +453,7 @@ async def query_command(options: argparse.Namespace) -> int:
     if options.json:
         print(json.dumps(answer, default=str))
     else:
-        print_answer(answer)
+        print_answer(answer, options.server)
     return 0 if answer["status"] == "SUCCEEDED" else 1
 
 
@@ -473,7 +489,7 @@ async def export_command(options: argparse.Namespace) -> int:
         if options.server:
             request = api.ExportResultRequest(name=options.run_id, format=(
                 api.EXPORT_FORMAT_PARQUET if options.format == "parquet" else api.EXPORT_FORMAT_CSV))
-            async with grpc.aio.insecure_channel(options.server) as channel:
+            async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
                 try:
                     async for chunk in analyst_service_pb2_grpc.AnalystServiceStub(channel).ExportResult(request):
                         output.write(chunk.data)
@@ -555,12 +571,14 @@ async def serve_command(options: argparse.Namespace) -> int:
 def keys_command(options: argparse.Namespace) -> int:
     """`keys add`: create a key, append its hash to the key file, print the key once."""
     key = new_key()
+    path: Path = options.file
     try:
         line = key_file_line(key, options.name, "operator" if options.operator else "user")
-    except ValueError as error:
+        if path.exists() and any(k.name == options.name for k in load_key_file(path)):
+            raise ValueError(f"{path} already has a key named {options.name!r}; pick another name")
+    except (ValueError, KeyFileError) as error:
         print(f"csv-analyst keys add: {error}", file=sys.stderr)
         return 2
-    path: Path = options.file
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as handle:

@@ -108,6 +108,8 @@ def start_stack(datasets_dir: Path, capsule_db: Path, runner_overrides: dict[str
     analyst = AnalystSettings(**{"port": 0, "datasets_dir": datasets_dir, "capsule_db": capsule_db,
                                  "run_timeout_seconds": 10.0, "run_memory_bytes": 256 << 20, "max_rows": 500,
                                  "upload_dir": capsule_db.parent / "uploads",  # never the user's own
+                                 # Every run really runs (tests of the result cache turn it on).
+                                 "result_cache_bytes": 0,
                                  **analyst_overrides})
     runner_settings: dict[str, Any] = {"port": 0, "max_concurrency": 2, "max_queue": 16, "max_timeout_seconds": 10.0,
                                        "cache_dir": capsule_db.parent / "materialized", **(runner_overrides or {})}

@@ -217,3 +217,14 @@ def test_follow_up_over_grpc_ask_refines_the_previous_plan(analyst: Any) -> None
     assert [(f.column, f.values[0].string_value) for f in follow.plan.filters] == [("status", "completed")]
     assert [row.values[0].string_value for row in follow.result.rows] == ["completed"]
     assert "completed" in follow.plan.explanation
+
+
+def test_a_plan_without_a_limit_says_honestly_that_rows_were_left_out(analyst: Any) -> None:
+    plan = plan_pb2.Plan(base_table="orders", select=[plan_pb2.SelectItem(column="order_id")])
+    run = analyst.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce", plan=plan)).run
+    assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error
+    assert run.result.row_count == 200 and run.result.truncated and len(run.result.rows) == 200
+    small = plan_pb2.Plan(base_table="orders", select=[plan_pb2.SelectItem(column="status")],
+                          group_by=[plan_pb2.GroupBy(column="status")])
+    grouped = analyst.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce", plan=small)).run
+    assert grouped.result.row_count == 4 and not grouped.result.truncated

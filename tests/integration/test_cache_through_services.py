@@ -25,7 +25,7 @@ def csv_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cached_stack(datasets_dir: Path, csv_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     work = tmp_path_factory.mktemp("cache-stack")
     running = start_stack(datasets_dir, work / "capsules.sqlite3", csv_roots=(csv_root,), upload_dir=work / "uploads",
-                          enable_python=True)
+                          enable_python=True, result_cache_bytes=64 << 20)
     yield running
     stop_stack(running)
 

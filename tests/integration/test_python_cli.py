@@ -47,6 +47,10 @@ def test_python_batch_lines_answer_in_order(local_stack: Any, datasets_dir: Path
     assert answers[0]["status"] == answers[1]["status"] == "SUCCEEDED"
     assert answers[0]["rows"] == answers[1]["rows"]
     assert answers[2]["error"]["code"] == "PYTHON_POLICY_VIOLATION"
+    # `ask --batch` runs Python lines too in the embedded stack: the file is the explicit request.
+    mixed = run_cli("ask", "--datasets-dir", str(datasets_dir), "--capsule-db", str(tmp_path / "c.sqlite3"),
+                    "--upload-dir", str(tmp_path / "up"), "--batch", str(batch), "--json")
+    assert [json.loads(line)["status"] for line in mixed.stdout.splitlines()] == ["SUCCEEDED", "SUCCEEDED", "REJECTED"]
     # A server that did not enable Python mode says how to.
     off = json.loads(run_cli("python", "--server", local_stack.analyst_target, "--dataset", "support", "--json",
                              "result = 1").stdout)

@@ -64,7 +64,8 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
                               run_timeout_seconds=run_timeout_seconds, run_memory_bytes=RUN_MEMORY_BYTES,
                               max_rows=MAX_ROWS, csv_roots=(security_root / "hostile", security_root / "injection",
                                                          security_root / "attacks"),
-                              upload_dir=security_root / f"uploads-{name}", enable_python=enable_python)
+                              upload_dir=security_root / f"uploads-{name}", enable_python=enable_python,
+                              result_cache_bytes=0)  # every case must meet the sandbox, not a cached answer
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
                             max_timeout_seconds=max(10.0, run_timeout_seconds),
                             default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)

@@ -126,6 +126,10 @@ def test_cli_keys_add_stores_a_hash_and_prints_the_key_once(tmp_path: Path) -> N
     assert key.startswith("csva_") and key not in path.read_text()
     assert (path.stat().st_mode & 0o777) == 0o600
     assert KeyRing(load_key_file(path)).find(key) is not None
+    again = subprocess.run([sys.executable, "-m", "csv_analyst_app.cli", "keys", "add", "--file", str(path),
+                            "--name", "ci-bot"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "already has a key named" in again.stderr and again.stdout == ""
+    assert len(load_key_file(path)) == 1
 
 
 def test_a_public_bind_without_keys_is_refused() -> None:

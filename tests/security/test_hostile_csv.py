@@ -16,9 +16,13 @@ import pytest
 from analyst_service.export import to_csv
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from tests.conftest import RunningStack
+from tests.security.conftest import ROOMY_RUN_TIMEOUT_SECONDS
 from tests.security.harness import leaks
 
-pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.bwrap, pytest.mark.timeout(600)]
+# A caller's deadline caps a run's time limit: give the calls the roomy stack's whole limit, so a
+# loaded machine slows these tests down but never fails them.
+CALL_TIMEOUT = ROOMY_RUN_TIMEOUT_SECONDS + 30
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,11 @@ def test_submit_run_counts_every_row_or_fails_typed(hostile: HostileCsv, csv_dir
     request = api.SubmitRunRequest(csv_paths=[path], sql=f'SELECT count(*) AS n FROM "{hostile.name}"')
     if hostile.issue == "empty":
         with pytest.raises(grpc.RpcError) as caught:
-            analyst.SubmitRun(request, timeout=30)
+            analyst.SubmitRun(request, timeout=CALL_TIMEOUT)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         return
-    run = analyst.SubmitRun(request, timeout=30).run
-    capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=run.run_id), timeout=10).capsule
+    run = analyst.SubmitRun(request, timeout=CALL_TIMEOUT).run
+    capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=run.run_id), timeout=CALL_TIMEOUT).capsule
     assert capsule.run.state == run.state
     if hostile.or_issue and run.error.metadata.get("issue") == hostile.or_issue:
         assert run.error.code == run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED and "run_memory" in run.error.message
@@ -132,7 +136,7 @@ def test_ask_answers_or_fails_typed(hostile: HostileCsv, csv_dir: Path, analyst:
     path = str(csv_dir / f"{hostile.name}.csv")
     request = api.AskRequest(csv_paths=[path], question="How many rows are there?")
     try:
-        events = [r.event for r in analyst.Ask(request, timeout=60)]
+        events = [r.event for r in analyst.Ask(request, timeout=CALL_TIMEOUT)]
     except grpc.RpcError as error:
         # Only a request that cannot start fails the RPC, with a typed status (never INTERNAL).
         assert hostile.issue == "empty" and error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
@@ -153,14 +157,14 @@ def test_ask_answers_or_fails_typed(hostile: HostileCsv, csv_dir: Path, analyst:
         elif run.result.rows and len(run.result.columns) == 1 and hostile.rows:
             assert _count(run) == hostile.rows
     assert run.error.code != run_pb2.ERROR_CODE_RUNNER_INTERNAL_ERROR
-    capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=run.run_id), timeout=10).capsule
+    capsule = analyst.GetCapsule(api.GetCapsuleRequest(name=run.run_id), timeout=CALL_TIMEOUT).capsule
     assert leaks(str(capsule)) == [] and leaks(str(events)) == []
 
 
 def test_formula_cells_come_back_raw_and_are_neutralised_on_export(csv_dir: Path, analyst: Any) -> None:
     path = str(csv_dir / "formula_cells.csv")
     run = analyst.SubmitRun(api.SubmitRunRequest(
-        csv_paths=[path], sql="SELECT id, link, note FROM formula_cells ORDER BY id LIMIT 10"), timeout=30).run
+        csv_paths=[path], sql="SELECT id, link, note FROM formula_cells ORDER BY id LIMIT 10"), timeout=CALL_TIMEOUT).run
     assert run.state == run_pb2.RUN_STATE_SUCCEEDED, run.error
     rows = [[v.int_value if v.WhichOneof("kind") == "int_value" else v.string_value for v in row.values]
             for row in run.result.rows]
@@ -174,5 +178,5 @@ def test_formula_cells_come_back_raw_and_are_neutralised_on_export(csv_dir: Path
 
 def test_service_still_answers_after_the_hostile_files(analyst: Any) -> None:
     events = [r.event for r in analyst.Ask(api.AskRequest(dataset_id="support",
-                                                          question="How many tickets are still open?"), timeout=60)]
+                                                          question="How many tickets are still open?"), timeout=CALL_TIMEOUT)]
     assert events[-1].run.state == run_pb2.RUN_STATE_SUCCEEDED, events[-1].run.error

@@ -97,6 +97,7 @@ function summarise(datasets, datasetId, question, events) {
       payload: e.payload || null,
     })),
     final_state: run ? run.state : null,
+    cache_hit: run ? Boolean(run.cache_hit) : null,
     run_id: run ? run.run_id : null,
     error: run && run.error && run.error.reason ? { reason: run.error.reason, message: run.error.message } : null,
     columns: resultTable ? resultTable.columns.map((c) => c.name) : [],

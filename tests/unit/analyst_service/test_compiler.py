@@ -265,7 +265,7 @@ def test_order_by_grouped_column_and_descending_nulls_last(run: Run) -> None:
 
 
 def test_limit_default_and_explicit(dataset: dataset_pb2.Dataset, run: Run) -> None:
-    assert compile_plan(P.Plan(base_table="orders"), dataset).endswith(f"LIMIT {DEFAULT_LIMIT}")
+    assert compile_plan(P.Plan(base_table="orders"), dataset).endswith(f"LIMIT {DEFAULT_LIMIT + 1}")
     assert compile_plan(P.Plan(base_table="orders", limit=MAX_LIMIT), dataset).endswith(f"LIMIT {MAX_LIMIT}")
     assert len(run(P.Plan(base_table="orders", limit=2))) == 2
     rows = run(P.Plan(base_table="orders"))

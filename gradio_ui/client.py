@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import collections
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -31,6 +32,10 @@ T = TypeVar("T")
 # the UI. An Ask covers planning, queueing and a sandboxed run, each capped server-side.
 UNARY_TIMEOUT_SECONDS = 10.0
 ASK_TIMEOUT_SECONDS = 300.0
+# An upload streams the files, then the service profiles every table in a sandbox.
+UPLOAD_TIMEOUT_SECONDS = 300.0
+# The service recommends up to 1 MiB per UploadDataset message.
+UPLOAD_CHUNK_BYTES = 1 << 20
 
 # Messages for failures that happen before the server can attach a status of its own.
 _TRANSPORT_MESSAGES = {
@@ -167,15 +172,6 @@ class AnalystClient:
         finally:
             stream.cancel()  # no-op after a normal end; stops the call if the consumer gives up
 
-    def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan) -> run_pb2.Run:
-        """Run a plan (such as a clarification's reading) without the planner and return the finished run.
-
-        Raises:
-            AnalystClientError: When the request cannot start (unknown dataset) or the call fails.
-        """
-        request = analyst_service_pb2.SubmitRunRequest(dataset_id=dataset_id, plan=plan)
-        return self._unary(lambda: self._stub.SubmitRun(request, timeout=ASK_TIMEOUT_SECONDS)).run
-
     def get_capsule(self, run_id: str) -> capsule_pb2.Capsule:
         """Get the capsule (full record) of a finished run.
 
@@ -184,6 +180,72 @@ class AnalystClient:
         """
         request = analyst_service_pb2.GetCapsuleRequest(name=run_id)
         return self._unary(lambda: self._stub.GetCapsule(request, timeout=UNARY_TIMEOUT_SECONDS)).capsule
+
+    def export_csv(self, run_id: str, path: Path) -> int:
+        """Write every row of a succeeded run's result to `path` as CSV (ExportResult).
+
+        The service neutralises spreadsheet formulas in cells (a leading `=`, `+`, `-`, `@`).
+
+        Returns:
+            The number of rows in the file.
+
+        Raises:
+            AnalystClientError: NOT_FOUND (no such run), FAILED_PRECONDITION (the run has no
+                result), or any other failure.
+        """
+        request = analyst_service_pb2.ExportResultRequest(name=run_id, format=analyst_service_pb2.EXPORT_FORMAT_CSV)
+        stream = self._stub.ExportResult(request, timeout=UPLOAD_TIMEOUT_SECONDS)
+        rows = 0
+        try:
+            with open(path, "wb") as out:
+                for response in stream:
+                    rows = rows or int(response.row_count)
+                    out.write(response.data)
+        except grpc.RpcError as error:
+            raise error_from_rpc(error, self.target) from None
+        finally:
+            stream.cancel()
+        return rows
+
+    def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan) -> run_pb2.Run:
+        """Run a plan directly (no planner) and wait for the finished run.
+
+        A plan that fails validation is not an error here: the run comes back REJECTED with the
+        violations' field paths in `run.error.violations`.
+
+        Raises:
+            AnalystClientError: When the request cannot start (unknown dataset) or the call fails.
+        """
+        request = analyst_service_pb2.SubmitRunRequest(dataset_id=dataset_id, plan=plan)
+        return self._unary(lambda: self._stub.SubmitRun(request, timeout=ASK_TIMEOUT_SECONDS)).run
+
+    def upload(self, paths: Iterable[Path], names: Iterable[str] | None = None) -> dataset_pb2.Dataset:
+        """Stream local CSV files to the service as one new dataset (UploadDataset).
+
+        Args:
+            paths: The files, read in chunks; each becomes a table named after its file stem.
+            names: The file names to send, one per path (default: each path's base name); a
+                browser upload lands under a temporary name, so the UI passes the original one.
+
+        Returns:
+            The uploaded dataset, with its tables' columns, types and row counts profiled.
+
+        Raises:
+            AnalystClientError: INVALID_ARGUMENT for an empty or unreadable CSV or a bad file name,
+                RESOURCE_EXHAUSTED over the server's size or file-count limit, or any other failure.
+        """
+        paths = [Path(path) for path in paths]
+        files = list(zip(paths, list(names) if names is not None else [path.name for path in paths], strict=True))
+
+        def messages() -> Iterator[analyst_service_pb2.UploadDatasetRequest]:
+            for path, name in files:
+                with open(path, "rb") as stream:
+                    chunk = stream.read(UPLOAD_CHUNK_BYTES)
+                    yield analyst_service_pb2.UploadDatasetRequest(file_name=name, chunk=chunk)
+                    while chunk := stream.read(UPLOAD_CHUNK_BYTES):
+                        yield analyst_service_pb2.UploadDatasetRequest(chunk=chunk)
+
+        return self._unary(lambda: self._stub.UploadDataset(messages(), timeout=UPLOAD_TIMEOUT_SECONDS)).dataset
 
     def close(self) -> None:
         """Close the channel."""

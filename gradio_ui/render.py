@@ -1,4 +1,5 @@
-"""Turn RunEvents into what the UI shows: titled stage messages, the result table, a chart and details.
+"""Turn RunEvents into what the UI shows: titled stage messages, then one answer message holding the
+result table, a chart and details (see `gradio_ui.answer`).
 
 Pure functions and one small accumulator (`RunView`); nothing here talks to the network or to Gradio
 components, so it is easy to test and to reuse.
@@ -7,16 +8,16 @@ components, so it is easy to test and to reuse.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-import pandas as pd
 from google.protobuf import json_format
 from google.protobuf.duration_pb2 import Duration
 
 from csv_analyst.v1 import plan_pb2, result_pb2, run_pb2, value_pb2
+from gradio_ui.answer import details_section, result_sections, share_href
+from gradio_ui.format import Cell
 
 ChatMessage = dict[str, Any]
-Cell = bool | int | float | str | None
 
 STAGE_TITLES: dict[int, str] = {
     run_pb2.STAGE_PLANNING: "Planning",
@@ -27,11 +28,17 @@ STAGE_TITLES: dict[int, str] = {
     run_pb2.STAGE_DONE: "Done",
 }
 
-_NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                     "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "NUMERIC")
-_DATE_PREFIXES = ("DATE", "TIMESTAMP")
-_LABEL_PREFIXES = ("VARCHAR", "TEXT", "STRING", "BOOLEAN", "ENUM") + _DATE_PREFIXES
-_CHART_MAX_ROWS = 200
+# What to try next, by RunError.reason, where a refinement fits.
+_REFINEMENTS: dict[str, str] = {
+    "RUNNER_TIMEOUT": "Try a narrower question: add a filter (a date range, one category) or aggregate "
+                      "(totals per group instead of every row).",
+    "RUNNER_RESOURCE_EXCEEDED": "Try a narrower question: pick fewer columns, add a filter or aggregate.",
+    "PLANNER_ERROR": "Try naming the column and table you mean, such as \"total amount per region in orders\".",
+    "VALIDATION_ERROR": "Check the names against the dataset's columns listed above.",
+    "QUERY_ERROR": "Check the columns' types: compare numbers with numbers and dates with dates.",
+    "PLANNER_UNAVAILABLE": "The planner is busy; ask again in a moment.",
+    "RUNNER_UNAVAILABLE": "The sandbox service is unreachable; ask again in a moment.",
+}
 _OUTCOMES: dict[int, str] = {
     run_pb2.RUN_STATE_FAILED: "failed",
     run_pb2.RUN_STATE_REJECTED: "was rejected",
@@ -53,52 +60,6 @@ def result_rows(table: result_pb2.ResultTable) -> list[list[Cell]]:
     return [[cell(value) for value in row.values] for row in table.rows]
 
 
-def result_frame(table: result_pb2.ResultTable) -> pd.DataFrame:
-    """A result table as a DataFrame for `gr.Dataframe` (empty, with headers, when there are no rows).
-
-    The frame has object dtype so integers stay integers and NULL stays None (pandas would turn an
-    integer column with a NULL into floats with NaN).
-    """
-    return pd.DataFrame(result_rows(table), columns=[column.name for column in table.columns], dtype=object)
-
-
-def _is(type_name: str, prefixes: tuple[str, ...]) -> bool:
-    return type_name.upper().startswith(prefixes)
-
-
-@dataclass(frozen=True)
-class ChartSpec:
-    """A simple chart of a two-column result: one label column, one numeric column.
-
-    Attributes:
-        kind: `line` when the label is a date or timestamp, else `bar`.
-        x: The label column.
-        y: The numeric column.
-        frame: The data, with the x column parsed as datetimes for line charts.
-    """
-
-    kind: Literal["bar", "line"]
-    x: str
-    y: str
-    frame: pd.DataFrame
-
-
-def chart_spec(table: result_pb2.ResultTable) -> ChartSpec | None:
-    """A chart for the result, or None when it is not exactly one label plus one numeric column."""
-    if len(table.columns) != 2 or not 0 < len(table.rows) <= _CHART_MAX_ROWS:
-        return None
-    label, number = table.columns
-    if not _is(number.type, _NUMERIC_PREFIXES) or not _is(label.type, _LABEL_PREFIXES):
-        return None
-    frame = result_frame(table)
-    frame[number.name] = pd.to_numeric(frame[number.name])
-    if _is(label.type, _DATE_PREFIXES):
-        frame[label.name] = pd.to_datetime(frame[label.name])
-        return ChartSpec("line", label.name, number.name, frame)
-    frame[label.name] = frame[label.name].astype(str)  # booleans and NULL labels become text
-    return ChartSpec("bar", label.name, number.name, frame)
-
-
 def _seconds(duration: Duration) -> float:
     return duration.seconds + duration.nanos / 1e9
 
@@ -111,7 +72,7 @@ def plan_json(plan: plan_pb2.Plan | None) -> str:
     """The plan as indented JSON, or empty text for raw SQL runs."""
     if plan is None or plan.ByteSize() == 0:
         return ""
-    return json_format.MessageToJson(plan, indent=2)
+    return json_format.MessageToJson(plan, indent=2, preserving_proto_field_name=True)
 
 
 def run_stats_markdown(run: run_pb2.Run, result: result_pb2.ResultTable | None) -> str:
@@ -122,6 +83,7 @@ def run_stats_markdown(run: run_pb2.Run, result: result_pb2.ResultTable | None) 
         ("State", run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_")),
         ("Planner", run.planner or "-"),
         ("Runner mode", run.runner_mode or "-"),
+        ("Cache", f"repeats run `{run.cached_from_run_id}` (same query, same files)" if run.cache_hit else "-"),
         ("Planning", _ms(stats.planning_duration)),
         ("Validation", _ms(stats.validation_duration)),
         ("Queue", _ms(stats.queue_duration)),
@@ -141,6 +103,8 @@ def run_error_markdown(error: run_pb2.RunError) -> str:
         return ""
     lines = [f"**{error.reason or 'ERROR'}**: {error.message}"]
     lines += [f"- `{violation.field}`: {violation.description}" for violation in error.violations]
+    if error.reason in _REFINEMENTS:
+        lines += ["", _REFINEMENTS[error.reason]]
     return "\n".join(lines)
 
 
@@ -148,15 +112,19 @@ def run_error_markdown(error: run_pb2.RunError) -> str:
 class RunView:
     """Accumulates one Ask stream into chat messages, a result, and details for the panel.
 
-    Feed events in order with `apply`; read `messages()` after each one to stream the chat.
+    Feed events in order with `apply` (or a finished run with `finish`); read `messages()` after
+    each one to stream the chat.
     """
 
     stages: list[ChatMessage] = field(default_factory=list)
     last_event_time: float | None = None
+    first_event_time: float | None = None
     plan: plan_pb2.Plan | None = None
     sql: str = ""
     result: result_pb2.ResultTable | None = None
     run: run_pb2.Run | None = None
+    chart: bytes | None = None
+    _answer: str | None = None
 
     def apply(self, event: run_pb2.RunEvent) -> None:
         """Record one event: close the previous stage, open a titled message for this one."""
@@ -168,47 +136,90 @@ class RunView:
         elif payload == "result":
             self.result = event.result
         elif payload == "run":
-            self.run = event.run
-            self.plan = event.run.plan if event.run.HasField("plan") else self.plan
-            self.sql = event.run.sql or self.sql
-            self.result = event.run.result if event.run.HasField("result") else self.result
+            self.take_run(event.run)
         now = event.event_time.seconds + event.event_time.nanos / 1e9 if event.HasField("event_time") else None
+        if self.first_event_time is None:
+            self.first_event_time = now
+        self._close_stage(now)
+        self.last_event_time = now
+        title = STAGE_TITLES.get(event.stage, "Progress")
+        content = event.message or title
+        if payload == "sql":
+            content += f"\n```sql\n{event.sql}\n```"
+        status = "pending"
+        if event.stage == run_pb2.STAGE_DONE:
+            status = "done"
+            if now is not None and self.first_event_time is not None:
+                content += f" ({max(now - self.first_event_time, 0.0):.1f} s in all)"
+        self.stages.append({"role": "assistant", "content": content, "metadata": {"title": title, "status": status}})
+
+    def finish(self, run: run_pb2.Run) -> None:
+        """Record a run that finished without streaming its events (SubmitRun)."""
+        self.take_run(run)
+        self._close_stage(None)
+        state = run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_").lower()
+        self.stages.append({"role": "assistant", "content": f"The run {state}.",
+                            "metadata": {"title": STAGE_TITLES[run_pb2.STAGE_DONE], "status": "done"}})
+
+    def take_run(self, run: run_pb2.Run) -> None:
+        """Use this run's state, plan, SQL and result (kept from earlier events where it has none)."""
+        self.run = run
+        self.plan = run.plan if run.HasField("plan") else self.plan
+        self.sql = run.sql or self.sql
+        self.result = run.result if run.HasField("result") else self.result
+        self._answer = None
+
+    def _close_stage(self, now: float | None) -> None:
         if self.stages and self.stages[-1]["metadata"]["status"] == "pending":
             finished = self.stages[-1]["metadata"]
             finished["status"] = "done"
             if now is not None and self.last_event_time is not None:
                 finished["duration"] = round(max(now - self.last_event_time, 0.0), 3)
-        self.last_event_time = now
-        if event.stage == run_pb2.STAGE_DONE:
-            return  # the final answer message closes the turn instead of a "Done" thought
-        title = STAGE_TITLES.get(event.stage, "Progress")
-        content = event.message or title
-        if payload == "sql":
-            content += f"\n```sql\n{event.sql}\n```"
-        self.stages.append({"role": "assistant", "content": content,
-                            "metadata": {"title": title, "status": "pending"}})
 
     @property
     def finished(self) -> bool:
-        """True once the STAGE_DONE event arrived."""
+        """True once the final run arrived (STAGE_DONE, or `finish`)."""
         return self.run is not None
 
-    def answer(self) -> str:
-        """The plain answer message of the turn (empty until the run is finished)."""
+    def summary(self) -> str:
+        """The answer's first lines: the plan's explanation and the row count, or what went wrong."""
         if self.run is None:
             return ""
         if self.run.state == run_pb2.RUN_STATE_SUCCEEDED:
             count = self.result.row_count if self.result is not None else 0
-            text = f"{count} row{'s' if count != 1 else ''}"
+            text = f"{count:,} row{'s' if count != 1 else ''}"
             if self.result is not None and self.result.truncated:
-                text += f" (truncated at {count}; the query produced more)"
+                text += f" (truncated at {count:,}; the query produced more)"
             explanation = self.plan.explanation if self.plan is not None else ""
-            return f"{explanation}\n\n{text}: see the table below." if explanation else f"{text}: see the table below."
+            return f"{explanation}\n\n**{text}**" if explanation else f"**{text}**"
         outcome = _OUTCOMES.get(self.run.state, "ended without a result")
         return f"The run {outcome}. " + (run_error_markdown(self.run.error) or "No error details were given.")
 
+    def answer(self) -> str:
+        """The whole answer message (empty until finished): summary, table, chart, details, link."""
+        if self.run is None:
+            return ""
+        if self._answer is None:
+            parts = [self.summary()]
+            if self.run.state == run_pb2.RUN_STATE_SUCCEEDED and self.result is not None and self.result.columns:
+                sections, self.chart = result_sections(self.result, self.plan, result_rows(self.result))
+                parts.append(sections)
+            plan, sql, stats, _ = self.details()
+            parts.append(details_section(stats, "", plan, sql))
+            if self.run.run_id:
+                parts.append(f'<a class="share-link" href="{share_href(self.run.run_id)}">Link to this run</a>')
+            self._answer = "\n\n".join(parts)
+        return self._answer
+
     def messages(self) -> list[ChatMessage]:
-        """This turn's assistant messages: the titled stages, then the answer once finished."""
+        """This turn's assistant messages: the titled stages, then the answer once finished.
+
+        Before the first event there is one pending "Asking" message, so the question never sits
+        alone while the service starts planning.
+        """
+        if not self.stages and not self.finished:
+            return [{"role": "assistant", "content": "Sending the question to the analyst…",
+                     "metadata": {"title": "Asking", "status": "pending"}}]
         out = [dict(message, metadata=dict(message["metadata"])) for message in self.stages]
         if self.finished:
             out.append({"role": "assistant", "content": self.answer()})

@@ -1,63 +1,29 @@
 """The chat UI in a real headless Chromium against the real stack (both gRPC services, bwrap, offline planner).
 
-Clicks a suggested prompt of the `ecommerce` dataset and checks the streamed stages, the result table
-(headers and cells equal to what the same question returns over gRPC) and the SQL in the details panel.
-Saves docs/screenshots/chat.png for the README.
+Clicks a suggested prompt of the `ecommerce` dataset and checks the streamed stages, the answer's table
+(headers and cells equal to what the same question returns over gRPC) and its SQL; then a follow-up
+continues the same thread in a new run. (Screenshots for the README come from docs/screenshots/generate.py,
+not from the tests.)
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import socket
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gradio_ui.app import RunningUI, launch
 from gradio_ui.client import AnalystClient
 from gradio_ui.render import RunView, result_rows
-from tests.conftest import RunningStack, require
+from tests.conftest import RunningStack
+from tests.ui.conftest import ask, choose_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "chat.png"
 DATASET = "ecommerce"
 # A prompt with a short, fully visible answer: one label column and one count (also drawn as a bar chart).
 PROMPT = "How many orders are there per status?"
 FOLLOW_UP = "What is the total quantity sold per order status?"
-TIMEOUT_MS = 60_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.bwrap]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture()
-def ui(local_stack: RunningStack) -> Iterator[RunningUI]:
-    """The UI launched on a free port against the local stack.
-
-    Launched and closed from inside the stack's running asyncio loop, as `csv-analyst serve` does; from a
-    thread without a running loop Gradio creates event loops it never closes (`gradio.utils.safe_get_lock`),
-    and their ResourceWarnings would surface, as errors, in whichever test runs the garbage collector next.
-    """
-
-    async def start() -> RunningUI:
-        return launch(local_stack.analyst_target, "127.0.0.1", _free_port())
-
-    async def stop(running: RunningUI) -> None:
-        running.close()
-
-    running: RunningUI = local_stack.loop.run(start())
-    yield running
-    local_stack.loop.run(stop(running))
 
 
 def _expected_run(target: str) -> RunView:
@@ -71,74 +37,58 @@ def _expected_run(target: str) -> RunView:
             view.apply(event)
     finally:
         client.close()
-    assert view.result is not None and view.result.row_count > 0, view.answer()
+    assert view.result is not None and view.result.row_count > 0, view.summary()
     return view
 
 
-def test_suggested_prompt_shows_table_and_sql(local_stack: RunningStack, ui: RunningUI) -> None:
-    require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    require(importlib.util.find_spec("playwright") is not None, "Playwright for Python is not installed")
-    from playwright.sync_api import expect, sync_playwright
+def _ids(details: Any) -> tuple[str, str]:
+    text = details.inner_text()
+    run_id = re.search(r"Run id\s+(r[0-9a-f]+)", text)
+    thread = re.search(r"Thread\s+(r[0-9a-f]+)", text)
+    assert run_id and thread, text
+    return run_id.group(1), thread.group(1)
 
-    expected = _expected_run(local_stack.analyst_target)
+
+def test_suggested_prompt_shows_table_and_sql_and_follow_up_keeps_the_thread(
+        page: Any, ui_stack: RunningStack) -> None:
+    from playwright.sync_api import expect
+
+    expected = _expected_run(ui_stack.analyst_target)
     assert expected.result is not None
     columns = [column.name for column in expected.result.columns]
     rows = [[str(value) for value in row] for row in result_rows(expected.result)]
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(ui.url)
+    choose_dataset(page, DATASET)
+    page.locator("#prompts button", has_text=PROMPT).click()
 
-            # The dropdown defaults to the first dataset; choose ecommerce explicitly, as a user would.
-            dropdown = page.locator("#dataset-dropdown input")
-            expect(dropdown).to_have_value(re.compile(r"\S"))
-            dropdown.click()
-            page.get_by_role("option", name=re.compile(rf"\({DATASET}\)")).click()
-            expect(dropdown).to_have_value(re.compile(rf"\({DATASET}\)"))
+    chat = page.locator("#chat")
+    expect(chat.locator("[data-testid=user]")).to_have_text(PROMPT)
+    expect(chat).to_contain_text(f"{len(rows)} rows")  # the answer's summary
+    # (A repeat from the result cache skips the Queued and Executing stages.)
+    for title in ("Planning", "Validating", "Result", "Done"):
+        expect(chat.get_by_text(title, exact=True).first).to_be_visible()
 
-            page.locator("#prompts button", has_text=PROMPT).click()
+    table = chat.locator("table.result-table")
+    expect(table).to_have_count(1)
+    assert [text.strip() for text in table.locator("thead th").all_inner_texts()] == columns
+    shown = [row.split("\t") for row in table.locator("tbody tr").all_inner_texts()]
+    assert shown == [[label, f"{int(count):,}"] for label, count in rows]
+    expect(chat.locator("img.result-chart.chart-bar")).to_be_visible()  # one label + one count -> bars
 
-            chat = page.locator("#chat")
-            expect(chat).to_contain_text(PROMPT)
-            expect(chat).to_contain_text(re.compile(r"\d+ rows?"))  # the final answer of the turn
-            for title in ("Planning", "Validating", "Queued", "Executing", "Result"):
-                expect(chat).to_contain_text(title)
+    details = chat.locator("details.answer-details")
+    details.locator("summary").click()
+    sql = details.locator("code.language-sql")
+    expect(sql).to_contain_text('FROM "orders"')
+    expect(details).to_contain_text("SUCCEEDED")
+    # Answered in a bubblewrap sandbox, or repeated from the result cache (asked over gRPC first).
+    expect(details).to_contain_text(re.compile(r"Runner mode\s+(bwrap|cache)"))
+    first_run, thread = _ids(details)
 
-            # Gradio's Dataframe is an ARIA grid with virtualised rows: read headers and cells by role/test id.
-            table = page.locator("#result-table")
-            expect(table).to_contain_text(f"Result: {len(rows)} row")
-            expect(table.get_by_role("grid")).to_have_attribute("aria-rowcount", str(len(rows) + 1))
-            assert [text.strip() for text in table.get_by_role("columnheader").all_inner_texts()] == columns
-            shown = [[table.get_by_test_id(f"cell-{r}-{c}").inner_text().strip() for c in range(len(columns))]
-                     for r in range(len(rows))]
-            assert shown == rows
-            assert all(text for text in shown[0]), f"empty cell in the first row: {shown[0]}"
-            expect(page.locator("#result-bar")).to_be_visible()  # one label + one count column -> bar chart
-
-            page.get_by_text("Run details").click()
-            sql = page.locator("#run-sql")
-            expect(sql).to_be_visible()
-            for line in expected.sql.splitlines():
-                expect(sql).to_contain_text(line.strip())
-            expect(sql).to_contain_text('FROM "orders"')
-            stats = page.locator("#run-stats")
-            expect(stats).to_contain_text("SUCCEEDED")
-            expect(stats).to_contain_text("bwrap")  # answered inside a real bubblewrap sandbox
-            first_run = re.search(r"Run id\s+(r[0-9a-f]+)", stats.inner_text())
-            thread = re.search(r"Thread\s+(r[0-9a-f]+)", stats.inner_text())
-            assert first_run and thread, stats.inner_text()
-
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
-
-            # A follow-up in the same chat continues the thread of the first answer.
-            page.locator("#question textarea").fill(FOLLOW_UP)
-            page.locator("#ask-button").click()
-            expect(chat.get_by_text(re.compile(r"\d+ rows?: see the table"))).to_have_count(2)
-            expect(stats).to_contain_text(re.compile(rf"Thread\s+{thread.group(1)}"))
-            expect(stats).to_contain_text(re.compile(rf"Run id\s+(?!{first_run.group(1)})r[0-9a-f]+"))  # a new run
-        finally:
-            browser.close()
+    # A follow-up in the same chat continues the thread of the first answer, in a new run.
+    ask(page, FOLLOW_UP)
+    expect(chat.locator("table.result-table")).to_have_count(2)
+    expect(table.first.locator("tbody tr")).to_have_count(len(rows))  # the first answer keeps its table
+    follow_up = chat.locator("details.answer-details").last
+    follow_up.locator("summary").click()
+    second_run, second_thread = _ids(follow_up)
+    assert second_thread == thread and second_run != first_run

@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import signal  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -28,7 +29,7 @@ import gradio as gr  # noqa: E402
 
 from gradio_ui.answer import MAX_QUESTION_CHARS  # noqa: E402
 from gradio_ui.client import AnalystClient, AnalystClientError  # noqa: E402
-from gradio_ui.handlers import EMPTY_TURN, MAX_PROMPT_BUTTONS, Handlers  # noqa: E402
+from gradio_ui.handlers import EMPTY_TURN, MAX_PROMPT_BUTTONS, MAX_READINGS, Handlers  # noqa: E402
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 CSS = """
@@ -78,6 +79,11 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                                           max_lines=6, submit_btn=False, elem_id="question")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
                     new_chat = gr.Button("New conversation", scale=1, elem_id="new-conversation")
+                # When the planner asks instead of answering, its readings: a click runs one.
+                readings = gr.State([])
+                with gr.Row(elem_id="readings"):
+                    reading_buttons = [gr.Button(visible=False, size="sm", elem_id=f"reading-{i}")
+                                       for i in range(MAX_READINGS)]
             with gr.Column(scale=2):
                 with gr.Accordion("Upload CSV files", open=True, elem_id="upload-panel"):
                     files = gr.File(label="CSV files (one table each; drop several at once)", file_count="multiple",
@@ -98,7 +104,8 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                     plan_status = gr.Markdown(elem_id="plan-status")
         footer = gr.Markdown(EMPTY_TURN.footer, elem_id="footer")
 
-        ask_outputs = [chatbot, question, thread, plan_editor, capsule, result_csv, chart, footer]
+        ask_outputs = [chatbot, question, thread, plan_editor, capsule, result_csv, chart, footer, readings,
+                       *reading_buttons]
         view_outputs = [summary, *prompt_buttons]
 
         def on_load(request: gr.Request) -> list[Any]:
@@ -135,7 +142,11 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
         for button in prompt_buttons:
             button.click(handlers.ask, inputs=[button, *ask_inputs], outputs=ask_outputs, show_progress="hidden")
         run_plan.click(handlers.run_plan, inputs=[plan_editor, *ask_inputs],
-                       outputs=[chatbot, plan_status, plan_editor, capsule, result_csv, chart, footer])
+                       outputs=[chatbot, plan_status, plan_editor, capsule, result_csv, chart, footer, readings,
+                                *reading_buttons])
+        for index, button in enumerate(reading_buttons):
+            button.click(functools.partial(handlers.choose, index), inputs=[readings, *ask_inputs],
+                         outputs=ask_outputs, show_progress="hidden")
     return demo
 
 

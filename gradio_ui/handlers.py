@@ -27,7 +27,7 @@ MAX_PROMPT_BUTTONS = 12
 NO_ANSWER_FOOTER = "Runner mode and dataset version of the current answer appear here."
 
 # Outputs of an ask, in order: chatbot, question box, thread id, then the Turn's (plan editor,
-# capsule, CSV and chart downloads, footer).
+# capsule, CSV and chart downloads, footer, the readings of a clarification and one button each).
 AskOutputs = tuple[Any, ...]
 
 
@@ -40,16 +40,23 @@ class Turn:
     footer: str
     csv: str | None = None
     chart: str | None = None
+    # A clarification's readings: (one-line explanation, serialized Plan) each.
+    readings: tuple[tuple[str, bytes], ...] = ()
 
-    def updates(self) -> tuple[Any, Any, Any, Any, str]:
-        """Values for the plan editor, the capsule, CSV and chart download buttons and the footer."""
+    def updates(self) -> tuple[Any, ...]:
+        """Values for the plan editor, the capsule, CSV and chart download buttons, the footer, the
+        readings (state) and one button per reading."""
+        buttons = [gr.update(value=f"Run reading {i + 1}: {self.readings[i][0]}", visible=True)
+                   if i < len(self.readings) else gr.update(visible=False) for i in range(MAX_READINGS)]
         return (self.plan, gr.update(value=self.capsule, visible=self.capsule is not None),
                 gr.update(value=self.csv, visible=self.csv is not None),
-                gr.update(value=self.chart, visible=self.chart is not None), self.footer)
+                gr.update(value=self.chart, visible=self.chart is not None), self.footer,
+                list(self.readings), *buttons)
 
 
+MAX_READINGS = 3  # Clarification.options holds at most three readings
 EMPTY_TURN = Turn("", None, NO_ANSWER_FOOTER)
-TURN_OUTPUTS = 5
+TURN_OUTPUTS = 6 + MAX_READINGS
 
 
 def footer_markdown(run: run_pb2.Run) -> str:
@@ -167,8 +174,29 @@ class Handlers:
         """The plan, capsule download and footer of a finished answer."""
         if view.run is None:
             return EMPTY_TURN
+        readings = tuple((o.explanation, o.plan.SerializeToString())
+                         for o in view.run.clarification.options[:MAX_READINGS])
         return Turn(plan_json(view.plan), self._capsule_file(view.run.run_id), footer_markdown(view.run),
-                    self._csv_file(view.run), self._chart_file(view))
+                    self._csv_file(view.run), self._chart_file(view), readings)
+
+    def choose(self, index: int, readings: list[tuple[str, bytes]] | None, dataset_id: str | None,
+               history: list[ChatMessage] | None, thread_id: str) -> AskOutputs:
+        """Run reading `index` of the last clarification (SubmitRun with its plan) as the next answer."""
+        history = list(history or [])
+        keep = (gr.update(),) * TURN_OUTPUTS
+        if not dataset_id or not readings or index >= len(readings):
+            return ([*history, _plain("That reading is no longer offered; ask the question again.")], "", thread_id,
+                    *keep)
+        explanation, plan_bytes = readings[index]
+        history.append({"role": "user", "content": f"Reading {index + 1}: {explanation}"})
+        try:
+            run = self.client.submit_plan(dataset_id, plan_pb2.Plan.FromString(plan_bytes))
+        except AnalystClientError as error:
+            return ([*history, _plain(f"The analyst service refused the reading. {_error_text(error)}")], "",
+                    thread_id, *keep)
+        view = RunView()
+        view.finish(run)
+        return (history + view.messages(), "", thread_id, *self.turn(view).updates())
 
     def _chart_file(self, view: RunView) -> str | None:
         view.answer()  # draws the chart, once

@@ -64,9 +64,14 @@ def ui(ui_stack: RunningStack) -> Iterator[RunningUI]:
     ui_stack.loop.run(stop(running))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (never `playwright install`)."""
+    """Debian's Chromium, headless, driven by Playwright (never `playwright install`).
+
+    One per test module, not per session: Playwright's synchronous API keeps an event loop
+    running in the main thread while it is open, and every later test that calls asyncio.run()
+    (most unit tests of the services) would fail with "cannot be called from a running event loop".
+    """
     require(CHROMIUM.exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
     require(importlib.util.find_spec("playwright") is not None, "Playwright for Python is not installed")
     from playwright.sync_api import expect, sync_playwright

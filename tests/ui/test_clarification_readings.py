@@ -34,14 +34,17 @@ def test_readings_are_buttons_that_run(page: Any, ui_stack: RunningStack) -> Non
 
     explanation, offered, count = _first_reading(ui_stack.analyst_target)
     choose_dataset(page, DATASET)
+    # The dataset's questions are shown once switching datasets (which clears the chat) is done.
+    expect(page.locator("#prompts button").first).to_be_visible()
     ask(page, UNCLEAR)
+    chat = page.locator("#chat")
+    expect(chat.locator("[data-testid=user]")).to_have_text(UNCLEAR)
     reading = page.locator("#reading-0")
     expect(reading).to_be_visible()
     expect(reading).to_contain_text(explanation)
     for index in range(offered, 3):
         expect(page.locator(f"#reading-{index}")).to_be_hidden()  # one button per reading offered
     reading.click()
-    chat = page.locator("#chat")
     expect(chat).to_contain_text("Reading 1:")
     expect(chat).to_contain_text(f"{count:,}")
     expect(reading).to_be_hidden()  # the answer replaces the question

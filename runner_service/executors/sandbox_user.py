@@ -9,7 +9,6 @@ privileged bubblewrap (no user namespace) and the runner is started as a dedicat
 
 from __future__ import annotations
 
-import grp
 import logging
 import os
 import pwd
@@ -68,24 +67,3 @@ def ensure_sandbox_user(name: str = DEFAULT_SANDBOX_USER) -> SandboxUser:
 def default_sandbox_user() -> SandboxUser | None:
     """The sandbox user when this process is root (created when missing), else None."""
     return ensure_sandbox_user() if os.geteuid() == 0 else None
-
-
-def sandbox_group_name(user: SandboxUser) -> str:
-    """The name of the sandbox user's group (for messages)."""
-    try:
-        return grp.getgrgid(user.gid).gr_name
-    except KeyError:
-        return str(user.gid)
-
-
-def share_with_sandbox(path: str | os.PathLike[str], user: SandboxUser | None) -> None:
-    """Make a file the service wrote readable by the sandbox user only: 0640, group = its group.
-
-    Without a sandbox user (the service is not root, so sandboxes run as the service's own
-    user), the file is 0600.
-    """
-    if user is None:
-        os.chmod(path, 0o600)
-        return
-    os.chown(path, -1, user.gid)
-    os.chmod(path, 0o640)

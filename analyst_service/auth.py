@@ -20,6 +20,8 @@ from pathlib import Path
 
 import grpc
 
+from analyst_service.rpc_handlers import same_shape
+
 KEY_PREFIX = "csva_"
 ROLES = ("user", "operator")
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
@@ -155,11 +157,7 @@ def refusal_handler(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode
 
     if handler is None:
         return grpc.unary_unary_rpc_method_handler(unary)
-    kinds = {(False, False): grpc.unary_unary_rpc_method_handler, (True, False): grpc.stream_unary_rpc_method_handler,
-             (False, True): grpc.unary_stream_rpc_method_handler, (True, True): grpc.stream_stream_rpc_method_handler}
-    make = kinds[(handler.request_streaming, handler.response_streaming)]
-    return make(streaming if handler.response_streaming else unary, handler.request_deserializer,
-                handler.response_serializer)
+    return same_shape(handler, streaming if handler.response_streaming else unary)
 
 
 def bearer_interceptors(secret: str) -> list[grpc.aio.ClientInterceptor]:

@@ -26,6 +26,8 @@ from typing import Any
 import grpc
 from pythonjsonlogger.json import JsonFormatter
 
+from analyst_service.rpc_handlers import same_shape
+
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 RUN_ID: contextvars.ContextVar[str] = contextvars.ContextVar("run_id", default="")
 LEVEL_ENV = "CSV_ANALYST_LOG_LEVEL"
@@ -116,13 +118,8 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
                     yield response
             return call
 
-        kinds = {(False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
-                 (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
-                 (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
-                 (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler)}
-        attribute, make = kinds[(handler.request_streaming, handler.response_streaming)]
+        attribute = f"{'stream' if handler.request_streaming else 'unary'}_{'stream' if handler.response_streaming else 'unary'}"
         behavior = getattr(handler, attribute)
         if handler.response_streaming and not inspect.isasyncgenfunction(behavior):
             return handler  # not ours (a synchronous stream): leave it as it is
-        wrapped = wrap_stream(behavior) if handler.response_streaming else wrap_unary(behavior)
-        return make(wrapped, handler.request_deserializer, handler.response_serializer)
+        return same_shape(handler, wrap_stream(behavior) if handler.response_streaming else wrap_unary(behavior))

@@ -521,8 +521,8 @@ def _wait(process: subprocess.Popen[bytes], cgroup: RunCgroup | None, grace: flo
 def _reap(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:
     """Blocking: let an answered sandbox exit (killed after ANSWERED_GRACE), then remove its cgroup."""
     _wait(process, cgroup, ANSWERED_GRACE)
-    if cgroup:
-        cgroup.remove()
+    if cgroup and not cgroup.remove():
+        log.warning("run cgroup %s still busy after its grace period; the next start reaps it", cgroup.memory.name)
 
 
 def _kill(process: subprocess.Popen[bytes], cgroup: RunCgroup | None) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP = "csv-analyst"
+# How long remove() waits for a run's killed processes to leave its cgroups.
+REMOVE_GRACE_SECONDS = 30.0
 
 
 class RunCgroup:
@@ -59,13 +61,19 @@ class RunCgroup:
                     with contextlib.suppress(ProcessLookupError, ValueError):
                         os.kill(int(pid), signal.SIGKILL)
 
-    def remove(self, attempts: int = 50) -> bool:
-        """Kill leftovers and remove both cgroups, waiting briefly for exiting processes.
+    def remove(self, grace_seconds: float = REMOVE_GRACE_SECONDS) -> bool:
+        """Kill leftovers and remove both cgroups, waiting for exiting processes.
+
+        A killed process leaves its cgroup only once the kernel has torn it down (freeing a
+        large DuckDB heap on a loaded machine can take seconds), so this waits by the clock,
+        not by a count of tries. Callers run it off the answer's path.
 
         Returns:
             Whether both cgroups are gone.
         """
-        for _ in range(attempts):
+        deadline = time.monotonic() + grace_seconds
+        pause = 0.01
+        while True:
             self.kill_all()
             for group in (self.memory, self.pids):
                 with contextlib.suppress(FileNotFoundError):
@@ -75,8 +83,10 @@ class RunCgroup:
                         pass  # still busy: a process is exiting
             if not self.memory.exists() and not self.pids.exists():
                 return True
-            time.sleep(0.02)
-        return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 # A cgroup younger than this may belong to a sandbox another service is starting right now:

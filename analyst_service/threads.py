@@ -83,7 +83,9 @@ class ThreadMemory:
         if not run.thread_id:
             return
         dataset_id, turns = self._threads.get(run.thread_id) or ("", ())
-        if not turns:  # first turn this process sees: the thread may have older turns in the store
+        if not turns and run.thread_id != run.run_id:
+            # The first turn of a thread this process sees: it may have older turns in the store
+            # (a thread an Ask started has its first run's id, so a new one has none).
             dataset_id, turns = run.dataset_id, await self.turns(run.thread_id, run.dataset_id)
         if dataset_id != run.dataset_id:
             turns = ()

@@ -13,6 +13,7 @@ model played by the local fake Messages API over real HTTP:
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 from analyst_service.choices import choose
 from analyst_service.config import ClaudeSettings
 from analyst_service.planning.claude import ClaudePlanner
+from csv_analyst_app.cli import main
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from tests.conftest import RunningStack, start_stack, stop_stack
 from tests.fakes import FakeMessagesApi, RecordedRequest, propose_plan_reply, tool_call_reply
@@ -166,3 +168,18 @@ def test_python_on_a_server_without_python_mode_is_failed_precondition(local_sta
                                             allow_python=True), timeout=30))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "--enable-python" in (caught.value.details() or "")
+
+
+def test_ask_python_on_the_command_line_answers_with_a_program(datasets_dir: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`ask --python` is the explicit request: the embedded stack runs Python and the tool is offered."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "cli-key")
+    with FakeMessagesApi(tool_call_reply("execute_python", {"code": PROGRAM}), api_key="cli-key") as fake:
+        code = main(["ask", "--planner", "claude", "--claude-base-url", fake.url, "--claude-retries", "0",
+                     "--datasets-dir", str(datasets_dir), "--capsule-db", str(tmp_path / "capsules.sqlite3"),
+                     "--cache-dir", str(tmp_path / "materialized"), "--dataset", "ecommerce", "--json", "--python",
+                     "Orders per status, with pandas"])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 0 and answer["status"] == "SUCCEEDED" and answer["row_count"] == 4, answer
+    assert "execute_python" in fake.requests[0].tool_names() and fake.protocol_errors == []

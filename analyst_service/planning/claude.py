@@ -13,9 +13,10 @@ The model may ask back instead (`clarify`): its readings are validated the same 
 run's structured `Clarification` (`ClarificationNeededError`); the thread's next question is
 planned with the question, the readings and what the analyst chose or replied (`claude_prompt`).
 When the analyst asked for Python and the server runs it, `execute_python` answers with a
-restricted pandas program (checked against the policy here, and again before it runs). Each model call
-is recorded as a typed `PlannerAttempt` in the run's capsule (tokens, latency, request ids,
-stop_reason); the plan's notes hold only the model's own notes.
+restricted pandas program (checked against the policy here, and again before it runs).
+
+Each model call is recorded as a typed `PlannerAttempt` in the run's capsule (tokens, latency,
+request ids, stop_reason); the plan's notes hold only the model's own notes.
 
 Time: planning ends by the run's deadline or `planning_timeout_seconds`, whichever is sooner,
 across every call, retry and wait (see `claude_client`). Errors: see `claude_client` for the API's;
@@ -106,7 +107,8 @@ class ClaudePlanner:
                 the run's deadline.
 
         Returns:
-            A plan that compiles and passes the SQL policy.
+            A plan that compiles, passes the SQL policy and was checked against the data; or,
+            only when `context.python_allowed`, a `PythonProgram` that passes the Python policy.
 
         Raises:
             ClarificationNeededError: The model asked back; its valid readings are the options.
@@ -146,7 +148,8 @@ class ClaudePlanner:
             trace.calls.append(call)
             request: dict[str, Any] = {
                 "model": settings.model, "max_tokens": settings.max_tokens, "system": system,
-                "tools": list(tool_definitions(context.python_allowed)), "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+                "tools": list(tool_definitions(context.python_allowed)),
+                "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
                 "messages": with_cache_tail(messages)}
             response = await self._model.call(request, call, trace, deadline)
             messages.append({"role": "assistant", "content": _replayable(response)})

@@ -47,7 +47,8 @@ def test_an_empty_result_from_an_unprofiled_contains_value_is_corrected() -> Non
         result = plan(planner_for(fake), shop_dataset(), "How many cancelled orders?", context)
     [feedback] = fake.requests[1].tool_results()
     assert feedback["is_error"] and "DRY_RUN" in feedback["content"] and "returns no row" in feedback["content"]
-    assert "'canceled' matches none of the profiled values of orders.status; closest profiled values: 'cancelled'" in feedback["content"]
+    assert ("'canceled' matches none of the profiled values of orders.status; closest profiled values: 'cancelled'"
+            in feedback["content"])
     assert list(context.attempts[0].violations) == ["plan.filters[0].values[0]"]
     assert sandbox.asked[0].startswith("SELECT 1 FROM (SELECT") and sandbox.asked[0].endswith("AS dry_run LIMIT 1")
     assert result.filters[0].values[0].string_value == "Cancel" and outcomes(context) == ["rejected", "accepted"]

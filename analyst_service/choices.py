@@ -1,7 +1,8 @@
 """`csv-analyst ask --thread ID --choose N`: run reading N of the thread's last clarification.
 
 The thread's newest capsule must hold a `Clarification` (the planner asked instead of answering);
-reading N's plan is submitted with SubmitRun, so it is validated, compiled and run like any plan.
+reading N's plan is submitted with SubmitRun in the same thread, so it is validated, compiled and
+run like any plan, and the thread's next question is planned knowing which reading was chosen.
 Only public RPCs are used (ListCapsules, SubmitRun), so this works embedded and against --server.
 """
 
@@ -19,14 +20,15 @@ PAGE_SIZE = 100
 MAX_PAGES = 20  # the newest 2,000 runs: a clarification being answered is among the latest
 
 
-async def latest_in_thread(stub: analyst_service_pb2_grpc.AnalystServiceStub, thread: str
-                           ) -> capsule_pb2.Capsule | None:
-    """The newest capsule of a thread, or None when none of the newest runs belongs to it."""
+async def last_question_in_thread(stub: analyst_service_pb2_grpc.AnalystServiceStub, thread: str
+                                 ) -> capsule_pb2.Capsule | None:
+    """The newest capsule of a thread's question (readings chosen since are passed over, so another
+    reading can still be chosen), or None when none of the newest runs belongs to it."""
     token = ""
     for _ in range(MAX_PAGES):
         page = await stub.ListCapsules(api.ListCapsulesRequest(page_size=PAGE_SIZE, page_token=token))
         for capsule in page.capsules:
-            if capsule.run.thread_id == thread:
+            if capsule.run.thread_id == thread and capsule.run.question:
                 return capsule
         token = page.next_page_token
         if not token:
@@ -50,7 +52,7 @@ async def choose(stub: analyst_service_pb2_grpc.AnalystServiceStub, thread: str,
         (no such thread, no clarification in it, no such reading).
     """
     try:
-        capsule = await latest_in_thread(stub, thread)
+        capsule = await last_question_in_thread(stub, thread)
     except grpc.aio.AioRpcError as error:
         return answer_from_rpc_error(None, error)
     if capsule is None:
@@ -62,8 +64,8 @@ async def choose(stub: analyst_service_pb2_grpc.AnalystServiceStub, thread: str,
     if not 1 <= number <= len(options):
         return rejected(None, "INVALID_INPUT", f"--choose must be between 1 and {len(options)}")
     plan = options[number - 1].plan
-    request = api.SubmitRunRequest(plan=plan, csv_paths=csv_paths) if csv_paths else \
-        api.SubmitRunRequest(plan=plan, dataset_id=capsule.run.dataset_id)
+    request = api.SubmitRunRequest(plan=plan, csv_paths=csv_paths, thread_id=thread) if csv_paths else \
+        api.SubmitRunRequest(plan=plan, dataset_id=capsule.run.dataset_id, thread_id=thread)
     try:
         response = await stub.SubmitRun(request)
     except grpc.aio.AioRpcError as error:

@@ -13,9 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -32,11 +30,12 @@ from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError
 from analyst_service.live import LiveRun, now
 from analyst_service.logs import RUN_ID
 from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
-from analyst_service.planning.base import ClarificationNeededError, Planner, PlanningContext
+from analyst_service.planning.base import ClarificationNeededError, Planner, PlanningContext, PythonProgram
 from analyst_service.planning.clarification import build_clarification
-from analyst_service.probes import cell_text, probe_rows
+from analyst_service.probes import MIN_PROBE_SECONDS, PROBE_TIMEOUT_SECONDS, probe_rows
 from analyst_service.profiling import DatasetProfiler
 from analyst_service.result_cache import ResultCache
+from analyst_service.threads import ThreadMemory, follow_up_of
 from analyst_service.validation.python import check_python_program
 from analyst_service.validation.sql import check_sql
 from csv_analyst.v1 import capsule_pb2, dataset_pb2, plan_pb2, result_pb2, run_pb2
@@ -44,7 +43,6 @@ from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-MAX_THREADS = 1000  # conversation threads remembered in memory (older ones come from the store)
 SHUTDOWN_WAIT_SECONDS = 10.0
 WATCH_POLL_SECONDS = 0.25  # how often WatchRun looks for the capsule of another process's run
 # A caller cancelled this close to its deadline was cancelled by the deadline.
@@ -54,16 +52,6 @@ EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner choo
 
 def _deadline(time_remaining: float | None) -> float | None:
     return None if time_remaining is None else time.monotonic() + time_remaining
-
-
-def answer_summary(result: result_pb2.ResultTable, rows: int = 3, chars: int = 300) -> str:
-    """A short text of what a run answered (columns, row count, first rows), for follow-up planning."""
-    if not result.columns:
-        return ""
-    head = "; ".join(", ".join(cell_text(v) for v in row.values) for row in result.rows[:rows])
-    more = " ..." if result.row_count > rows or result.truncated else ""
-    text = f"{result.row_count} row(s) ({', '.join(c.name for c in result.columns)}): {head}{more}"
-    return text if len(text) <= chars else text[: chars - 3] + "..."
 
 
 def _run_id(name: str) -> str:
@@ -82,13 +70,6 @@ def _cancelled_error(cause: str, message: str, run_id: str) -> run_pb2.RunError:
                             metadata={"cause": cause, "run_id": run_id})
 
 
-@dataclass
-class _Thread:
-    plan: plan_pb2.Plan
-    question: str
-    answer: str = ""
-
-
 class RunManager:
     """Owns every run of this analyst process."""
 
@@ -103,7 +84,7 @@ class RunManager:
         self._results = ResultCache(settings.result_cache_bytes, settings.result_cache_ttl_seconds) \
             if settings.result_cache_bytes > 0 else None
         self._live: dict[str, LiveRun] = {}
-        self._threads: OrderedDict[str, _Thread] = OrderedDict()
+        self._threads = ThreadMemory(store)
         self._owner = Owner.current().token()
         self._closing = False
 
@@ -232,30 +213,28 @@ class RunManager:
     # ---- starting and stopping runs ----------------------------------------------------
 
     async def ask(self, dataset: dataset_pb2.Dataset, question: str, thread_id: str = "",
-                  time_remaining: float | None = None) -> AsyncIterator[run_pb2.RunEvent]:
+                  time_remaining: float | None = None, allow_python: bool = False) -> AsyncIterator[run_pb2.RunEvent]:
         """Plan, validate and execute a question, yielding its events. Closing the iterator
-        detaches: the run goes on (see AnalystService.Ask)."""
+        detaches: the run goes on (see AnalystService.Ask).
+
+        `allow_python`: the user asked for Python and the server runs it (the servicer checks
+        both), so a planner may answer with a restricted pandas program."""
         run = self._new_run(dataset, question=question)
         run.query_type = run_pb2.QUERY_TYPE_PLAN
         run.thread_id = thread_id or run.run_id
         run.planner = self._planner.name
-        thread = self._threads.get(run.thread_id)
-        if thread is None and thread_id:
-            # A thread from an earlier process (the CLI starts a fresh stack each time): its last
-            # answered question is in the capsule store.
-            previous = await asyncio.to_thread(self._store.latest_in_thread, thread_id)
-            if previous is not None and previous.run.dataset_id == dataset.dataset_id:
-                thread = _Thread(plan=previous.run.plan, question=previous.run.question,
-                                 answer=answer_summary(previous.run.result))
+        # Every earlier turn of the thread (a clarification and the reading chosen included).
+        history = await self._threads.turns(thread_id, dataset.dataset_id)
+        previous_plan, previous_question, previous_answer = follow_up_of(history)
         deadline = _deadline(time_remaining)
+        # Planning ends by the caller's deadline, leaving the margin to answer.
+        planning_deadline = None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS
         context = PlanningContext(
-            previous_plan=thread.plan if thread else None, previous_question=thread.question if thread else "",
-            previous_answer=thread.answer if thread else "",
-            # Planning ends by the caller's deadline, leaving the margin to answer.
-            deadline=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS,
+            previous_plan=previous_plan, previous_question=previous_question, previous_answer=previous_answer,
+            deadline=planning_deadline,
             examples=await asyncio.to_thread(self._examples, dataset.dataset_id)
             if getattr(self._planner, "wants_examples", False) else [],
-            probe=self._prober(dataset))
+            probe=self._prober(dataset, planning_deadline), history=history, python_allowed=allow_python)
         live = self._start(run, deadline, dataset, question=question, context=context)
         async for event in live.follow():
             yield event
@@ -266,17 +245,26 @@ class RunManager:
         return [(c.run.question, c.run.plan) for c in page.capsules
                 if c.run.state == run_pb2.RUN_STATE_SUCCEEDED and c.run.question and c.run.HasField("plan")]
 
-    def _prober(self, dataset: dataset_pb2.Dataset) -> Callable[[str], Awaitable[list[list[str]] | None]]:
-        """A planner's dry runs over this dataset (see analyst_service.probes)."""
+    def _prober(self, dataset: dataset_pb2.Dataset,
+                deadline: float | None) -> Callable[[str], Awaitable[list[list[str]] | None]]:
+        """A planner's dry runs over this dataset, each ending by the planning deadline (see
+        analyst_service.probes)."""
         async def probe(sql: str) -> list[list[str]] | None:
+            timeout = PROBE_TIMEOUT_SECONDS if deadline is None else min(PROBE_TIMEOUT_SECONDS,
+                                                                         deadline - time.monotonic())
+            if timeout < MIN_PROBE_SECONDS:
+                return None  # no time left to check: the plan is judged without it
             return await probe_rows(self._runner, dataset, [self._datasets.host_path(t) for t in dataset.tables], sql,
                                     memory_bytes=self._settings.run_memory_bytes,
-                                    runner_target=self._settings.runner_target)
+                                    runner_target=self._settings.runner_target, timeout_seconds=timeout)
         return probe
 
     async def submit(self, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None, sql: str,
-                     time_remaining: float | None = None, python_code: str = "") -> run_pb2.Run:
+                     time_remaining: float | None = None, python_code: str = "", thread_id: str = "") -> run_pb2.Run:
         """Validate and execute a plan or SQL without the planner and return the finished run.
+
+        With a `thread_id` the run joins that conversation thread (a reading chosen from its last
+        clarification, say): the thread's next question is planned knowing it.
 
         When the calling task is cancelled (the caller cancelled, disconnected or its deadline
         passed), the run is cancelled with that cause; it still stores its capsule.
@@ -286,6 +274,7 @@ class RunManager:
         run.query_type = (run_pb2.QUERY_TYPE_PYTHON if python_code else
                           run_pb2.QUERY_TYPE_PLAN if plan is not None else run_pb2.QUERY_TYPE_SQL)
         run.python_code = python_code
+        run.thread_id = thread_id
         live = self._start(run, deadline, dataset, plan=plan, sql=sql, python_code=python_code)
         assert live.task is not None
         try:
@@ -421,7 +410,7 @@ class RunManager:
             started = time.perf_counter()
             context = context or PlanningContext()
             try:
-                plan = await self._planner.plan(question, dataset, context)
+                proposed = await self._planner.plan(question, dataset, context)
             except ClarificationNeededError as error:
                 # The readings compile against the profiled dataset, like any plan.
                 run.clarification.CopyFrom(build_clarification(error, dataset, self._settings.max_plan_limit))
@@ -429,6 +418,13 @@ class RunManager:
             finally:
                 run.stats.planning_duration.CopyFrom(seconds(time.perf_counter() - started))
                 run.planner_attempts.extend(context.attempts)
+            if isinstance(proposed, PythonProgram):
+                # The user asked for Python: the program goes through the same policy and sandbox.
+                run.query_type = run_pb2.QUERY_TYPE_PYTHON
+                run.python_code = proposed.code
+                await self._steps(live, deadline, dataset, "", None, None, "", proposed.code)
+                return
+            plan = proposed
         run.state = run_pb2.RUN_STATE_VALIDATING
         started = time.perf_counter()
         if plan is not None:
@@ -472,11 +468,10 @@ class RunManager:
         live.finishing = True
         run = live.run
         run.end_time.CopyFrom(now())
-        if run.state == run_pb2.RUN_STATE_SUCCEEDED and run.HasField("plan") and question:
-            self._threads[run.thread_id] = _Thread(plan=run.plan, question=question, answer=answer_summary(run.result))
-            self._threads.move_to_end(run.thread_id)
-            while len(self._threads) > MAX_THREADS:
-                self._threads.popitem(last=False)
+        try:
+            await self._threads.remember(run)  # before the capsule is stored: a thread read back has it once
+        except Exception:  # noqa: BLE001 - the run's events must still end
+            log.exception("run %s: its thread could not be updated", run.run_id)
         state = run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_").lower()
         message = "done" if run.state == run_pb2.RUN_STATE_SUCCEEDED else f"{state}: {run.error.message}"
         done = live.next_event(run_pb2.STAGE_DONE, message, run=run)

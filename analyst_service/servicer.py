@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_QUESTION_CHARS = 2000
+MAX_THREAD_ID_CHARS = 128  # thread ids are run ids (21 characters) or the caller's own
+
+
+def _check_thread_id(thread_id: str) -> None:
+    if len(thread_id) > MAX_THREAD_ID_CHARS or not thread_id.isprintable():
+        raise InvalidRequestError(message=f"thread_id must be at most {MAX_THREAD_ID_CHARS} printable characters",
+                                  violations=[("thread_id", "too long or not printable")])
 MAX_SQL_CHARS = 100_000
 # Responses stay under gRPC's default 4 MB receive limit of clients, with room for framing.
 MAX_RESPONSE_BYTES = 3_500_000
@@ -141,9 +148,16 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidRequestError(message=f"the question must be 1 to {MAX_QUESTION_CHARS} characters",
                                       violations=[("question", "empty or too long")])
+        _check_thread_id(request.thread_id)
+        if request.allow_python and not self._python_enabled:
+            raise PythonDisabledError(message="this server does not run Python, so it cannot answer with a pandas "
+                                              "program: start it with `csv-analyst serve --enable-python` (or "
+                                              "CSV_ANALYST_ENABLE_PYTHON=1), or ask without allow_python",
+                                      metadata={"field": "allow_python"})
         dataset = await self._resolve(request.dataset_id, list(request.csv_paths))
         operator = self._operator(context)
-        async for event in self._runs.ask(dataset, question, request.thread_id, context.time_remaining()):
+        async for event in self._runs.ask(dataset, question, request.thread_id, context.time_remaining(),
+                                          allow_python=request.allow_python):
             yield api.AskResponse(event=event if operator else redact_event(event))
 
     @unary_errors
@@ -157,12 +171,14 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
             raise PythonDisabledError(message="this server does not run Python: start it with `csv-analyst serve "
                                               "--enable-python` (or CSV_ANALYST_ENABLE_PYTHON=1)",
                                       metadata={"query": "python_code"})
+        _check_thread_id(request.thread_id)
         if len(request.sql) > MAX_SQL_CHARS:
             raise InvalidRequestError(message=f"the SQL must be at most {MAX_SQL_CHARS} characters",
                                       violations=[("sql", "too long")], metadata={"max_sql_chars": str(MAX_SQL_CHARS)})
         dataset = await self._resolve(request.dataset_id, list(request.csv_paths))
         run = await self._runs.submit(dataset, request.plan if which == "plan" else None, request.sql,
-                                      context.time_remaining(), python_code=request.python_code)
+                                      context.time_remaining(), python_code=request.python_code,
+                                      thread_id=request.thread_id)
         return api.SubmitRunResponse(run=self._run_for(run, context))
 
     def _run_for(self, run: run_pb2.Run, context: grpc.aio.ServicerContext) -> run_pb2.Run:

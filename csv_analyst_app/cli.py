@@ -56,9 +56,10 @@ QUERY_FIELDS = ("question", "sql", "python")
 
 def python_enabled(options: argparse.Namespace) -> bool:
     """Python mode: `serve --enable-python` or $CSV_ANALYST_ENABLE_PYTHON=1; the embedded stack of
-    the `python` command (the command itself is the explicit request), or of a batch whose lines
-    hold Python programs (the file is the explicit request)."""
+    the `python` command (the command itself is the explicit request), of `ask --python`, or of a
+    batch whose lines hold Python programs (the file is the explicit request)."""
     return (options.command == "python" or getattr(options, "enable_python", False)
+            or (options.command == "ask" and getattr(options, "allow_python", False))
             or os.environ.get(PYTHON_ENV, "") in ("1", "true", "yes") or _batch_has_python(options))
 
 
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--thread", default="", help="thread id from an earlier answer, for follow-ups")
             sub.add_argument("--choose", type=int, metavar="N",
                              help="with --thread: run reading N of the thread's last clarification")
+            sub.add_argument("--python", action="store_true", dest="allow_python",
+                             help="ask for the answer as a restricted pandas program (Claude planner; the server "
+                                  "must run Python: serve --enable-python)")
         sub.add_argument(field, nargs="?", help=helptext)
 
     capsule = commands.add_parser("capsule", help="print the capsule of a run")
@@ -319,12 +323,13 @@ async def sql_one(stub: analyst_service_pb2_grpc.AnalystServiceStub, item_id: An
     return answer_from_run(item_id, response.run)
 
 
-def _request_for(command: str, item: dict[str, Any], thread: str = "") -> api.AskRequest | api.SubmitRunRequest:
+def _request_for(command: str, item: dict[str, Any], thread: str = "",
+                 allow_python: bool = False) -> api.AskRequest | api.SubmitRunRequest:
     dataset = item.get("dataset") or ""
     csv_paths = [str(Path(p).expanduser().resolve()) for p in item.get("csv") or []]
     if command == "ask":
         return api.AskRequest(dataset_id=dataset, csv_paths=csv_paths, question=item.get("question") or "",
-                              thread_id=item.get("thread") or thread)
+                              thread_id=item.get("thread") or thread, allow_python=allow_python)
     if command == "python":
         return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, python_code=item.get("python") or "")
     return api.SubmitRunRequest(dataset_id=dataset, csv_paths=csv_paths, sql=item.get("sql") or "")
@@ -383,7 +388,8 @@ async def answer_item(options: argparse.Namespace, stub: analyst_service_pb2_grp
             return answer_from_rpc_error(item.get("id"), error)
         except OSError as error:
             return rejected(item.get("id"), "INVALID_INPUT", str(error))
-    request = _request_for({"question": "ask", "sql": "sql", "python": "python"}[kind], item, thread)
+    request = _request_for({"question": "ask", "sql": "sql", "python": "python"}[kind], item, thread,
+                           getattr(options, "allow_python", False))
     if isinstance(request, api.AskRequest):
         return await ask_one(stub, item.get("id"), request, on_event)
     return await sql_one(stub, item.get("id"), request)

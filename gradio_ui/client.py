@@ -207,8 +207,9 @@ class AnalystClient:
             stream.cancel()
         return rows
 
-    def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan) -> run_pb2.Run:
-        """Run a plan directly (no planner) and wait for the finished run.
+    def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan, thread_id: str = "") -> run_pb2.Run:
+        """Run a plan directly (no planner) and wait for the finished run; with a `thread_id` the run
+        joins that conversation (a reading chosen from its clarification).
 
         A plan that fails validation is not an error here: the run comes back REJECTED with the
         violations' field paths in `run.error.violations`.
@@ -216,7 +217,7 @@ class AnalystClient:
         Raises:
             AnalystClientError: When the request cannot start (unknown dataset) or the call fails.
         """
-        request = analyst_service_pb2.SubmitRunRequest(dataset_id=dataset_id, plan=plan)
+        request = analyst_service_pb2.SubmitRunRequest(dataset_id=dataset_id, plan=plan, thread_id=thread_id)
         return self._unary(lambda: self._stub.SubmitRun(request, timeout=ASK_TIMEOUT_SECONDS)).run
 
     def upload(self, paths: Iterable[Path], names: Iterable[str] | None = None) -> dataset_pb2.Dataset:

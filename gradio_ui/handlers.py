@@ -181,7 +181,8 @@ class Handlers:
 
     def choose(self, index: int, readings: list[tuple[str, bytes]] | None, dataset_id: str | None,
                history: list[ChatMessage] | None, thread_id: str) -> AskOutputs:
-        """Run reading `index` of the last clarification (SubmitRun with its plan) as the next answer."""
+        """Run reading `index` of the last clarification (SubmitRun with its plan, in the thread) as the
+        next answer; the thread's next question is planned knowing the choice."""
         history = list(history or [])
         keep = (gr.update(),) * TURN_OUTPUTS
         if not dataset_id or not readings or index >= len(readings):
@@ -190,7 +191,7 @@ class Handlers:
         explanation, plan_bytes = readings[index]
         history.append({"role": "user", "content": f"Reading {index + 1}: {explanation}"})
         try:
-            run = self.client.submit_plan(dataset_id, plan_pb2.Plan.FromString(plan_bytes))
+            run = self.client.submit_plan(dataset_id, plan_pb2.Plan.FromString(plan_bytes), thread_id)
         except AnalystClientError as error:
             return ([*history, _plain(f"The analyst service refused the reading. {_error_text(error)}")], "",
                     thread_id, *keep)

@@ -5,6 +5,7 @@ Stores are synchronous (SQLite, PostgreSQL drivers): the RunManager calls them o
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,8 +86,8 @@ class CapsuleStore(Protocol):
         """Return the capsule of run_id, or None."""
         ...
 
-    def latest_in_thread(self, thread_id: str) -> capsule_pb2.Capsule | None:
-        """The newest succeeded capsule with a plan in a conversation thread, or None."""
+    def in_thread(self, thread_id: str, count: int) -> builtins.list[capsule_pb2.Capsule]:
+        """The newest `count` capsules of a conversation thread (any state), newest first."""
         ...
 
     def list(self, page_size: int, page_token: str, dataset_id: str = "", max_bytes: int = 0) -> CapsulePage:

@@ -135,16 +135,19 @@ class SqliteCapsuleStore:
             row = self._db.execute("SELECT capsule FROM capsules WHERE run_id = ?", (run_id,)).fetchone()
         return None if row is None else capsule_pb2.Capsule.FromString(row[0])
 
-    def latest_in_thread(self, thread_id: str, scan: int = 2000) -> capsule_pb2.Capsule | None:
-        """The newest succeeded capsule of a conversation thread that has a plan (among the last `scan`)."""
+    def in_thread(self, thread_id: str, count: int, scan: int = 2000) -> builtins.list[capsule_pb2.Capsule]:
+        """The newest `count` capsules of a conversation thread, any state, newest first (among the
+        last `scan`)."""
         with self._lock:
-            rows = self._db.execute("SELECT capsule FROM capsules WHERE status = 'RUN_STATE_SUCCEEDED' "
-                                    "AND plan_json != '' ORDER BY seq DESC LIMIT ?", (scan,)).fetchall()
+            rows = self._db.execute("SELECT capsule FROM capsules ORDER BY seq DESC LIMIT ?", (scan,)).fetchall()
+        found: builtins.list[capsule_pb2.Capsule] = []
         for (blob,) in rows:
             capsule = capsule_pb2.Capsule.FromString(blob)
             if capsule.run.thread_id == thread_id:
-                return capsule
-        return None
+                found.append(capsule)
+                if len(found) >= count:
+                    break
+        return found
 
     def list(self, page_size: int, page_token: str, dataset_id: str = "",
              max_bytes: int = 0) -> CapsulePage:

@@ -29,6 +29,38 @@ class ClarificationNeededError(PlannerError):
 
 
 @dataclass(frozen=True)
+class ThreadTurn:
+    """One earlier turn of a conversation thread, whatever came of it.
+
+    Attributes:
+        question: What the analyst asked; empty for a run the analyst started themselves in the
+            thread (a reading chosen from a clarification, or a plan submitted with the thread).
+        plan: The plan that ran or was refused, when there was one.
+        python_code: The restricted pandas program that ran, for a Python answer.
+        succeeded: Whether the run answered.
+        answer: A short summary of the answer (columns, row count, first rows) when it succeeded.
+        clarification: The question back to the analyst, when the planner asked instead of answering.
+        error: Why there was no answer (a rejection or failure), empty otherwise.
+    """
+
+    question: str = ""
+    plan: plan_pb2.Plan | None = None
+    python_code: str = ""
+    succeeded: bool = False
+    answer: str = ""
+    clarification: run_pb2.Clarification | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PythonProgram:
+    """A planner's answer written as a restricted pandas program instead of a plan (only when the
+    analyst asked for Python and the server runs it; see `PlanningContext.python_allowed`)."""
+
+    code: str
+
+
+@dataclass(frozen=True)
 class PlanningContext:
     """What a planner knows besides the question.
 
@@ -44,8 +76,14 @@ class PlanningContext:
         examples: (question, plan) of recent SUCCEEDED runs of the same dataset, newest first,
             for planners that learn from verified answers (few-shot).
         probe: Runs a small read-only SELECT over the dataset in a sandbox (short time limit, a
-            few rows) and returns its rows as text, or None when it could not run; None when the
+            few rows, within the run's deadline) and returns its rows as text, or None when it
+            could not run; raises `ProbeQueryError` when the query itself failed. None when the
             caller offers no dry runs. For checking a plan before accepting it.
+        history: The thread's earlier turns, oldest first (at most a few): answered questions,
+            clarifications, the reading the analyst chose, refusals. Planners that replay the
+            conversation use it; previous_plan/question/answer are its last answered plan.
+        python_allowed: The analyst explicitly asked for Python and the server runs it: the
+            planner may answer with a `PythonProgram`.
     """
 
     previous_plan: plan_pb2.Plan | None = None
@@ -55,6 +93,13 @@ class PlanningContext:
     deadline: float | None = None
     examples: list[tuple[str, plan_pb2.Plan]] = field(default_factory=list)
     probe: Callable[[str], Awaitable[list[list[str]] | None]] | None = None
+    history: tuple[ThreadTurn, ...] = ()
+    python_allowed: bool = False
+
+
+class ProbeQueryError(Exception):
+    """A dry run's query failed in the sandbox (the query's fault, not the sandbox's): the message
+    says why, in the engine's words."""
 
 
 class Planner(Protocol):
@@ -64,8 +109,8 @@ class Planner(Protocol):
 
     async def plan(
         self, question: str, dataset: dataset_pb2.Dataset, context: PlanningContext
-    ) -> plan_pb2.Plan:
-        """Propose a plan.
+    ) -> plan_pb2.Plan | PythonProgram:
+        """Propose a plan (or, when `context.python_allowed`, possibly a Python program).
 
         Args:
             question: The user's question.

@@ -5,7 +5,12 @@
 `GET_SCHEMA_MAX_COLUMNS` columns and `GET_SCHEMA_MAX_VALUES` values per column per call (fewer
 when the result would pass `GET_SCHEMA_MAX_CHARS`), narrowed by column names and a
 case-insensitive text to look for, so no call can flood the context.
-`request_clarification` says what was understood and which readings are possible.
+`clarify` asks the analyst back: a message and up to three readings, each a Plan the service
+validates and compiles like a proposal (the structured `Run.clarification`). It is not strict on
+purpose: the API compiles every strict schema of a request into one grammar and refuses grammars
+past a size it does not publish, and this schema holds the whole Plan a second time; the service
+parses every reading anyway. `execute_python` (offered only when the analyst asked for Python and
+the server runs it) answers with a restricted pandas program instead of a plan.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 GET_SCHEMA = "get_schema"
 PROPOSE_PLAN = "propose_plan"
-REQUEST_CLARIFICATION = "request_clarification"
+CLARIFY = "clarify"
+EXECUTE_PYTHON = "execute_python"
+MAX_READINGS = 3
 
 PROMPT_SAMPLE_VALUES = 8  # frequent values per column in the cached overview
 SAMPLE_VALUE_CHARS = 80  # a longer cell is cut (a note column's values say little more)
@@ -34,9 +41,28 @@ NOT_REPLAYED = ("dataset_id", "explanation", "notes")
 GET_SCHEMA_MAX_CHARS = 16_000  # about 4,000 tokens per tool result: values per column shrink to fit
 
 
+def clarify_schema() -> dict[str, Any]:
+    """The input schema of `clarify`: a message and readings, each a Plan (the propose_plan schema's
+    root, its `$defs` shared at the top)."""
+    plan = plan_schema()
+    reading = {k: v for k, v in plan.items() if k != "$defs"}
+    return {"type": "object", "properties": {
+        "message": {"type": "string", "description": "One or two sentences to the analyst: what is unclear "
+                                                     "(name the words) and what the readings differ in."},
+        "readings": {"type": "array", "items": reading,
+                     "description": f"Up to {MAX_READINGS} Plans, one per reasonable reading, most likely first; "
+                                    "each is validated like a propose_plan input (empty when no reading fits "
+                                    "this dataset)."}},
+        "required": ["message", "readings"], "additionalProperties": False, "$defs": plan.get("$defs", {})}
+
+
 @cache
-def tool_definitions() -> tuple[dict[str, Any], ...]:
-    """The tools offered to the model: the same objects every call, so they stay in the prompt cache."""
+def tool_definitions(python: bool = False) -> tuple[dict[str, Any], ...]:
+    """The tools offered to the model: the same objects every call, so they stay in the prompt cache.
+
+    Args:
+        python: Also offer `execute_python` (the analyst asked for Python and the server runs it).
+    """
     return (
         {"name": GET_SCHEMA, "strict": True,
          "description": "Return the profile of one table's columns: type, description, distinct/null counts, min/max "
@@ -54,15 +80,22 @@ def tool_definitions() -> tuple[dict[str, Any], ...]:
                         "schema and the read-only SQL policy; a rejection comes back as an error listing each "
                         "violation with its field path (such as plan.select[0].column). Fix those and propose again.",
          "input_schema": plan_schema()},
-        {"name": REQUEST_CLARIFICATION, "strict": True,
-         "description": "Say that the question cannot be answered from this dataset with confidence: what you "
-                        "understood and which columns could be meant. Use it instead of guessing.",
-         "input_schema": {"type": "object", "properties": {
-             "understood": {"type": "string", "description": "What the question asks, in one sentence."},
-             "candidate_columns": {"type": "array", "items": {"type": "string"},
-                                   "description": "table.column references that could be meant."},
-             "question_for_user": {"type": "string", "description": "One question that would resolve it."}},
-             "required": ["understood"], "additionalProperties": False}},
+        {"name": CLARIFY,
+         "description": "Ask the analyst instead of guessing, when the question has several reasonable readings "
+                        "or words no plan can account for: a short message and up to three readings as Plans. "
+                        "The service validates each reading like a proposal and shows the analyst the valid "
+                        "ones to choose from; their choice or reply comes back in this conversation.",
+         "input_schema": clarify_schema()},
+        *([{"name": EXECUTE_PYTHON, "strict": True,
+            "description": "Answer with a short restricted pandas program instead of a Plan (the analyst asked for "
+                           "Python). Each table is a DataFrame named after it (also in `dfs`); `pd` and `np` are "
+                           "provided, imports are not allowed; set `result_df` (a DataFrame), or `result_rows` "
+                           "(+ `result_columns`), or a scalar or list `result`. No file, network or introspection "
+                           "APIs. The service checks the program against its policy before it runs in the "
+                           "sandbox; a refusal comes back naming the construct and line.",
+            "input_schema": {"type": "object", "properties": {
+                "code": {"type": "string", "description": "The program."}},
+                "required": ["code"], "additionalProperties": False}}] if python else []),
     )
 
 

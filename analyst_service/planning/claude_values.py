@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlglot import exp
 
+from analyst_service.planning.base import ProbeQueryError
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 MAX_PROBES = 3
@@ -25,7 +26,7 @@ _CHECKED_OPS = {plan_pb2.FILTER_OPERATOR_EQ, plan_pb2.FILTER_OPERATOR_IN}
 _TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR")
 
 
-def _column(dataset: dataset_pb2.Dataset, base_table: str, reference: str) -> tuple[str, dataset_pb2.Column] | None:
+def located_column(dataset: dataset_pb2.Dataset, base_table: str, reference: str) -> tuple[str, dataset_pb2.Column] | None:
     table, _, name = reference.rpartition(".")
     table = table or base_table
     for t in dataset.tables:
@@ -36,7 +37,7 @@ def _column(dataset: dataset_pb2.Dataset, base_table: str, reference: str) -> tu
     return None
 
 
-def _filters(plan: plan_pb2.Plan) -> list[tuple[str, plan_pb2.Filter]]:
+def filters(plan: plan_pb2.Plan) -> list[tuple[str, plan_pb2.Filter]]:
     found = [(f"plan.filters[{i}]", f) for i, f in enumerate(plan.filters)]
     found += [(f"plan.anchor.match[{i}]", f) for i, f in enumerate(plan.anchor.match)]
     for i, item in enumerate(plan.select):
@@ -62,10 +63,10 @@ def _literals(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset
               ) -> list[tuple[str, str, dataset_pb2.Column, str, bool]]:
     """(path, table, column, literal, profile complete) of text literals not among the profiled values."""
     found: list[tuple[str, str, dataset_pb2.Column, str, bool]] = []
-    for path, condition in _filters(plan):
+    for path, condition in filters(plan):
         if condition.op not in _CHECKED_OPS or condition.as_number or condition.as_year:
             continue
-        located = _column(dataset, plan.base_table, condition.column)
+        located = located_column(dataset, plan.base_table, condition.column)
         if located is None or not located[1].type.upper().startswith(_TEXT_TYPES):
             continue
         table, column = located
@@ -116,9 +117,12 @@ async def probed_problems(plan: plan_pb2.Plan, dataset: dataset_pb2.Dataset, pro
     unjudged = [(path, table, column, literal) for path, table, column, literal, complete in _literals(plan, dataset)
                 if not complete]  # value_problems judged the others from the profile
     for path, table, column, literal in unjudged[:MAX_PROBES]:
-        hit = await probe(_sql(table, column.name, literal, spellings=False))
-        if hit is None or hit:
-            continue
-        spellings = await probe(_sql(table, column.name, literal, spellings=True)) or []
+        try:
+            hit = await probe(_sql(table, column.name, literal, spellings=False))
+            if hit is None or hit:
+                continue
+            spellings = await probe(_sql(table, column.name, literal, spellings=True)) or []
+        except ProbeQueryError:
+            continue  # the whole-plan dry run reports the query's error
         problems.append((path, _problem(literal, f"{table}.{column.name}", [r[0] for r in spellings if r], False)))
     return problems

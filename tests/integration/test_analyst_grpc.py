@@ -140,6 +140,13 @@ def test_bad_requests_get_typed_errors(analyst: Any) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         analyst.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce"))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for bad_thread in ("t" * 129, "thread\nid"):
+        with pytest.raises(grpc.RpcError) as caught:
+            analyst.SubmitRun(api.SubmitRunRequest(dataset_id="ecommerce", sql="SELECT 1", thread_id=bad_thread))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "thread_id" in (caught.value.details() or "")
+        with pytest.raises(grpc.RpcError) as caught:
+            list(analyst.Ask(api.AskRequest(dataset_id="ecommerce", question="How many orders?", thread_id=bad_thread)))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     with pytest.raises(grpc.RpcError) as caught:
         analyst.GetCapsule(api.GetCapsuleRequest(name="r-does-not-exist"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,6 +1,7 @@
 """Clarifications end to end through the real CLI, embedded stack and bwrap sandbox: a question the
 offline planner cannot fully account for comes back REJECTED with CLARIFICATION_NEEDED and its
-readings; `ask --thread ID --choose N` runs reading N."""
+readings; `ask --thread ID --choose N` runs reading N in the thread, and the thread's next
+question refines it."""
 
 from __future__ import annotations
 
@@ -54,6 +55,12 @@ def test_a_clarification_offers_readings_and_choose_runs_one(tmp_path: Path) -> 
 
     out_of_range = _json(run_cli("ask", *common, "--thread", answer["thread_id"], "--choose", "2"))
     assert out_of_range["status"] == "REJECTED" and out_of_range["error"]["code"] == "INVALID_INPUT"
+
+    # The chosen reading joined the thread (each command is a new process: the thread is read back
+    # from the capsule store), so a follow-up refines it.
+    refined = _json(run_cli("ask", *common, "--thread", answer["thread_id"], "now by region"))
+    assert refined["status"] == "SUCCEEDED" and refined["columns"] == ["region", "avg_price"], refined
+    assert sorted(refined["rows"]) == [["north", pytest.approx(4.5)], ["south", pytest.approx(7.0)]]
 
 
 def test_choose_needs_a_thread_with_a_clarification(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import pytest
 
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc
 from gradio_ui.client import AnalystClient
 from tests.conftest import RunningStack
 from tests.ui.conftest import ask, choose_dataset
@@ -48,3 +50,9 @@ def test_readings_are_buttons_that_run(page: Any, ui_stack: RunningStack) -> Non
     expect(chat).to_contain_text("Reading 1:")
     expect(chat).to_contain_text(f"{count:,}")
     expect(reading).to_be_hidden()  # the answer replaces the question
+    # The reading ran in the question's thread: the thread's next question is planned knowing it.
+    with grpc.insecure_channel(ui_stack.analyst_target) as channel:
+        chosen, asked = analyst_service_pb2_grpc.AnalystServiceStub(channel).ListCapsules(
+            api.ListCapsulesRequest(page_size=2), timeout=10).capsules
+    assert asked.run.question == UNCLEAR and asked.run.clarification.options
+    assert chosen.run.question == "" and chosen.run.thread_id == asked.run.thread_id != ""

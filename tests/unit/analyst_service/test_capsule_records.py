@@ -173,20 +173,18 @@ def test_a_large_result_is_stored_once_and_read_back_by_another_store(store: Cap
         store.results.get(capsule_pb2.StoredResult(sha256="0" * 64, size_bytes=1, row_count=1))
 
 
-def test_latest_in_thread_is_the_newest_succeeded_capsule_with_a_plan(store: CapsuleStore) -> None:
-    def in_thread(run_id: str, thread_id: str, state: int = run_pb2.RUN_STATE_SUCCEEDED,
-                  plan_json: str = '{"baseTable": "orders"}') -> capsule_pb2.Capsule:
+def test_in_thread_is_the_newest_capsules_of_the_thread_in_any_state(store: CapsuleStore) -> None:
+    """Clarified and rejected turns are part of a thread too (its next question is planned knowing them)."""
+    def in_thread(run_id: str, thread_id: str, state: int = run_pb2.RUN_STATE_SUCCEEDED) -> capsule_pb2.Capsule:
         capsule = make_capsule(run_id, state=state)
         capsule.run.thread_id = thread_id
-        capsule.plan_json = plan_json
         return capsule
 
-    assert store.latest_in_thread("t1") is None
+    assert store.in_thread("t1", 3) == []
     store.put(in_thread("r0", "t1"))
     store.put(in_thread("r1", "t1"))
     store.put(in_thread("r2", "t2"))
     store.put(in_thread("r3", "t1", state=run_pb2.RUN_STATE_REJECTED))
-    store.put(in_thread("r4", "t1", plan_json=""))  # SQL typed by the user: no plan to follow up on
-    found = store.latest_in_thread("t1")
-    assert found is not None and found.run.run_id == "r1"
-    assert store.latest_in_thread("t3") is None
+    assert [c.run.run_id for c in store.in_thread("t1", 2)] == ["r3", "r1"]
+    assert [c.run.run_id for c in store.in_thread("t1", 5)] == ["r3", "r1", "r0"]
+    assert store.in_thread("t3", 3) == []

@@ -52,16 +52,18 @@ class GetDatasetResponse(_message.Message):
     def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
 
 class AskRequest(_message.Message):
-    __slots__ = ("dataset_id", "question", "csv_paths", "thread_id")
+    __slots__ = ("dataset_id", "question", "csv_paths", "thread_id", "allow_python")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     CSV_PATHS_FIELD_NUMBER: _ClassVar[int]
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PYTHON_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     question: str
     csv_paths: _containers.RepeatedScalarFieldContainer[str]
     thread_id: str
-    def __init__(self, dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ..., thread_id: _Optional[str] = ...) -> None: ...
+    allow_python: bool
+    def __init__(self, dataset_id: _Optional[str] = ..., question: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ..., thread_id: _Optional[str] = ..., allow_python: _Optional[bool] = ...) -> None: ...
 
 class AskResponse(_message.Message):
     __slots__ = ("event",)
@@ -70,18 +72,20 @@ class AskResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[_run_pb2.RunEvent, _Mapping]] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
-    __slots__ = ("dataset_id", "plan", "sql", "python_code", "csv_paths")
+    __slots__ = ("dataset_id", "plan", "sql", "python_code", "csv_paths", "thread_id")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     PYTHON_CODE_FIELD_NUMBER: _ClassVar[int]
     CSV_PATHS_FIELD_NUMBER: _ClassVar[int]
+    THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     plan: _plan_pb2.Plan
     sql: str
     python_code: str
     csv_paths: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, dataset_id: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., python_code: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ...) -> None: ...
+    thread_id: str
+    def __init__(self, dataset_id: _Optional[str] = ..., plan: _Optional[_Union[_plan_pb2.Plan, _Mapping]] = ..., sql: _Optional[str] = ..., python_code: _Optional[str] = ..., csv_paths: _Optional[_Iterable[str]] = ..., thread_id: _Optional[str] = ...) -> None: ...
 
 class SubmitRunResponse(_message.Message):
     __slots__ = ("run",)

@@ -128,7 +128,7 @@ def test_the_cached_prefix_is_above_the_minimum_and_is_read_back() -> None:
     assert outcomes(context) == ["rejected", "accepted"]
 
 
-@pytest.mark.parametrize("tool", ["get_schema", "propose_plan", "request_clarification"])
+@pytest.mark.parametrize("tool", ["get_schema", "propose_plan", "clarify"])
 def test_tool_definitions_are_the_same_objects_every_call(tool: str) -> None:
     """Byte-identical tools keep the cached prefix valid from one question to the next."""
     first = next(t for t in tool_definitions() if t["name"] == tool)

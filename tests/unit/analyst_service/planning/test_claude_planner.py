@@ -20,9 +20,9 @@ from google.protobuf import json_format
 from csv_analyst_app.cli import build_parser, main, settings_from
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.errors import PlannerError
-from analyst_service.planning.base import PlanningContext
+from analyst_service.planning.base import ClarificationNeededError, PlanningContext
 from analyst_service.planning.claude import ClaudePlanner
-from analyst_service.planning.claude_prompt import PREVIOUS_PLAN_TOOL_ID
+from analyst_service.planning.claude_prompt import TURN_TOOL_ID
 from analyst_service.server import make_planner
 from csv_analyst_app.stack import start_local_stack
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, plan_pb2, run_pb2
@@ -99,8 +99,8 @@ def test_requests_cache_the_prefix_and_force_one_strict_tool(shop: dataset_pb2.D
         assert [b.get("cache_control") for b in body["system"]] == [{"type": "ephemeral"}] * 2
         assert "<dataset_schema>" in body["system"][1]["text"]
         assert body["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
-        assert request.tool_names() == ["get_schema", "propose_plan", "request_clarification"]
-        assert all(t["strict"] is True for t in body["tools"])
+        assert request.tool_names() == ["get_schema", "propose_plan", "clarify"]
+        assert all(t["strict"] is True for t in body["tools"] if t["name"] != "clarify")
         # One more breakpoint on the newest block, none on older ones: at most 3 of the 4 allowed.
         marked = [b for m in body["messages"] for b in m["content"] if "cache_control" in b]
         assert marked == [body["messages"][-1]["content"][-1]]
@@ -192,14 +192,12 @@ def test_service_owned_fields_in_a_proposal_are_overwritten(shop: dataset_pb2.Da
 
 # --- clarification, limits ----------------------------------------------------------------------------
 
-def test_a_clarification_becomes_a_planner_error_naming_candidates(shop: dataset_pb2.Dataset) -> None:
-    clarify = tool_call_reply("request_clarification", {
-        "understood": "a count of something called widgets", "candidate_columns": ["orders.status"],
-        "question_for_user": "Which column holds widgets?"})
-    with FakeMessagesApi(clarify) as fake, pytest.raises(PlannerError) as caught:
+def test_a_clarification_without_readings_asks_back_with_the_models_message(shop: dataset_pb2.Dataset) -> None:
+    clarify = tool_call_reply("clarify", {"message": "Which column holds widgets?", "readings": []})
+    with FakeMessagesApi(clarify) as fake, pytest.raises(ClarificationNeededError) as caught:
         plan(planner_for(fake), shop, "How many widgets?")
-    assert "orders.status" in caught.value.message and caught.value.metadata["candidates"] == "orders.status"
-    assert fake.protocol_errors == []
+    assert caught.value.message == "Which column holds widgets?" and caught.value.options == []
+    assert caught.value.error_code == run_pb2.ERROR_CODE_CLARIFICATION_NEEDED and fake.protocol_errors == []
 
 
 def test_model_calls_are_capped(shop: dataset_pb2.Dataset) -> None:
@@ -226,12 +224,12 @@ def test_a_follow_up_replays_the_previous_question_and_plan(shop: dataset_pb2.Da
     first_question, replayed, follow_up = fake.requests[0].messages
     assert "How many orders per status?" in first_question["content"][-1]["text"]
     [call] = replayed["content"]
-    assert call["name"] == "propose_plan" and call["id"] == PREVIOUS_PLAN_TOOL_ID
+    assert call["name"] == "propose_plan" and call["id"] == TURN_TOOL_ID.format(1)
     assert call["input"]["group_by"] == [{"column": "status"}]
     assert not {"notes", "explanation", "dataset_id"} & set(call["input"])  # service-owned, not replayed
     assert call["input"]["filters"][0]["values"] == [{"int_value": 10}]  # an integer, as the schema says
     result_block = follow_up["content"][0]
-    assert result_block["type"] == "tool_result" and result_block["tool_use_id"] == PREVIOUS_PLAN_TOOL_ID
+    assert result_block["type"] == "tool_result" and result_block["tool_use_id"] == TURN_TOOL_ID.format(1)
     assert "completed 20" in result_block["content"] and "<answer>" in result_block["content"]
     assert "only since 2024" in follow_up["content"][-1]["text"] and "follow-up" in follow_up["content"][-1]["text"]
     assert result.filters[0].column == "order_date"

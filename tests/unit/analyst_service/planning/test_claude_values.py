@@ -55,5 +55,7 @@ def test_a_dry_run_that_cannot_run_judges_nothing() -> None:
 
     with FakeMessagesApi(propose_plan_reply(_by_country("japan"))) as fake:
         result = plan(planner_for(fake), dataset, "How many orders from japan?", PlanningContext(probe=unavailable))
-    assert asked == ['SELECT 1 FROM "customers" WHERE "country" = \'japan\' LIMIT 1']
+    # The value look-up, then the whole-plan dry run: neither could run, so nothing is held back.
+    assert asked[0] == 'SELECT 1 FROM "customers" WHERE "country" = \'japan\' LIMIT 1'
+    assert len(asked) == 2 and asked[1].endswith("AS dry_run LIMIT 1")
     assert result.filters[0].values[0].string_value == "japan" and len(fake.requests) == 1

@@ -203,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = datasets_commands.add_parser("generate", help="write the demo datasets and their registry")
     generate.add_argument("--scale", type=float, default=1.0, help="size factor (1 = about 20k orders)")
     generate.add_argument("--out", type=Path, default=REPO_ROOT / "datasets", help="output folder")
+    delete = datasets_commands.add_parser("delete", help="delete an uploaded dataset from a running service")
+    delete.add_argument("dataset_id", help="the uploaded dataset (`upload-...`)")
+    delete.add_argument("--server", required=True, help="HOST:PORT of a running analyst service")
+    api_key_option(delete)
     cli_k8s.add_parser(commands, REPO_ROOT)
     return parser
 
@@ -517,6 +521,19 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
+async def delete_dataset_command(options: argparse.Namespace) -> int:
+    """`datasets delete ID --server HOST:PORT`: delete an uploaded dataset (DeleteDataset)."""
+    async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
+        try:
+            response = await analyst_service_pb2_grpc.AnalystServiceStub(channel).DeleteDataset(
+                api.DeleteDatasetRequest(name=options.dataset_id))
+        except grpc.aio.AioRpcError as error:
+            print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+    print(f"deleted {response.dataset.dataset_id} ({response.dataset.title})")
+    return 0
+
+
 async def export_command(options: argparse.Namespace) -> int:
     """`export RUN_ID --format csv|parquet`: write every row of a run's result."""
     output = options.output.open("wb") if options.output else sys.stdout.buffer
@@ -628,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
                       options.log_format)
+    if options.command == "datasets" and options.datasets_command == "delete":
+        return asyncio.run(delete_dataset_command(options))
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 

@@ -46,6 +46,10 @@ class DatasetRegistry:
         """Registry datasets in registry order, then uploads."""
         return [*self._registered.values(), *self._uploaded.values()]
 
+    def is_listed(self, dataset_id: str) -> bool:
+        """Whether a registry dataset or a registered upload has this id."""
+        return dataset_id in self._registered or dataset_id in self._uploaded
+
     def add_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
         """Register (or re-register with its profile) an uploaded dataset."""
         self._uploaded[dataset.dataset_id] = dataset

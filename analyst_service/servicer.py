@@ -130,7 +130,12 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
                 yield message.file_name, message.chunk
 
         dataset = await self._uploads.receive(chunks())
-        dataset = await self._runs.profile(dataset)  # columns detected in a sandbox; bad CSVs refused here
+        try:
+            dataset = await self._runs.profile(dataset)  # columns detected in a sandbox; bad CSVs refused here
+        except AnalystError:
+            if not self._datasets.is_listed(dataset.dataset_id):  # a refused upload is not kept for a restart
+                await asyncio.to_thread(self._uploads.delete, dataset.version_hash)
+            raise
         return api.UploadDatasetResponse(dataset=public_dataset(self._datasets.add_upload(dataset)))
 
     @unary_errors

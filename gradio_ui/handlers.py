@@ -257,8 +257,10 @@ class Handlers:
 
     def _pager(self, view: RunView) -> Pager | None:
         """The first page of a result longer than one page, read through ReadResult; None otherwise."""
-        if view.run is None or view.run.state != run_pb2.RUN_STATE_SUCCEEDED or view.result is None \
-                or view.result.row_count <= SHOWN_ROWS:
+        if view.run is None or view.run.state != run_pb2.RUN_STATE_SUCCEEDED or view.result is None:
+            return None
+        # A shared run's stored result may be a preview of fewer rows than the run produced.
+        if max(view.result.row_count, view.run.stats.rows_produced) <= SHOWN_ROWS:
             return None
         plan = view.plan.SerializeToString() if view.plan is not None else b""
         return self._read_page(view.run.run_id, 0, plan)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,3 +210,14 @@ def test_csv_export_matches_the_pages(analyst: Any, large_run: str) -> None:
         api.ExportResultRequest(name=large_run, format=api.EXPORT_FORMAT_CSV), timeout=30)).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert len(rows) == ROWS + 1 and rows[201] == ["200", "note 200"]
+
+
+def test_cli_deletes_an_upload(analyst: Any, stack: RunningStack) -> None:
+    dataset = upload(analyst, [("cli_doomed.csv", b"k\n1\n")])
+    command = [sys.executable, "-m", "csv_analyst_app.cli", "datasets", "delete", "--server", stack.analyst_target]
+    done = subprocess.run([*command, dataset.dataset_id], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"deleted {dataset.dataset_id} (Uploaded: cli_doomed.csv)"
+    refused = subprocess.run([*command, "ecommerce"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("FAILED_PRECONDITION: dataset 'ecommerce' is not an upload")

@@ -498,13 +498,9 @@ async def choose_command(options: argparse.Namespace) -> int:
 async def capsule_command(options: argparse.Namespace) -> int:
     """`capsule RUN_ID`: print the stored capsule as JSON."""
     if options.server:
-        async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
-            try:
-                response = await analyst_service_pb2_grpc.AnalystServiceStub(channel).GetCapsule(
-                    api.GetCapsuleRequest(name=options.run_id))
-            except grpc.aio.AioRpcError as error:
-                print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-                return 1
+        response = await call_server(options, lambda stub: stub.GetCapsule(api.GetCapsuleRequest(name=options.run_id)))
+        if response is None:
+            return 1
         capsule = response.capsule
     else:
         from analyst_service.capsules.stores import describe, open_capsule_store
@@ -521,15 +517,21 @@ async def capsule_command(options: argparse.Namespace) -> int:
     return 0
 
 
-async def delete_dataset_command(options: argparse.Namespace) -> int:
-    """`datasets delete ID --server HOST:PORT`: delete an uploaded dataset (DeleteDataset)."""
+async def call_server(options: argparse.Namespace, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    """One unary call to the `--server` analyst; on failure prints `CODE: details` and returns None."""
     async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
         try:
-            response = await analyst_service_pb2_grpc.AnalystServiceStub(channel).DeleteDataset(
-                api.DeleteDatasetRequest(name=options.dataset_id))
+            return await call(analyst_service_pb2_grpc.AnalystServiceStub(channel))
         except grpc.aio.AioRpcError as error:
             print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
+            return None
+
+
+async def delete_dataset_command(options: argparse.Namespace) -> int:
+    """`datasets delete ID --server HOST:PORT`: delete an uploaded dataset (DeleteDataset)."""
+    response = await call_server(options, lambda stub: stub.DeleteDataset(api.DeleteDatasetRequest(name=options.dataset_id)))
+    if response is None:
+        return 1
     print(f"deleted {response.dataset.dataset_id} ({response.dataset.title})")
     return 0
 

@@ -50,6 +50,17 @@ class DatasetRegistry:
         """Whether a registry dataset or a registered upload has this id."""
         return dataset_id in self._registered or dataset_id in self._uploaded
 
+    def is_unprofiled_upload(self, dataset: dataset_pb2.Dataset) -> bool:
+        """Whether this is an upload listed from the store whose columns are not known yet."""
+        return dataset.dataset_id in self._uploaded and any(not table.columns for table in dataset.tables)
+
+    def refresh_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
+        """Keep an upload's profile, unless it was deleted meanwhile."""
+        with self._lock:
+            if dataset.dataset_id in self._uploaded:
+                self._uploaded[dataset.dataset_id] = dataset
+        return dataset
+
     def add_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
         """Register (or re-register with its profile) an uploaded dataset."""
         self._uploaded[dataset.dataset_id] = dataset

@@ -117,7 +117,14 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     @unary_errors
     async def GetDataset(self, request: api.GetDatasetRequest, context: grpc.aio.ServicerContext
                          ) -> api.GetDatasetResponse:
-        return api.GetDatasetResponse(dataset=public_dataset(self._datasets.get(request.name)))
+        dataset = self._datasets.get(request.name)
+        if self._datasets.is_unprofiled_upload(dataset):
+            # Uploads are listed from the store at start without their columns: profile on first sight.
+            try:
+                dataset = self._datasets.refresh_upload(await self._runs.profile(dataset))
+            except AnalystError as error:
+                log.warning("upload %s could not be profiled: %s", dataset.dataset_id, error)
+        return api.GetDatasetResponse(dataset=public_dataset(dataset))
 
     @unary_errors
     async def UploadDataset(self, request_iterator: AsyncIterator[api.UploadDatasetRequest],

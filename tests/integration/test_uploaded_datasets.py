@@ -221,3 +221,22 @@ def test_cli_deletes_an_upload(analyst: Any, stack: RunningStack) -> None:
     refused = subprocess.run([*command, "ecommerce"], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1
     assert refused.stderr.startswith("FAILED_PRECONDITION: dataset 'ecommerce' is not an upload")
+
+
+def test_after_a_restart_an_upload_has_its_columns_and_problems(analyst: Any, datasets_dir: Path,
+                                                                stack: RunningStack) -> None:
+    dataset = upload(analyst, [("kept.csv", "item;price;;\nCafé;1,5;x;\n".encode("latin-1"))])
+    assert problems(dataset) == [("kept", "encoding_fixed"), ("kept", "renamed_column"), ("kept", "renamed_column"),
+                                 ("kept", "delimiter_detected"), ("kept", "decimal_comma"), ("kept", "empty_column")]
+    # A second service over the same upload store: what a restart finds.
+    restarted = start_stack(datasets_dir, Path(stack.capsule_db).parent / "restarted.sqlite3", max_rows=1000)
+    try:
+        with grpc.insecure_channel(restarted.analyst_target) as channel:
+            stub = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+            listed = stub.ListDatasets(api.ListDatasetsRequest(page_size=500), timeout=30).datasets
+            assert dataset.dataset_id in {d.dataset_id for d in listed}
+            again = stub.GetDataset(api.GetDatasetRequest(name=dataset.dataset_id), timeout=120).dataset
+    finally:
+        stop_stack(restarted)
+    assert [(c.name, c.type) for c in again.tables[0].columns] == [(c.name, c.type) for c in dataset.tables[0].columns]
+    assert sorted(problems(again)) == sorted(problems(dataset))

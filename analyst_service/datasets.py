@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyst_service.catalog import adhoc_dataset, load_registry, table_path
-from analyst_service.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from analyst_service.errors import DatasetNotDeletableError, InvalidRequestError, NotFoundError, PermissionDeniedError
 from analyst_service.files import DigestCache
 from analyst_service.uploads import UploadStore
 from csv_analyst.v1 import dataset_pb2
@@ -46,9 +46,52 @@ class DatasetRegistry:
         """Registry datasets in registry order, then uploads."""
         return [*self._registered.values(), *self._uploaded.values()]
 
+    def is_listed(self, dataset_id: str) -> bool:
+        """Whether a registry dataset or a registered upload has this id."""
+        return dataset_id in self._registered or dataset_id in self._uploaded
+
+    def is_unprofiled_upload(self, dataset: dataset_pb2.Dataset) -> bool:
+        """Whether this is an upload listed from the store whose columns are not known yet."""
+        return dataset.dataset_id in self._uploaded and any(not table.columns for table in dataset.tables)
+
+    def refresh_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
+        """Keep an upload's profile, unless it was deleted meanwhile."""
+        with self._lock:
+            if dataset.dataset_id in self._uploaded:
+                self._uploaded[dataset.dataset_id] = dataset
+        return dataset
+
     def add_upload(self, dataset: dataset_pb2.Dataset) -> dataset_pb2.Dataset:
         """Register (or re-register with its profile) an uploaded dataset."""
         self._uploaded[dataset.dataset_id] = dataset
+        return dataset
+
+    def delete_upload(self, name: str) -> dataset_pb2.Dataset:
+        """Delete the uploaded dataset `datasets/{id}` or `{id}`: its files and its listing.
+
+        Blocking (removes files): call it off the event loop.
+
+        Returns:
+            The dataset as it was.
+
+        Raises:
+            DatasetNotDeletableError: For a registry or ad-hoc dataset.
+            NotFoundError: When there is no such dataset.
+        """
+        dataset = self.get(name)
+        if dataset.dataset_id not in self._uploaded or self.uploads is None:
+            raise DatasetNotDeletableError(
+                message=f"dataset {dataset.dataset_id!r} is not an upload; only uploaded datasets "
+                        "(`upload-...`) can be deleted",
+                metadata={"dataset_id": dataset.dataset_id})
+        with self._lock:
+            if self._uploaded.pop(dataset.dataset_id, None) is None:
+                raise NotFoundError(message=f"dataset {dataset.dataset_id!r} was deleted already",
+                                    metadata={"resource_type": "dataset", "name": dataset.name})
+        try:
+            self.uploads.delete(dataset.version_hash)
+        except FileNotFoundError:
+            log.warning("upload %s had no files left to delete", dataset.dataset_id)
         return dataset
 
     def get(self, name: str) -> dataset_pb2.Dataset:

@@ -153,3 +153,15 @@ class PermissionDeniedError(AnalystError):
     """The caller may not use what it named (a server-side path outside the CSV roots)."""
 
     status_code: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED
+
+
+@dataclass
+class DatasetNotDeletableError(AnalystError):
+    """Only uploaded datasets can be deleted (not registry or ad-hoc ones)."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
+
+    @property
+    def reason(self) -> str:
+        """DATASET_NOT_DELETABLE: a reason of its own, so clients can tell it from other preconditions."""
+        return "DATASET_NOT_DELETABLE"

@@ -20,6 +20,7 @@ from google.protobuf import duration_pb2
 from analyst_service.answers import cell
 from analyst_service.errors import InvalidRequestError
 from analyst_service.files import FileIdentity
+from analyst_service.ingestion import add_problems, empty_column_problems, problems_from_notes
 from csv_analyst.v1 import dataset_pb2, result_pb2, run_pb2
 from csv_analyst.runner.v1 import runner_dispatch_service_pb2 as dispatch_pb2, runner_dispatch_service_pb2_grpc, sandbox_pb2
 
@@ -184,14 +185,23 @@ class DatasetProfiler:
             return cached
         profiled = dataset_pb2.Dataset()
         profiled.CopyFrom(dataset)
+        notes = ""
         if any(not t.columns for t in profiled.tables):
-            apply_describe(profiled, _cells(await self._run(describe_sql(profiled), profiled, host_paths, "describe")))
-        apply_profile(profiled, _cells(await self._run(profile_sql(profiled), profiled, host_paths, "profile")))
+            described = await self._run(describe_sql(profiled), profiled, host_paths, "describe")
+            apply_describe(profiled, _cells(described.result))
+            notes = described.stats.stderr
+        profiled_run = await self._run(profile_sql(profiled), profiled, host_paths, "profile")
+        apply_profile(profiled, _cells(profiled_run.result))
+        tables = [t.name for t in profiled.tables]
+        add_problems(profiled, problems_from_notes(notes + profiled_run.stats.stderr, tables))
+        add_problems(profiled, empty_column_problems(profiled))
         self._cache.put(key, profiled)
         return profiled
 
     async def _run(self, sql: str, dataset: dataset_pb2.Dataset, host_paths: list[str], purpose: str
-                   ) -> result_pb2.ResultTable:
+                   ) -> dispatch_pb2.ExecuteResponse:
+        """The FINISHED event of a sandboxed run of sql (its result, and the runner's load notes in
+        stats.stderr)."""
         request = dispatch_pb2.ExecuteRequest(
             run_id=f"{purpose}-{uuid.uuid4().hex[:16]}", sql=sql,
             tables=[sandbox_pb2.TableSource(name=t.name, path=p) for t, p in zip(dataset.tables, host_paths, strict=True)],
@@ -207,4 +217,4 @@ class DatasetProfiler:
                 message=f"the CSV files of dataset {dataset.dataset_id!r} (tables "
                         f"{', '.join(t.name for t in dataset.tables)}) could not be read: {message}",
                 metadata={"dataset_id": dataset.dataset_id, "stage": purpose})
-        return finished.result
+        return finished

@@ -20,7 +20,7 @@ from analyst_service.result_files import CSV_TYPE, PARQUET_TYPE, to_csv_bytes, t
 from analyst_service.runs import RunManager
 from analyst_service.uploads import UploadStore
 from analyst_service.status import to_status
-from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, run_pb2
+from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, dataset_pb2, result_pb2, run_pb2
 
 log = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 50
@@ -37,6 +37,8 @@ MAX_SQL_CHARS = 100_000
 # Responses stay under gRPC's default 4 MB receive limit of clients, with room for framing.
 MAX_RESPONSE_BYTES = 3_500_000
 EXPORT_CHUNK_BYTES = 64 << 10
+DEFAULT_RESULT_PAGE_ROWS = 200
+MAX_RESULT_PAGE_ROWS = 1000
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -122,7 +124,14 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
     @unary_errors
     async def GetDataset(self, request: api.GetDatasetRequest, context: grpc.aio.ServicerContext
                          ) -> api.GetDatasetResponse:
-        return api.GetDatasetResponse(dataset=public_dataset(self._datasets.get(request.name)))
+        dataset = self._datasets.get(request.name)
+        if self._datasets.is_unprofiled_upload(dataset):
+            # Uploads are listed from the store at start without their columns: profile on first sight.
+            try:
+                dataset = self._datasets.refresh_upload(await self._runs.profile(dataset))
+            except AnalystError as error:
+                log.warning("upload %s could not be profiled: %s", dataset.dataset_id, error)
+        return api.GetDatasetResponse(dataset=public_dataset(dataset))
 
     @unary_errors
     async def UploadDataset(self, request_iterator: AsyncIterator[api.UploadDatasetRequest],
@@ -135,8 +144,42 @@ class AnalystServicer(analyst_service_pb2_grpc.AnalystServiceServicer):
                 yield message.file_name, message.chunk
 
         dataset = await self._uploads.receive(chunks())
-        dataset = await self._runs.profile(dataset)  # columns detected in a sandbox; bad CSVs refused here
+        try:
+            dataset = await self._runs.profile(dataset)  # columns detected in a sandbox; bad CSVs refused here
+        except AnalystError:
+            if not self._datasets.is_listed(dataset.dataset_id):  # a refused upload is not kept for a restart
+                await asyncio.to_thread(self._uploads.delete, dataset.version_hash)
+            raise
         return api.UploadDatasetResponse(dataset=public_dataset(self._datasets.add_upload(dataset)))
+
+    @unary_errors
+    async def DeleteDataset(self, request: api.DeleteDatasetRequest, context: grpc.aio.ServicerContext
+                            ) -> api.DeleteDatasetResponse:
+        dataset = await asyncio.to_thread(self._datasets.delete_upload, request.name)
+        log.info("deleted uploaded dataset %s", dataset.dataset_id)
+        return api.DeleteDatasetResponse(dataset=public_dataset(dataset))
+
+    @unary_errors
+    async def ReadResult(self, request: api.ReadResultRequest, context: grpc.aio.ServicerContext
+                         ) -> api.ReadResultResponse:
+        if request.offset < 0 or request.page_size < 0:
+            raise InvalidRequestError(message="offset and page_size must not be negative",
+                                      violations=[("offset" if request.offset < 0 else "page_size", "negative")])
+        _, result = await self._runs.full_result(request.name)
+        total = len(result.rows)
+        if request.offset > total:
+            raise InvalidRequestError(message=f"offset {request.offset} is past the result's {total} rows",
+                                      violations=[("offset", "past the last row")], metadata={"row_count": str(total)})
+        size = min(request.page_size or DEFAULT_RESULT_PAGE_ROWS, MAX_RESULT_PAGE_ROWS)
+        page = result_pb2.ResultTable(columns=result.columns)
+        used = page.ByteSize()
+        for row in result.rows[request.offset:request.offset + size]:
+            used += row.ByteSize() + 8  # the row's tag and length
+            if page.rows and used > MAX_RESPONSE_BYTES:
+                break  # a page ends before the response limit; the next one starts where it stopped
+            page.rows.append(row)
+        page.row_count = len(page.rows)
+        return api.ReadResultResponse(result=page, total_row_count=total, offset=request.offset)
 
     async def _resolve(self, dataset_id: str, csv_paths: list[str]) -> dataset_pb2.Dataset:
         # Ad-hoc CSV files are read and hashed (when their identity is new): off the event loop.

@@ -5,11 +5,18 @@ base names and a `manifest.json` with the file order; the digest covers every fi
 bytes, so the same upload twice is one dataset. Files are written by this service only, mode
 0640 with the sandbox user's group (0600 when sandboxes run as this service's own user), and
 are listed again when the service starts.
+
+A file that is not UTF-8 is re-encoded: its encoding is detected (charset_normalizer, on a
+sample around its first non-UTF-8 byte), the whole file is decoded strictly with it and stored as
+UTF-8, and the manifest records an `encoding_fixed` ingestion problem. A file whose encoding
+cannot be detected, or that does not decode with it, is refused (INVALID_ARGUMENT). The digest
+covers the bytes as sent, so the same upload is still one dataset.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import hashlib
 import json
@@ -22,6 +29,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import charset_normalizer
 import grpc
 
 from analyst_service.catalog import table_name_for
@@ -33,6 +41,8 @@ log = logging.getLogger(__name__)
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
 MANIFEST = "manifest.json"
 MAX_FILES = 16
+# Bytes given to the encoding detector: the file's start and the bytes around its first non-UTF-8 byte.
+DETECTION_SAMPLE_BYTES = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -51,6 +61,8 @@ class _Incoming:
     names: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
     total: int = 0
+    # Offset of the first non-UTF-8 byte of each file that has one.
+    not_utf8: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,9 +134,17 @@ class UploadStore:
             raise InvalidRequestError(message=f"the file {current.path.name!r} is empty",
                                       violations=[("chunk", "no bytes were sent for this file")])
         incoming.digests.append(digest)
+        if current.not_utf8_at is not None:
+            incoming.not_utf8[current.path.name] = current.not_utf8_at
 
     def _commit(self, incoming: _Incoming) -> dataset_pb2.Dataset:
-        manifest = {"files": [{"name": n, "sha256": d} for n, d in zip(incoming.names, incoming.digests, strict=True)]}
+        files: list[dict[str, object]] = [{"name": n, "sha256": d}
+                                          for n, d in zip(incoming.names, incoming.digests, strict=True)]
+        for entry in files:
+            offset = incoming.not_utf8.get(str(entry["name"]))
+            if offset is not None:
+                entry["problems"] = [reencode_to_utf8(incoming.directory / str(entry["name"]), offset)]
+        manifest = {"files": files}
         digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
         for name in incoming.names:
             self._share(incoming.directory / name)
@@ -156,15 +176,37 @@ class UploadStore:
         if not names or not all(isinstance(n, str) and FILE_NAME.match(n) for n in names):
             raise ValueError(f"upload {digest}: bad manifest")
         dataset_id = f"upload-{digest[:16]}"
+        problems = [dataset_pb2.IngestionProblem(table=table_name_for(Path(entry["name"])), kind=str(problem["kind"]),
+                                                 message=str(problem["message"]))
+                    for entry in manifest["files"] for problem in entry.get("problems", [])]
         return dataset_pb2.Dataset(
             name=f"datasets/{dataset_id}", dataset_id=dataset_id, title="Uploaded: " + ", ".join(names),
             description="Tables from the uploaded files " + ", ".join(names) + ".", version_hash=digest,
-            tables=[dataset_pb2.Table(name=table_name_for(Path(n)), file=str(directory / n)) for n in names])
+            tables=[dataset_pb2.Table(name=table_name_for(Path(n)), file=str(directory / n)) for n in names],
+            ingestion_problems=problems)
+
+    def delete(self, digest: str) -> None:
+        """Remove a stored upload: its directory is renamed away at once (a restart never lists it
+        again, even if the removal of its files is cut short), then removed.
+
+        Raises:
+            ValueError: When digest is not an upload digest.
+            FileNotFoundError: When there is no such upload.
+        """
+        if not _DIGEST.match(digest):
+            raise ValueError(f"not an upload digest: {digest!r}")
+        doomed = self.root / f".deleting-{uuid.uuid4().hex}"
+        os.rename(self.root / digest, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def list(self) -> list[dataset_pb2.Dataset]:
-        """Every stored upload (unreadable ones are skipped with a warning)."""
+        """Every stored upload (unreadable ones are skipped with a warning); removes what an
+        interrupted upload or deletion left behind."""
         datasets = []
         for directory in sorted(self.root.iterdir()):
+            if directory.name.startswith(".deleting-"):
+                shutil.rmtree(directory, ignore_errors=True)
+                continue
             if _DIGEST.match(directory.name):
                 try:
                     datasets.append(self.load(directory.name))
@@ -173,14 +215,58 @@ class UploadStore:
         return datasets
 
 
+def reencode_to_utf8(path: Path, offset: int) -> dict[str, str]:
+    """Rewrite a file that is not UTF-8 as UTF-8, in its detected encoding (blocking).
+
+    Args:
+        path: The file, written by this service.
+        offset: Where its first non-UTF-8 byte is.
+
+    Returns:
+        The `encoding_fixed` problem to record (kind and message).
+
+    Raises:
+        InvalidRequestError: When the encoding cannot be detected or the file does not decode with it.
+    """
+    with open(path, "rb") as handle:
+        sample = handle.read(DETECTION_SAMPLE_BYTES)
+        if offset >= len(sample):
+            handle.seek(max(0, offset - DETECTION_SAMPLE_BYTES // 2))
+            sample += b"\n" + handle.read(DETECTION_SAMPLE_BYTES)
+    best = charset_normalizer.from_bytes(sample).best()
+    refusal = (f"the file {path.name!r} is not valid UTF-8 (byte {offset + 1:,}) and its encoding could not be "
+               "detected; save it as UTF-8 and upload it again")
+    if best is None:
+        raise InvalidRequestError(message=refusal, violations=[("chunk", "not UTF-8")],
+                                  metadata={"file_name": path.name, "offset": str(offset)})
+    encoding = codecs.lookup(best.encoding).name
+    converted = path.with_name(path.name + ".utf8")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with open(path, "rb") as source, open(converted, "x", encoding="utf-8", newline="") as target:
+            while chunk := source.read(1 << 20):
+                target.write(decoder.decode(chunk))
+            target.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        converted.unlink(missing_ok=True)
+        raise InvalidRequestError(message=refusal, violations=[("chunk", "not UTF-8")],
+                                  metadata={"file_name": path.name, "offset": str(offset)}) from None
+    os.replace(converted, path)
+    return {"kind": "encoding_fixed",
+            "message": f"the file was not UTF-8 (byte {offset + 1:,} is not); it was read as {encoding} and "
+                       "stored as UTF-8: check that accented letters look right"}
+
+
 class _OpenFile:
-    """One file being written and hashed."""
+    """One file being written, hashed and checked for UTF-8."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         self._hash = hashlib.sha256()
         self._size = 0
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="strict")
+        self.not_utf8_at: int | None = None
 
     def write(self, data: bytes) -> None:
         assert self._fd is not None
@@ -188,10 +274,21 @@ class _OpenFile:
         while view:
             view = view[os.write(self._fd, view):]
         self._hash.update(data)
+        if self.not_utf8_at is None:
+            pending = len(self._utf8.getstate()[0])  # bytes of a sequence the last chunk cut
+            try:
+                self._utf8.decode(data)
+            except UnicodeDecodeError as error:
+                self.not_utf8_at = self._size - pending + error.start
         self._size += len(data)
 
     def finish(self) -> tuple[str, int]:
         self.discard()
+        if self.not_utf8_at is None:
+            try:
+                self._utf8.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.not_utf8_at = self._size - 1  # a multi-byte sequence cut off at the end
         return self._hash.hexdigest(), self._size
 
     def discard(self) -> None:

@@ -207,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = datasets_commands.add_parser("generate", help="write the demo datasets and their registry")
     generate.add_argument("--scale", type=float, default=1.0, help="size factor (1 = about 20k orders)")
     generate.add_argument("--out", type=Path, default=REPO_ROOT / "datasets", help="output folder")
+    delete = datasets_commands.add_parser("delete", help="delete an uploaded dataset from a running service")
+    delete.add_argument("dataset_id", help="the uploaded dataset (`upload-...`)")
+    delete.add_argument("--server", required=True, help="HOST:PORT of a running analyst service")
+    api_key_option(delete)
     cli_k8s.add_parser(commands, REPO_ROOT)
     return parser
 
@@ -500,13 +504,9 @@ async def choose_command(options: argparse.Namespace) -> int:
 async def capsule_command(options: argparse.Namespace) -> int:
     """`capsule RUN_ID`: print the stored capsule as JSON."""
     if options.server:
-        async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
-            try:
-                response = await analyst_service_pb2_grpc.AnalystServiceStub(channel).GetCapsule(
-                    api.GetCapsuleRequest(name=options.run_id))
-            except grpc.aio.AioRpcError as error:
-                print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-                return 1
+        response = await call_server(options, lambda stub: stub.GetCapsule(api.GetCapsuleRequest(name=options.run_id)))
+        if response is None:
+            return 1
         capsule = response.capsule
     else:
         from analyst_service.capsules.stores import describe, open_capsule_store
@@ -520,6 +520,25 @@ async def capsule_command(options: argparse.Namespace) -> int:
             return 1
         capsule = found
     print(json_format.MessageToJson(capsule, indent=2))
+    return 0
+
+
+async def call_server(options: argparse.Namespace, call: Callable[[Any], Awaitable[Any]]) -> Any:
+    """One unary call to the `--server` analyst; on failure prints `CODE: details` and returns None."""
+    async with grpc.aio.insecure_channel(options.server, interceptors=client_interceptors(options)) as channel:
+        try:
+            return await call(analyst_service_pb2_grpc.AnalystServiceStub(channel))
+        except grpc.aio.AioRpcError as error:
+            print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+            return None
+
+
+async def delete_dataset_command(options: argparse.Namespace) -> int:
+    """`datasets delete ID --server HOST:PORT`: delete an uploaded dataset (DeleteDataset)."""
+    response = await call_server(options, lambda stub: stub.DeleteDataset(api.DeleteDatasetRequest(name=options.dataset_id)))
+    if response is None:
+        return 1
+    print(f"deleted {response.dataset.dataset_id} ({response.dataset.title})")
     return 0
 
 
@@ -634,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
     configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
                       options.log_format)
+    if options.command == "datasets" and options.datasets_command == "delete":
+        return asyncio.run(delete_dataset_command(options))
     if options.command == "datasets":
         from csv_analyst_datasets.generator import generate
 

@@ -7,6 +7,7 @@ and fenced code inside `<details>` (after a blank line) is highlighted. Values a
 
 from __future__ import annotations
 
+import ast
 import base64
 import html
 
@@ -19,7 +20,8 @@ from gradio_ui.format import Cell, ColumnFormat, column_formats, format_cell
 
 # A question longer than this gets a plain message and is never sent (AskRequest.question).
 MAX_QUESTION_CHARS = 2000
-# Rows of a result shown in the conversation; every row is in the CSV download (ExportResult).
+# Rows of a result shown in the conversation and per page of the pager (ReadResult); every row is
+# in the CSV download (ExportResult).
 SHOWN_ROWS = 200
 
 
@@ -58,7 +60,7 @@ def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None,
     formats = column_formats(result, plan, rows)
     count = f"{len(rows):,} row{'s' if len(rows) != 1 else ''}"
     if len(rows) > SHOWN_ROWS:
-        count = f"showing {SHOWN_ROWS:,} of {len(rows):,} rows; download the CSV for all"
+        count = f"showing {SHOWN_ROWS:,} of {len(rows):,} rows; page through all under Current answer or download the CSV"
     parts = [f'<details open class="answer-table"><summary>Table ({count})</summary>\n'
              f"{table_html(formats, rows[:SHOWN_ROWS])}\n</details>"]
     spec = chart_spec(formats, rows)
@@ -72,9 +74,22 @@ def result_sections(result: result_pb2.ResultTable, plan: plan_pb2.Plan | None,
     return "\n\n".join(parts), png
 
 
-def details_section(stats_markdown: str, error_markdown: str, plan_json: str, sql: str) -> str:
-    """The run's details, closed by default: stats, error, plan (JSON) and SQL, highlighted."""
+def pretty_python(code: str) -> str:
+    """The program laid out by Python's own unparser (one statement per line, normal spacing); the
+    text itself when it does not parse."""
+    try:
+        return ast.unparse(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError):
+        return code
+
+
+def details_section(stats_markdown: str, error_markdown: str, plan_json: str, sql: str,
+                    query_type: str = "", python_code: str = "") -> str:
+    """The run's details, closed by default: query type, stats, error, plan (JSON), SQL and Python
+    code, formatted and highlighted."""
     parts = ['<details class="answer-details"><summary>Details: run, plan and SQL</summary>', ""]
+    if query_type:
+        parts += [f'<p class="query-type">Query type: <code>{html.escape(query_type)}</code></p>', ""]
     if error_markdown:
         parts += [error_markdown, ""]
     if stats_markdown:
@@ -83,5 +98,7 @@ def details_section(stats_markdown: str, error_markdown: str, plan_json: str, sq
         parts += ["**Plan**", "", "```json", plan_json, "```", ""]
     if sql:
         parts += ["**SQL**", "", "```sql", pretty_sql(sql), "```", ""]
+    if python_code:
+        parts += ["**Python**", "", "```python", pretty_python(python_code), "```", ""]
     parts.append("</details>")
     return "\n".join(parts)

@@ -29,7 +29,7 @@ import gradio as gr  # noqa: E402
 
 from gradio_ui.answer import MAX_QUESTION_CHARS  # noqa: E402
 from gradio_ui.client import AnalystClient, AnalystClientError  # noqa: E402
-from gradio_ui.handlers import EMPTY_TURN, MAX_PROMPT_BUTTONS, MAX_READINGS, Handlers  # noqa: E402
+from gradio_ui.handlers import EMPTY_TURN, MAX_PROMPT_BUTTONS, MAX_READINGS, VIEW_OUTPUTS, Handlers  # noqa: E402
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 CSS = """
@@ -42,6 +42,10 @@ CSS = """
 #chat pre, #chat pre code { white-space: pre-wrap !important; word-break: break-word; }
 #chat img.result-chart { max-width: 100%; height: auto; }
 #footer { opacity: 0.8; font-size: 0.9em; }
+#result-page .result-scroll { max-height: 480px; overflow: auto; }
+#result-page table.result-table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
+#result-page table.result-table th { position: sticky; top: 0; background: var(--background-fill-secondary); }
+#result-page table.result-table td.num, #result-page table.result-table th.num { text-align: right; }
 """
 
 
@@ -65,6 +69,8 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                 dataset = gr.Dropdown(label="Dataset", choices=[], value=None, interactive=True,
                                       elem_id="dataset-dropdown")
                 summary = gr.Markdown(elem_id="dataset-summary")
+                delete_dataset = gr.Button("Delete this uploaded dataset", visible=False, size="sm",
+                                           variant="stop", elem_id="delete-dataset")
                 gr.Markdown("**Suggested questions** (click to ask)")
                 with gr.Row(elem_id="prompts"):
                     prompt_buttons = [gr.Button(visible=False, size="sm", elem_classes="prompt-button",
@@ -102,18 +108,26 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
                                           elem_id="plan-editor")
                     run_plan = gr.Button("Run edited plan", size="sm", elem_id="run-plan")
                     plan_status = gr.Markdown(elem_id="plan-status")
+                    # A result longer than the chat shows: every row, one page at a time (ReadResult).
+                    pager = gr.State(None)
+                    page_view = gr.HTML(visible=False, elem_id="result-page")
+                    with gr.Row():
+                        previous_page = gr.Button("Previous rows", visible=False, size="sm", elem_id="page-previous")
+                        next_page = gr.Button("Next rows", visible=False, size="sm", elem_id="page-next")
         footer = gr.Markdown(EMPTY_TURN.footer, elem_id="footer")
 
+        pager_outputs = [pager, page_view, previous_page, next_page]
         ask_outputs = [chatbot, question, thread, plan_editor, capsule, result_csv, chart, footer, readings,
-                       *reading_buttons]
-        view_outputs = [summary, *prompt_buttons]
+                       *reading_buttons, *pager_outputs]
+        view_outputs = [summary, delete_dataset, *prompt_buttons]
+        assert len(view_outputs) == VIEW_OUTPUTS
 
         def on_load(request: gr.Request) -> list[Any]:
             """Fill the dataset list; with `?run=RUN_ID`, open that run's question, answer and details."""
             try:
                 choices = handlers.dataset_choices()
             except AnalystClientError as error:
-                return [gr.update(), f"**Could not list datasets**: {error}", *([gr.update()] * MAX_PROMPT_BUTTONS),
+                return [gr.update(), f"**Could not list datasets**: {error}", *([gr.update()] * (VIEW_OUTPUTS - 1)),
                         *handlers.cleared()]
             run_id = request.query_params.get("run", "") if request is not None else ""
             shared = handlers.open_shared(run_id) if run_id else None
@@ -135,6 +149,10 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
             handlers.dataset_view, inputs=[dataset], outputs=view_outputs)
         files.upload(handlers.upload, inputs=[files],
                      outputs=[upload_report, dataset, *view_outputs, *ask_outputs, files])
+        delete_dataset.click(handlers.delete, inputs=[dataset],
+                             outputs=[upload_report, dataset, *view_outputs, *ask_outputs])
+        previous_page.click(functools.partial(handlers.page, -1), inputs=[pager], outputs=pager_outputs)
+        next_page.click(functools.partial(handlers.page, 1), inputs=[pager], outputs=pager_outputs)
         new_chat.click(handlers.cleared, outputs=ask_outputs)
         ask_inputs = [dataset, chatbot, thread]
         for source in (question.submit, send.click):
@@ -143,7 +161,7 @@ def build_demo(client: AnalystClient) -> gr.Blocks:
             button.click(handlers.ask, inputs=[button, *ask_inputs], outputs=ask_outputs, show_progress="hidden")
         run_plan.click(handlers.run_plan, inputs=[plan_editor, *ask_inputs],
                        outputs=[chatbot, plan_status, plan_editor, capsule, result_csv, chart, footer, readings,
-                                *reading_buttons])
+                                *reading_buttons, *pager_outputs])
         for index, button in enumerate(reading_buttons):
             button.click(functools.partial(handlers.choose, index), inputs=[readings, *ask_inputs],
                          outputs=ask_outputs, show_progress="hidden")

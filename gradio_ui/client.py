@@ -207,6 +207,26 @@ class AnalystClient:
             stream.cancel()
         return rows
 
+    def read_result(self, run_id: str, offset: int, page_size: int) -> analyst_service_pb2.ReadResultResponse:
+        """One page of a succeeded run's full result (ReadResult): up to page_size rows from offset.
+
+        Raises:
+            AnalystClientError: NOT_FOUND (no such run), FAILED_PRECONDITION (the run has no
+                result), INVALID_ARGUMENT (an offset past the end), or any other failure.
+        """
+        request = analyst_service_pb2.ReadResultRequest(name=run_id, offset=offset, page_size=page_size)
+        return self._unary(lambda: self._stub.ReadResult(request, timeout=UNARY_TIMEOUT_SECONDS))
+
+    def delete_dataset(self, dataset_id: str) -> dataset_pb2.Dataset:
+        """Delete an uploaded dataset (DeleteDataset); returns it as it was.
+
+        Raises:
+            AnalystClientError: FAILED_PRECONDITION (DATASET_NOT_DELETABLE) for a registry dataset,
+                NOT_FOUND for an unknown one, or any other failure.
+        """
+        request = analyst_service_pb2.DeleteDatasetRequest(name=dataset_id)
+        return self._unary(lambda: self._stub.DeleteDataset(request, timeout=UNARY_TIMEOUT_SECONDS)).dataset
+
     def submit_plan(self, dataset_id: str, plan: plan_pb2.Plan, thread_id: str = "") -> run_pb2.Run:
         """Run a plan directly (no planner) and wait for the finished run; with a `thread_id` the run
         joins that conversation (a reading chosen from its clarification).

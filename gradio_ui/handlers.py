@@ -18,12 +18,14 @@ import gradio as gr
 from google.protobuf import json_format
 
 from csv_analyst.v1 import capsule_pb2, plan_pb2, run_pb2
-from gradio_ui.answer import MAX_QUESTION_CHARS
+from gradio_ui.answer import MAX_QUESTION_CHARS, SHOWN_ROWS, table_html
 from gradio_ui.client import AnalystClient, AnalystClientError
-from gradio_ui.render import ChatMessage, RunView, plan_json
+from gradio_ui.format import column_formats
+from gradio_ui.render import ChatMessage, RunView, plan_json, result_rows
 from gradio_ui.report import dataset_summary, ingestion_report, suggested_prompts
 
 MAX_PROMPT_BUTTONS = 12
+UPLOAD_PREFIX = "upload-"
 NO_ANSWER_FOOTER = "Runner mode and dataset version of the current answer appear here."
 
 # Outputs of an ask, in order: chatbot, question box, thread id, then the Turn's (plan editor,
@@ -42,21 +44,52 @@ class Turn:
     chart: str | None = None
     # A clarification's readings: (one-line explanation, serialized Plan) each.
     readings: tuple[tuple[str, bytes], ...] = ()
+    # The pager of a result longer than one page: its state and its first page (None: no pager).
+    pager: Pager | None = None
 
     def updates(self) -> tuple[Any, ...]:
         """Values for the plan editor, the capsule, CSV and chart download buttons, the footer, the
-        readings (state) and one button per reading."""
+        readings (state), one button per reading, then the pager's state, page, and buttons."""
         buttons = [gr.update(value=f"Run reading {i + 1}: {self.readings[i][0]}", visible=True)
                    if i < len(self.readings) else gr.update(visible=False) for i in range(MAX_READINGS)]
         return (self.plan, gr.update(value=self.capsule, visible=self.capsule is not None),
                 gr.update(value=self.csv, visible=self.csv is not None),
                 gr.update(value=self.chart, visible=self.chart is not None), self.footer,
-                list(self.readings), *buttons)
+                list(self.readings), *buttons, *pager_updates(self.pager))
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where the pager of a large result stands: the run, the first row shown, the total, the plan
+    (for the columns' formats) and the page's HTML."""
+
+    run_id: str
+    offset: int
+    total: int
+    plan: bytes = b""
+    html: str = ""
+
+    def state(self) -> dict[str, Any]:
+        """The part kept in the page's state between clicks."""
+        return {"run_id": self.run_id, "offset": self.offset, "total": self.total, "plan": self.plan}
+
+
+def pager_updates(pager: Pager | None) -> tuple[Any, ...]:
+    """The pager's state, its page (HTML) and its Previous/Next buttons; all hidden without a pager."""
+    if pager is None:
+        hidden = gr.update(visible=False)
+        return (None, gr.update(value="", visible=False), hidden, hidden)
+    return (pager.state(), gr.update(value=pager.html, visible=True),
+            gr.update(visible=True, interactive=pager.offset > 0),
+            gr.update(visible=True, interactive=pager.offset + SHOWN_ROWS < pager.total))
 
 
 MAX_READINGS = 3  # Clarification.options holds at most three readings
 EMPTY_TURN = Turn("", None, NO_ANSWER_FOOTER)
-TURN_OUTPUTS = 6 + MAX_READINGS
+PAGER_OUTPUTS = 4
+TURN_OUTPUTS = 6 + MAX_READINGS + PAGER_OUTPUTS
+# Outputs of a dataset's view: its summary, the delete button, one button per suggested question.
+VIEW_OUTPUTS = 2 + MAX_PROMPT_BUTTONS
 
 
 def footer_markdown(run: run_pb2.Run) -> str:
@@ -94,7 +127,8 @@ class Handlers:
                 for dataset in self.client.list_datasets()]
 
     def dataset_view(self, dataset_id: str | None) -> list[Any]:
-        """The summary and the suggested-question buttons of a dataset."""
+        """The summary, the delete button (shown for uploads only) and the suggested-question buttons
+        of a dataset."""
         prompts: list[str] = []
         summary = ""
         if dataset_id:
@@ -107,7 +141,28 @@ class Handlers:
                 summary = dataset_summary(dataset)
         buttons = [gr.update(value=prompts[i], visible=True) if i < len(prompts) else gr.update(visible=False)
                    for i in range(MAX_PROMPT_BUTTONS)]
-        return [summary, *buttons]
+        deletable = bool(dataset_id) and str(dataset_id).startswith(UPLOAD_PREFIX)
+        return [summary, gr.update(visible=deletable), *buttons]
+
+    def delete(self, dataset_id: str | None) -> list[Any]:
+        """Delete the selected uploaded dataset, then select the first remaining one.
+
+        Returns:
+            The upload report (what happened), the dataset dropdown, the dataset view and a cleared
+            conversation.
+        """
+        unchanged = [gr.update()] * (VIEW_OUTPUTS + 3 + TURN_OUTPUTS)
+        if not dataset_id:
+            return ["Pick an uploaded dataset to delete.", gr.update(), *unchanged]
+        try:
+            deleted = self.client.delete_dataset(dataset_id)
+            choices = self.dataset_choices()
+        except AnalystClientError as error:
+            return [f"**Could not delete** `{dataset_id}`: {_error_text(error)}", gr.update(), *unchanged]
+        selected = choices[0][1] if choices else None
+        report = (f"**Deleted** `{deleted.dataset_id}` ({deleted.title}). Earlier answers about it keep their "
+                  "capsules and links.")
+        return [report, gr.update(choices=choices, value=selected), *self.dataset_view(selected), *self.cleared()]
 
     def cleared(self) -> AskOutputs:
         """A new conversation: no messages, no thread, no current answer."""
@@ -120,7 +175,7 @@ class Handlers:
             The report, the dataset dropdown update, the dataset view, a cleared conversation and an
             emptied file control (ready for the next upload).
         """
-        unchanged = [gr.update()] * (MAX_PROMPT_BUTTONS + 1 + 3 + TURN_OUTPUTS)
+        unchanged = [gr.update()] * (VIEW_OUTPUTS + 3 + TURN_OUTPUTS)
         if not files:
             return [gr.update(), gr.update(), *unchanged, None]
         paths = [Path(file) for file in files]
@@ -177,7 +232,7 @@ class Handlers:
         readings = tuple((o.explanation, o.plan.SerializeToString())
                          for o in view.run.clarification.options[:MAX_READINGS])
         return Turn(plan_json(view.plan), self._capsule_file(view.run.run_id), footer_markdown(view.run),
-                    self._csv_file(view.run), self._chart_file(view), readings)
+                    self._csv_file(view.run), self._chart_file(view), readings, self._pager(view))
 
     def choose(self, index: int, readings: list[tuple[str, bytes]] | None, dataset_id: str | None,
                history: list[ChatMessage] | None, thread_id: str) -> AskOutputs:
@@ -198,6 +253,36 @@ class Handlers:
         view = RunView()
         view.finish(run)
         return (history + view.messages(), "", thread_id, *self.turn(view).updates())
+
+    # Paging a large result
+
+    def _pager(self, view: RunView) -> Pager | None:
+        """The first page of a result longer than one page, read through ReadResult; None otherwise."""
+        if view.run is None or view.run.state != run_pb2.RUN_STATE_SUCCEEDED or view.result is None:
+            return None
+        # A shared run's stored result may be a preview of fewer rows than the run produced.
+        if max(view.result.row_count, view.run.stats.rows_produced) <= SHOWN_ROWS:
+            return None
+        plan = view.plan.SerializeToString() if view.plan is not None else b""
+        return self._read_page(view.run.run_id, 0, plan)
+
+    def _read_page(self, run_id: str, offset: int, plan: bytes) -> Pager | None:
+        try:
+            response = self.client.read_result(run_id, offset, SHOWN_ROWS)
+        except AnalystClientError:
+            return None  # the answer stands without its pager; the CSV download has every row
+        return Pager(run_id, response.offset, response.total_row_count, plan, page_html(response, plan))
+
+    def page(self, step: int, state: dict[str, Any] | None) -> tuple[Any, ...]:
+        """Show the previous (step -1) or next (step 1) page of the current answer's result."""
+        if not state:
+            return pager_updates(None)
+        offset = min(max(0, int(state["offset"]) + step * SHOWN_ROWS), max(0, int(state["total"]) - 1))
+        pager = self._read_page(str(state["run_id"]), offset, bytes(state.get("plan") or b""))
+        if pager is None:
+            return (state, gr.update(value="The page could not be read; download the CSV for every row."),
+                    gr.update(), gr.update())
+        return pager_updates(pager)
 
     def _chart_file(self, view: RunView) -> str | None:
         view.answer()  # draws the chart, once
@@ -281,8 +366,17 @@ class Handlers:
             view.take_run(capsule.run)  # the stored events may leave the result to the capsule's run
         question = capsule.run.question or "Run a plan"
         turn = Turn(plan_json(view.plan), self.write_capsule(capsule), footer_markdown(capsule.run),
-                    self._csv_file(capsule.run), self._chart_file(view))
+                    self._csv_file(capsule.run), self._chart_file(view), pager=self._pager(view))
         return capsule.run.dataset_id, [{"role": "user", "content": question}, *view.messages()], turn
+
+
+def page_html(response: Any, plan: bytes) -> str:
+    """One page of a result: which rows of how many, then the formatted table."""
+    rows = result_rows(response.result)
+    first, total = response.offset + 1, response.total_row_count
+    label = f"Rows {first:,}–{response.offset + len(rows):,} of {total:,}" if rows else f"No rows (of {total:,})"
+    formats = column_formats(response.result, plan_pb2.Plan.FromString(plan) if plan else None, rows)
+    return f'<p class="page-label">{label}</p>\n{table_html(formats, rows)}'
 
 
 def _original_name(path: Path) -> str:

@@ -60,6 +60,13 @@ def result_rows(table: result_pb2.ResultTable) -> list[list[Cell]]:
     return [[cell(value) for value in row.values] for row in table.rows]
 
 
+def query_type_name(run: run_pb2.Run) -> str:
+    """`plan`, `sql` or `python` (what the run executed); empty when the run does not say."""
+    if run.query_type == run_pb2.QUERY_TYPE_UNSPECIFIED:
+        return ""
+    return run_pb2.QueryType.Name(run.query_type).removeprefix("QUERY_TYPE_").lower()
+
+
 def _seconds(duration: Duration) -> float:
     return duration.seconds + duration.nanos / 1e9
 
@@ -205,7 +212,7 @@ class RunView:
                 sections, self.chart = result_sections(self.result, self.plan, result_rows(self.result))
                 parts.append(sections)
             plan, sql, stats, _ = self.details()
-            parts.append(details_section(stats, "", plan, sql))
+            parts.append(details_section(stats, "", plan, sql, query_type_name(self.run), self.run.python_code))
             if self.run.run_id:
                 parts.append(f'<a class="share-link" href="{share_href(self.run.run_id)}">Link to this run</a>')
             self._answer = "\n\n".join(parts)

@@ -40,6 +40,7 @@ def ingestion_report(dataset: dataset_pb2.Dataset) -> str:
     tables = len(dataset.tables)
     lines = [f"**Uploaded** `{dataset.dataset_id}`: {tables} table{'s' if tables != 1 else ''}, "
              f"version `{dataset.version_hash[:12]}`", ""]
+    lines += problems_markdown(dataset)
     for table in dataset.tables:
         lines += [f"**{table.name}**: {table.row_count:,} rows, {len(table.columns)} columns", ""]
         for column in table.columns:
@@ -52,6 +53,21 @@ def ingestion_report(dataset: dataset_pb2.Dataset) -> str:
             lines.append(f"- `{column.name}` {column.type}: {', '.join(facts)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def problems_markdown(dataset: dataset_pb2.Dataset) -> list[str]:
+    """The "Problems found" section of the report: one item per ingestion problem (none: says so)."""
+    if not dataset.ingestion_problems:
+        return ["**Problems found**: none", ""]
+    lines = [f"**Problems found** ({len(dataset.ingestion_problems)})", ""]
+    lines += [f"- **{problem.table}** ({problem.kind.replace('_', ' ')}): {_escape(problem.message)}"
+              for problem in dataset.ingestion_problems]
+    return [*lines, ""]
+
+
+def _escape(text: str) -> str:
+    """Text from a user's file, safe in Markdown: characters that format or link are escaped."""
+    return "".join("\\" + char if char in "\\`*_[]()<>#!|~" else char for char in text)
 
 
 def _is_number(column: dataset_pb2.Column) -> bool:

@@ -8,7 +8,13 @@ no `ignore_errors`, no `null_padding`) and then checked: a table whose single co
 like a delimited header, or whose row count differs from the file's line count, is re-read
 record by record with Python's csv module (exact, but only on suspicion, because it is ~20x
 slower than DuckDB); ragged rows and dropped rows become a typed `CsvIngestError`. Renamed
-columns and header-only files load, with a note on stderr (it lands in the run's capsule).
+columns, a delimiter other than a comma, decimal commas and header-only files load, each with a
+note on stderr (`runner: table 'NAME': [kind] message`; it lands in the run's capsule, and the
+analyst turns the notes of a profiling run into the dataset's ingestion problems).
+
+Decimal commas: DuckDB reads `1,5` in a semicolon-separated file as the text '1,5'. When every
+value of a text column of such a file is a number with a decimal comma, the file is read again
+with `decimal_separator = ','`, and the columns that became numbers are noted.
 """
 
 from __future__ import annotations
@@ -68,13 +74,31 @@ class CsvIngestError(Exception):
         return values
 
 
+@dataclass(frozen=True)
+class Note:
+    """One thing loading a file noticed or fixed without refusing it.
+
+    Attributes:
+        kind: snake_case: renamed_column, delimiter_detected, decimal_comma, no_rows.
+        message: English, naming the column or value.
+    """
+
+    kind: str
+    message: str
+
+
 @dataclass
 class LoadReport:
     """What loading one file noticed without refusing it."""
 
     table: str
     rows: int = 0
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+
+
+NOTE_PREFIX = "runner: table "
+# Values a decimal-comma column holds: digits, one comma, digits (no thousands separators).
+_DECIMAL_COMMA = r"[-+]?[0-9]+(,[0-9]+)?"
 
 
 def identifier(name: str) -> str:
@@ -119,17 +143,49 @@ def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> Lo
     collapsed = len(columns) == 1 and any(d in columns[0] for d in _DELIMITERS)
     if collapsed or rows != _physical_records(connection, path):
         _check_records(table, path, columns, rows, columns[0] if collapsed else "")
-    header = _header(path, columns)
+    first = _first_line(path)
+    delimiter = _delimiter(first, len(columns)) if first else ","
+    header = _header(first, delimiter, columns)
     if header is not None:
         for index, (raw, loaded) in enumerate(zip(header, columns, strict=False)):
             if raw.strip() != loaded:
                 shown = repr(raw) if raw.strip() else "an empty name"
-                report.notes.append(f"column {index + 1} has {shown} in the header; it is named {loaded!r}")
+                report.notes.append(Note("renamed_column",
+                                         f"column {index + 1} has {shown} in the header; it is named {loaded!r}"))
+    if len(columns) > 1 and delimiter != ",":
+        report.notes.append(Note("delimiter_detected", f"values are separated by {delimiter!r}, not commas"))
+    if delimiter == ";" and rows:
+        report.notes += _read_decimal_commas(connection, table, path, max_line_bytes)
     if rows == 0:
-        report.notes.append("the file has a header but no data rows")
+        report.notes.append(Note("no_rows", "the file has a header but no data rows"))
     for note in report.notes:
-        print(f"runner: table {table!r}: {note}", file=sys.stderr)
+        print(f"{NOTE_PREFIX}{table!r}: [{note.kind}] {note.message}", file=sys.stderr)
     return report
+
+
+def _text_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in connection.execute(f"DESCRIBE {identifier(table)}").fetchall() if row[1] == "VARCHAR"]
+
+
+def _read_decimal_commas(connection: duckdb.DuckDBPyConnection, table: str, path: str,
+                         max_line_bytes: int) -> list[Note]:
+    """Read the file again with decimal commas when a text column holds only such numbers."""
+    text = _text_columns(connection, table)
+    if not text:
+        return []
+    checks = ", ".join(f"bool_and(regexp_full_match({identifier(c)}, '{_DECIMAL_COMMA}')) "
+                       f"AND bool_or(contains({identifier(c)}, ','))" for c in text)
+    flags = connection.execute(f"SELECT {checks} FROM {identifier(table)}").fetchone() or ()
+    if not any(flag is True for flag in flags):
+        return []
+    try:
+        connection.execute(f"CREATE OR REPLACE TABLE {identifier(table)} AS SELECT * FROM "
+                           f"read_csv({literal(path)}, {_read_options(max_line_bytes)}, decimal_separator = ',')")
+    except duckdb.Error:
+        return []  # the text columns stay text
+    converted = [c for c in text if c not in set(_text_columns(connection, table))]
+    return [Note("decimal_comma", f"column {c!r} has numbers with decimal commas (such as 1,5); they are read "
+                                  "as numbers") for c in converted]
 
 
 def _longest_line(path: str) -> int:
@@ -234,14 +290,17 @@ def _check_records(table: str, path: str, columns: list[str], rows: int, collaps
                              f"only {rows} could be loaded; fix the file")
 
 
-def _header(path: str, columns: list[str]) -> list[str] | None:
+def _first_line(path: str) -> str:
+    """The file's first line (the header), without its line end; empty when unreadable."""
     try:
         with _open(path) as handle:
-            first = handle.readline(HEADER_PROBE_BYTES)
+            return handle.readline(HEADER_PROBE_BYTES).rstrip("\r\n")
     except OSError:
-        return None
-    first = first.rstrip("\r\n")
+        return ""
+
+
+def _header(first: str, delimiter: str, columns: list[str]) -> list[str] | None:
     if not first:
         return None
-    header = next(csv.reader([first], delimiter=_delimiter(first, len(columns))), [])
+    header = next(csv.reader([first], delimiter=delimiter), [])
     return header if len(header) == len(columns) else None

@@ -5,7 +5,8 @@ temporary directory and on free ports, drives the chat UI in headless Debian Chr
 executable /usr/bin/chromium), and writes:
 
 - docs/screenshots/chat.png: two answers about the `ecommerce` demo, each with its table and chart.
-- docs/screenshots/upload.png: an uploaded CSV's ingestion report and an answer about it.
+- docs/screenshots/upload.png: an uploaded CSV's ingestion report (with the problems found) and an
+  answer about it.
 
 The tests never write these files; run this script after a change to what the UI looks like.
 """
@@ -56,13 +57,16 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], seconds: float = 120.0)
 
 
 def _sales_csv(path: Path) -> None:
+    """A spreadsheet export as many are: semicolons, decimal commas and an empty column (the report
+    lists them under "Problems found")."""
     regions = ["North", "South", "East", "West"]
     with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["sale_date", "region", "units", "revenue"])
+        writer = csv.writer(stream, delimiter=";")
+        writer.writerow(["sale_date", "region", "units", "revenue", "notes"])
         for i in range(360):
+            revenue = f"{round(100 + (i * 37.37) % 900, 2):.2f}".replace(".", ",")
             writer.writerow([(date(2024, 1, 1) + timedelta(days=i)).isoformat(), regions[i % 4], 1 + i % 7,
-                             round(100 + (i * 37.37) % 900, 2)])
+                             revenue, ""])
 
 
 def _ask(page: Page, question: str) -> None:
@@ -93,6 +97,7 @@ def _upload_shot(page: Page, url: str, work: Path) -> None:
     _sales_csv(work / "sales.csv")
     page.locator("#upload input[type=file]").set_input_files([str(work / "sales.csv")])
     expect(page.locator("#upload-report")).to_contain_text("sales: 360 rows")
+    expect(page.locator("#upload-report")).to_contain_text("Problems found (3)")
     page.locator("#prompts button", has_text="What is the total revenue per region?").click()
     expect(page.locator("#chat table.result-table")).to_have_count(1)
     page.screenshot(path=str(OUT / "upload.png"), full_page=True)

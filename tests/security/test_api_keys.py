@@ -57,6 +57,8 @@ def test_every_rpc_needs_a_valid_key(keyed_stack: RunningStack, key: str | None)
             lambda: stub.GetRun(api.GetRunRequest(name="r1"), timeout=30),
             lambda: stub.StopRun(api.StopRunRequest(name="r1"), timeout=30),
             lambda: stub.UploadDataset(iter([api.UploadDatasetRequest(file_name="a.csv", chunk=b"a\n1\n")]), timeout=30),
+            lambda: stub.DeleteDataset(api.DeleteDatasetRequest(name="upload-0000000000000000"), timeout=30),
+            lambda: stub.ReadResult(api.ReadResultRequest(name="r1"), timeout=30),
         ]
         for call in calls:
             with pytest.raises(grpc.RpcError) as caught:

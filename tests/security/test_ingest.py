@@ -44,3 +44,36 @@ def test_loaded_with_notes(tmp_path: Path, content: bytes, rows: int, note: str,
         assert note in capsys.readouterr().err
     else:
         assert not report.notes
+
+
+def _notes(tmp_path: Path, content: bytes) -> tuple[duckdb.DuckDBPyConnection, list[tuple[str, str]]]:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    connection = duckdb.connect()
+    report = load_csv(connection, "t", str(path))
+    return connection, [(note.kind, note.message) for note in report.notes]
+
+
+def test_a_semicolon_file_with_decimal_commas_is_read_as_numbers(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    connection, notes = _notes(tmp_path, b"item;price;qty;code\nA;1,5;3;x1\nB;2,25;4;x2\nC;-10;1;x3\n")
+    assert connection.execute("SELECT sum(price), typeof(price) FROM t GROUP BY 2").fetchall() == [(-6.25, "DOUBLE")]
+    assert [kind for kind, _ in notes] == ["delimiter_detected", "decimal_comma"]
+    assert "';'" in notes[0][1] and "'price'" in notes[1][1]
+    assert "runner: table 't': [decimal_comma] column 'price'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [
+    b"item;price\nA;1,5\nB;n/a\n",          # one value is not a number: the column stays text
+    b"item;version\nA;1.5\nB;2.0\n",        # decimal points: DuckDB's own number reading
+    b"item,price\nA,\"1,5\"\nB,\"2,5\"\n",  # a comma file: a quoted 1,5 is text, not a decimal comma
+])
+def test_no_decimal_comma_reading_where_it_does_not_fit(tmp_path: Path, content: bytes) -> None:
+    _, notes = _notes(tmp_path, content)
+    assert "decimal_comma" not in [kind for kind, _ in notes]
+
+
+def test_tab_separated_file_notes_its_delimiter(tmp_path: Path) -> None:
+    connection, notes = _notes(tmp_path, b"a\tb\n1\t2\n")
+    assert notes == [("delimiter_detected", "values are separated by '\\t', not commas")]
+    assert connection.execute("SELECT a + b FROM t").fetchall() == [(3,)]

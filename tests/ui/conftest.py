@@ -37,9 +37,11 @@ def ui_stack(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     """A real stack (both services, bwrap, offline planner) whose uploads stay in a temporary directory.
 
     Results may hold up to 1,000 rows, so a 731-row result is whole (the chat shows 200 of them).
+    Python mode is on, so a Python run's details can be shown.
     """
     base = tmp_path_factory.mktemp("ui-stack")
-    running = start_stack(datasets_dir, base / "capsules.sqlite3", upload_dir=base / "uploads", max_rows=1000)
+    running = start_stack(datasets_dir, base / "capsules.sqlite3", upload_dir=base / "uploads", max_rows=1000,
+                          enable_python=True)
     yield running
     stop_stack(running)
 

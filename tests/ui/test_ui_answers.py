@@ -87,6 +87,7 @@ def test_each_answer_keeps_its_table_chart_and_details(page: Any, ui_stack: Runn
     assert "DATE_TRUNC" in text.upper()
     expect(sql.locator(".token.keyword").first).to_be_visible()
     expect(details.locator("code.language-json")).to_contain_text('"base_table": "orders"')
+    expect(details.locator(".query-type")).to_have_text("Query type: plan")
     expect(details).to_contain_text("SUCCEEDED")
     # Answered in a bubblewrap sandbox, or repeated from the result cache (the same question went over gRPC first).
     expect(details).to_contain_text(re.compile(r"Runner mode\s+(bwrap|cache)"))

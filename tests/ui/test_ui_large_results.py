@@ -1,5 +1,6 @@
-"""A large result: the chat shows 200 of its rows and the full result downloads as CSV, formulas
-neutralised, through ExportResult (issue 13, item 3)."""
+"""A large result: the chat shows 200 of its rows, the Current answer panel pages through every row
+(ReadResult), and the full result downloads as CSV, formulas neutralised, through ExportResult
+(issue 13, item 3)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.bwrap]
 ROWS = 731
 
 
-def test_a_731_row_result_shows_200_rows_and_downloads_in_full(page: Any, tmp_path: Path) -> None:
+def first_cells(page: Any) -> list[str]:
+    """The first cell of every row of the page the pager shows."""
+    return [row.split("\t")[0] for row in page.locator("#result-page tbody tr").all_inner_texts()]
+
+
+def test_a_731_row_result_pages_and_downloads_in_full(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     source = tmp_path / "ledger.csv"
@@ -45,8 +51,24 @@ def test_a_731_row_result_shows_200_rows_and_downloads_in_full(page: Any, tmp_pa
     tables = chat.locator("table.result-table")
     expect(tables).to_have_count(2)
     expect(chat.locator("details.answer-table summary").last).to_have_text(
-        f"Table (showing 200 of {ROWS} rows; download the CSV for all)")
+        f"Table (showing 200 of {ROWS} rows; page through all under Current answer or download the CSV)")
     expect(tables.last.locator("tbody tr")).to_have_count(200)
+
+    pager, previous, following = page.locator("#result-page"), page.locator("#page-previous"), page.locator("#page-next")
+    expect(pager).to_contain_text(f"Rows 1–200 of {ROWS}")
+    expect(previous).to_be_disabled()
+    following.click()
+    expect(pager).to_contain_text(f"Rows 201–400 of {ROWS}")
+    expect(pager.locator("tbody tr")).to_have_count(200)
+    assert first_cells(page) == [str(i) for i in range(200, 400)]  # page 2 is rows 201-400, in order
+    following.click()
+    following.click()
+    expect(pager).to_contain_text(f"Rows 601–{ROWS} of {ROWS}")
+    assert first_cells(page) == [str(i) for i in range(600, ROWS)]
+    expect(following).to_be_disabled()
+    previous.click()
+    expect(pager).to_contain_text(f"Rows 401–600 of {ROWS}")
+    assert first_cells(page)[:2] == ["400", "401"]
 
     with page.expect_download() as download_info:
         page.locator("#csv-download").click()

@@ -33,3 +33,19 @@ def test_questions_are_built_from_the_profile_when_the_dataset_has_none() -> Non
     own = _dataset()
     own.prompts.extend(["Q1", "Q2", "Q3"])
     assert suggested_prompts(own, 2) == ["Q1", "Q2"]
+
+
+def test_report_lists_the_problems_found_with_file_text_escaped() -> None:
+    assert "**Problems found**: none" in ingestion_report(_dataset())
+    dataset = _dataset()
+    dataset.ingestion_problems.extend([
+        dataset_pb2.IngestionProblem(table="sales", kind="decimal_comma",
+                                     message="column 'revenue' has numbers with decimal commas"),
+        dataset_pb2.IngestionProblem(table="sales", kind="renamed_column",
+                                     message="column 2 has '[click](http://x) **<b>' in the header"),
+    ])
+    report = ingestion_report(dataset)
+    assert "**Problems found** (2)" in report
+    assert "- **sales** (decimal comma): column 'revenue' has numbers with decimal commas" in report
+    # Text from the user's file cannot format or link.
+    assert r"column 2 has '\[click\]\(http://x\) \*\*\<b\>' in the header" in report

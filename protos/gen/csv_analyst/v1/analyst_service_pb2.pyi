@@ -3,6 +3,7 @@ import datetime
 from csv_analyst.v1 import capsule_pb2 as _capsule_pb2
 from csv_analyst.v1 import dataset_pb2 as _dataset_pb2
 from csv_analyst.v1 import plan_pb2 as _plan_pb2
+from csv_analyst.v1 import result_pb2 as _result_pb2
 from csv_analyst.v1 import run_pb2 as _run_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -216,3 +217,35 @@ class UploadDatasetResponse(_message.Message):
     DATASET_FIELD_NUMBER: _ClassVar[int]
     dataset: _dataset_pb2.Dataset
     def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class DeleteDatasetRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class ReadResultRequest(_message.Message):
+    __slots__ = ("name", "offset", "page_size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    offset: int
+    page_size: int
+    def __init__(self, name: _Optional[str] = ..., offset: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ReadResultResponse(_message.Message):
+    __slots__ = ("result", "total_row_count", "offset")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ROW_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultTable
+    total_row_count: int
+    offset: int
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultTable, _Mapping]] = ..., total_row_count: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...

@@ -100,6 +100,16 @@ class AnalystServiceStub:
                 request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.SerializeToString,
                 response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.FromString,
                 _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/csv_analyst.v1.AnalystService/DeleteDataset',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetResponse.FromString,
+                _registered_method=True)
+        self.ReadResult = channel.unary_unary(
+                '/csv_analyst.v1.AnalystService/ReadResult',
+                request_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultRequest.SerializeToString,
+                response_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultResponse.FromString,
+                _registered_method=True)
 
 
 class AnalystServiceServicer:
@@ -233,6 +243,28 @@ class AnalystServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteDataset(self, request, context):
+        """Deletes an uploaded dataset: its files leave the upload store, it leaves ListDatasets and
+        does not come back after a restart. Capsules and stored results of earlier runs over it stay
+        readable. Errors: NOT_FOUND (no such dataset), FAILED_PRECONDITION with reason
+        DATASET_NOT_DELETABLE (a registry or ad-hoc dataset: only `upload-...` datasets can be deleted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadResult(self, request, context):
+        """Reads one page of a finished run's full result (every row, not only the capsule's preview),
+        in the result's row order, with typed values. A page ends at page_size rows or before 3.5 MB
+        of them (always at least one row), so continue from `offset` plus the rows received.
+        Errors: NOT_FOUND (no such capsule), FAILED_PRECONDITION (the run did not succeed, or its
+        stored result is missing or corrupt), INVALID_ARGUMENT (a negative offset or page size, an
+        offset past the last row).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalystServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -295,6 +327,16 @@ def add_AnalystServiceServicer_to_server(servicer, server):
                     servicer.UploadDataset,
                     request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.FromString,
                     response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetResponse.SerializeToString,
+            ),
+            'ReadResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadResult,
+                    request_deserializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultRequest.FromString,
+                    response_serializer=csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -627,6 +669,60 @@ class AnalystService:
             '/csv_analyst.v1.AnalystService/UploadDataset',
             csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetRequest.SerializeToString,
             csv__analyst_dot_v1_dot_analyst__service__pb2.UploadDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/DeleteDataset',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.DeleteDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/csv_analyst.v1.AnalystService/ReadResult',
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultRequest.SerializeToString,
+            csv__analyst_dot_v1_dot_analyst__service__pb2.ReadResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/dataset.proto\x12\x0e\x63sv_analyst.v1\"\xd2\x01\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0cversion_hash\x18\x05 \x01(\t\x12%\n\x06tables\x18\x06 \x03(\x0b\x32\x15.csv_analyst.v1.Table\x12\x33\n\rrelationships\x18\x07 \x03(\x0b\x32\x1c.csv_analyst.v1.Relationship\x12\x0f\n\x07prompts\x18\x08 \x03(\t\"_\n\x05Table\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\'\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x16.csv_analyst.v1.Column\x12\x11\n\trow_count\x18\x04 \x01(\x03\"i\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12.\n\x07profile\x18\x04 \x01(\x0b\x32\x1d.csv_analyst.v1.ColumnProfile\"u\n\rColumnProfile\x12\x16\n\x0e\x64istinct_count\x18\x01 \x01(\x03\x12\x12\n\nnull_count\x18\x02 \x01(\x03\x12\x12\n\ntop_values\x18\x03 \x03(\t\x12\x11\n\tmin_value\x18\x04 \x01(\t\x12\x11\n\tmax_value\x18\x05 \x01(\t\"\\\n\x0cRelationship\x12\x12\n\nfrom_table\x18\x01 \x01(\t\x12\x13\n\x0b\x66rom_column\x18\x02 \x01(\t\x12\x10\n\x08to_table\x18\x03 \x01(\t\x12\x11\n\tto_column\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63sv_analyst/v1/dataset.proto\x12\x0e\x63sv_analyst.v1\"\x90\x02\n\x07\x44\x61taset\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x14\n\x0cversion_hash\x18\x05 \x01(\t\x12%\n\x06tables\x18\x06 \x03(\x0b\x32\x15.csv_analyst.v1.Table\x12\x33\n\rrelationships\x18\x07 \x03(\x0b\x32\x1c.csv_analyst.v1.Relationship\x12\x0f\n\x07prompts\x18\x08 \x03(\t\x12<\n\x12ingestion_problems\x18\t \x03(\x0b\x32 .csv_analyst.v1.IngestionProblem\"@\n\x10IngestionProblem\x12\r\n\x05table\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"_\n\x05Table\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x66ile\x18\x02 \x01(\t\x12\'\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x16.csv_analyst.v1.Column\x12\x11\n\trow_count\x18\x04 \x01(\x03\"i\n\x06\x43olumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12.\n\x07profile\x18\x04 \x01(\x0b\x32\x1d.csv_analyst.v1.ColumnProfile\"u\n\rColumnProfile\x12\x16\n\x0e\x64istinct_count\x18\x01 \x01(\x03\x12\x12\n\nnull_count\x18\x02 \x01(\x03\x12\x12\n\ntop_values\x18\x03 \x03(\t\x12\x11\n\tmin_value\x18\x04 \x01(\t\x12\x11\n\tmax_value\x18\x05 \x01(\t\"\\\n\x0cRelationship\x12\x12\n\nfrom_table\x18\x01 \x01(\t\x12\x13\n\x0b\x66rom_column\x18\x02 \x01(\t\x12\x10\n\x08to_table\x18\x03 \x01(\t\x12\x11\n\tto_column\x18\x04 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,13 +32,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'csv_analyst.v1.dataset_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DATASET']._serialized_start=49
-  _globals['_DATASET']._serialized_end=259
-  _globals['_TABLE']._serialized_start=261
-  _globals['_TABLE']._serialized_end=356
-  _globals['_COLUMN']._serialized_start=358
-  _globals['_COLUMN']._serialized_end=463
-  _globals['_COLUMNPROFILE']._serialized_start=465
-  _globals['_COLUMNPROFILE']._serialized_end=582
-  _globals['_RELATIONSHIP']._serialized_start=584
-  _globals['_RELATIONSHIP']._serialized_end=676
+  _globals['_DATASET']._serialized_end=321
+  _globals['_INGESTIONPROBLEM']._serialized_start=323
+  _globals['_INGESTIONPROBLEM']._serialized_end=387
+  _globals['_TABLE']._serialized_start=389
+  _globals['_TABLE']._serialized_end=484
+  _globals['_COLUMN']._serialized_start=486
+  _globals['_COLUMN']._serialized_end=591
+  _globals['_COLUMNPROFILE']._serialized_start=593
+  _globals['_COLUMNPROFILE']._serialized_end=710
+  _globals['_RELATIONSHIP']._serialized_start=712
+  _globals['_RELATIONSHIP']._serialized_end=804
 # @@protoc_insertion_point(module_scope)

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Dataset(_message.Message):
-    __slots__ = ("name", "dataset_id", "title", "description", "version_hash", "tables", "relationships", "prompts")
+    __slots__ = ("name", "dataset_id", "title", "description", "version_hash", "tables", "relationships", "prompts", "ingestion_problems")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class Dataset(_message.Message):
     TABLES_FIELD_NUMBER: _ClassVar[int]
     RELATIONSHIPS_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    INGESTION_PROBLEMS_FIELD_NUMBER: _ClassVar[int]
     name: str
     dataset_id: str
     title: str
@@ -24,7 +25,18 @@ class Dataset(_message.Message):
     tables: _containers.RepeatedCompositeFieldContainer[Table]
     relationships: _containers.RepeatedCompositeFieldContainer[Relationship]
     prompts: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., dataset_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., version_hash: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[Table, _Mapping]]] = ..., relationships: _Optional[_Iterable[_Union[Relationship, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ...) -> None: ...
+    ingestion_problems: _containers.RepeatedCompositeFieldContainer[IngestionProblem]
+    def __init__(self, name: _Optional[str] = ..., dataset_id: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., version_hash: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[Table, _Mapping]]] = ..., relationships: _Optional[_Iterable[_Union[Relationship, _Mapping]]] = ..., prompts: _Optional[_Iterable[str]] = ..., ingestion_problems: _Optional[_Iterable[_Union[IngestionProblem, _Mapping]]] = ...) -> None: ...
+
+class IngestionProblem(_message.Message):
+    __slots__ = ("table", "kind", "message")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    kind: str
+    message: str
+    def __init__(self, table: _Optional[str] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Table(_message.Message):
     __slots__ = ("name", "file", "columns", "row_count")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from analyst_service.auth import KeyRing, load_key_file
+from analyst_service.capsules.stores import capsule_location
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.server import start_analyst_server
 
@@ -78,7 +79,9 @@ def settings_from_env(environ: dict[str, str]) -> AnalystSettings:
         changes["csv_roots"] = tuple(Path(p) for p in environ[PREFIX + "CSV_ROOTS"].split(os.pathsep) if p)
     if environ.get(PREFIX + "API_KEYS_FILE"):
         changes["api_keys"] = KeyRing(load_key_file(Path(environ[PREFIX + "API_KEYS_FILE"])))
-    changes.update(_plain_fields(AnalystSettings, PREFIX, environ, skip=("runner_credential",)))
+    if environ.get(PREFIX + "CAPSULE_DB"):
+        changes["capsule_db"] = capsule_location(environ[PREFIX + "CAPSULE_DB"])  # a URL stays a URL
+    changes.update(_plain_fields(AnalystSettings, PREFIX, environ, skip=("runner_credential", "capsule_db")))
     changes["claude"] = claude_settings_from_env(environ)
     return dataclasses.replace(base, **changes)
 

@@ -3,7 +3,8 @@
 Settings come from flags and environment variables by one rule (csv_analyst_settings.options): a
 flag wins, else the variable, else the default. Every plain field of AnalystSettings is a flag
 `--field-name` and a variable `CSV_ANALYST_ANALYST_<FIELD>` (e.g. --capsule-db /
-CSV_ANALYST_ANALYST_CAPSULE_DB, a SQLite path or a postgresql:// URL); `--csv-roots` /
+CSV_ANALYST_ANALYST_CAPSULE_DB, a SQLite path or a postgresql:// URL, or `--capsule-db-file` /
+CSV_ANALYST_ANALYST_CAPSULE_DB_FILE naming a file that holds it); `--csv-roots` /
 CSV_ANALYST_ANALYST_CSV_ROOTS (a list separated by `:`), `--api-keys-file` /
 CSV_ANALYST_ANALYST_API_KEYS_FILE (a key file of `csv-analyst keys add`), the runner service's
 credential from `--runner-credential-file` / CSV_ANALYST_RUNNER_CREDENTIAL_FILE or from
@@ -44,6 +45,9 @@ def declare_settings(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Add every setting as an option; return each option's variable by dest."""
     variables = add_fields(parser, AnalystSettings, PREFIX, skip=_OWN_PARSING,
                            types={"capsule_db": capsule_location})  # a URL stays a URL
+    parser.add_argument("--capsule-db-file", type=Path, default=None,
+                        help="file holding the capsule store's location (a postgresql:// URL with its password, "
+                             "from a Secret); when given, it wins over --capsule-db")
     parser.add_argument("--csv-roots", type=Path, action="append", default=[],
                         help="directories whose CSV files clients may name as server-side csv_paths "
                              "(repeatable; the variable separates them with ':')")
@@ -51,7 +55,8 @@ def declare_settings(parser: argparse.ArgumentParser) -> dict[str, str]:
                         help="accepted client API keys (`csv-analyst keys add`); none: every caller is accepted")
     parser.add_argument("--runner-credential-file", type=Path, default=None,
                         help=f"file with the runner service's credential (else ${RUNNER_CREDENTIAL_ENV})")
-    variables |= {"csv_roots": PREFIX + "CSV_ROOTS", "api_keys_file": PREFIX + "API_KEYS_FILE",
+    variables |= {"capsule_db_file": PREFIX + "CAPSULE_DB_FILE", "csv_roots": PREFIX + "CSV_ROOTS",
+                  "api_keys_file": PREFIX + "API_KEYS_FILE",
                   "runner_credential_file": RUNNER_CREDENTIAL_ENV + "_FILE"}
     variables |= add_fields(parser, ClaudeSettings, CLAUDE_PREFIX, flag_prefix="claude_", skip=("api_key",))
     parser.add_argument("--claude-api-key-file", type=Path, default=None,
@@ -86,6 +91,8 @@ def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> AnalystSet
     credential = (options.runner_credential_file.read_text().strip() if options.runner_credential_file
                   else environ.get(RUNNER_CREDENTIAL_ENV, ""))
     claude = field_values(options, ClaudeSettings, "claude_", skip=("api_key",))
+    if options.capsule_db_file:
+        options.capsule_db = capsule_location(options.capsule_db_file.read_text(encoding="utf-8").strip())
     api_key = (options.claude_api_key_file.read_text().strip() if options.claude_api_key_file
                else environ.get("ANTHROPIC_API_KEY", ""))
     return dataclasses.replace(

@@ -107,6 +107,14 @@ def test_the_analyst_service_rule_and_a_postgres_url_stays_a_url() -> None:
         analyst_main.settings_from([], {**base, "CSV_ANALYST_ANALYST_PORT": "http"})
 
 
+def test_the_analyst_reads_a_secret_capsule_store_url_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "url").write_text(URL.replace("analyst@", "analyst:s3cret@") + "\n")
+    settings = analyst_main.settings_from([], {"CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL,
+                                               "CSV_ANALYST_ANALYST_CAPSULE_DB": "/ignored.sqlite3",
+                                               "CSV_ANALYST_ANALYST_CAPSULE_DB_FILE": str(tmp_path / "url")})
+    assert settings.capsule_db == URL.replace("analyst@", "analyst:s3cret@")
+
+
 def test_the_runner_service_rule() -> None:
     base = {"CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL}
     assert runner_main.settings_from([], base).max_concurrency == 2

@@ -13,7 +13,7 @@ dataset, so materialised copies, profiles and warm sandboxes exist):
   come and go), sampled every 2 s; flat means the largest sample after the first minute is
   within 10% of the first sample after it.
 Nothing here is a pass/fail test; `--json-out` writes the result (bench/results/soak.json).
-`--seconds 30` is a smoke run (the memory window then starts after a third of the run).
+`--seconds 30` is a smoke run (below two minutes the memory window starts after a third of the run).
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def memory_report(samples: list[tuple[float, int]], warmup: float) -> dict[str, 
             "rss_mib_first_after_window": round(first / 2**20, 1), "rss_mib_max_after_window": round(largest / 2**20, 1),
             "rss_mib_last": round(after[-1] / 2**20, 1), "rss_mib_before_window_max":
                 round(max((r for at, r in samples if at < warmup), default=0) / 2**20, 1),
-            "growth_after_window_percent": round(growth * 100, 1), "flat_within_10_percent": growth <= 0.10}
+            "growth_after_window_percent": round(growth * 100, 1), "flat_within_10_percent": growth <= 0.10,
+            "rss_mib_every_10_s": [round(rss / 2**20, 1) for at, rss in samples[::max(1, round(10 / SAMPLE_SECONDS))]]}
 
 
 def summarise(record: Record, seconds: float, missing: list[str], differing: list[str]) -> dict[str, Any]:
@@ -171,7 +172,8 @@ def soak_one(store_kind: str, args: argparse.Namespace, work: Path) -> dict[str,
         store = str(work / "capsules.sqlite3")
     process, target = start_serve(store, work, args.datasets_dir, args.pool_size)
     sampler = None
-    warmup = min(WARMUP_SECONDS, args.seconds / 3)
+    # After the first minute; a smoke run shorter than two minutes watches its last two thirds.
+    warmup = WARMUP_SECONDS if args.seconds >= 2 * WARMUP_SECONDS else args.seconds / 3
     try:
         asyncio.run(warm_up(target, json.loads((args.datasets_dir / "registry.json").read_text())))
         sampler = MemorySampler(process.pid)

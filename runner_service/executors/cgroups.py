@@ -28,20 +28,30 @@ def _start_ticks(pid: int) -> str:
     return fields[19] if len(fields) > 19 else ""
 
 
-# A run cgroup's name says which process made it: o<pid>-<start ticks>-<random>. A pid alone is
-# reused after the process exits; with its start time it names one process for the whole boot.
-_OWNED_NAME = re.compile(r"^o(?P<pid>[0-9]+)-(?P<ticks>[0-9]+)-[0-9a-f]+$")
+def _pid_namespace() -> str:
+    """This process's pid namespace (its inode): pids are only comparable within one."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+# A run cgroup's name says which process made it: o<pid>-<start ticks>-<pid namespace>-<random>.
+# A pid alone is reused after the process exits; with its start time it names one process for
+# the whole boot, and the namespace says whether this process can see that pid at all.
+_OWNED_NAME = re.compile(r"^o(?P<pid>[0-9]+)-(?P<ticks>[0-9]+)-(?P<namespace>[0-9]+)-[0-9a-f]+$")
 
 
 def owned_cgroup_name() -> str:
     """A fresh run cgroup name owned by this process."""
-    return f"o{os.getpid()}-{_start_ticks(os.getpid())}-{uuid.uuid4().hex[:16]}"
+    return f"o{os.getpid()}-{_start_ticks(os.getpid())}-{_pid_namespace()}-{uuid.uuid4().hex[:16]}"
 
 
 def _owner_is_gone(name: str) -> bool | None:
-    """Whether the process that made the cgroup `name` is gone; None for a name without an owner."""
+    """Whether the process that made the cgroup `name` is gone; None when this process cannot
+    tell (a name without an owner, or an owner in another pid namespace)."""
     match = _OWNED_NAME.match(name)
-    if match is None:
+    if match is None or match["namespace"] != _pid_namespace():
         return None
     return _start_ticks(int(match["pid"])) != match["ticks"]
 
@@ -121,7 +131,8 @@ def reap_stale_cgroups(min_age_seconds: float = REAP_MIN_AGE_SECONDS) -> int:
     process still in it is killed: a sandbox of a dead service answers no one) and removed,
     whatever its age. The cgroups of live processes, this one's and another service's on the same
     machine, are never touched. A cgroup without an owner in its name is removed only when empty
-    and older than min_age_seconds.
+    and older than min_age_seconds, and so is one whose owner ran in another pid namespace (its pid
+    means nothing here).
 
     Returns:
         How many cgroups were removed.

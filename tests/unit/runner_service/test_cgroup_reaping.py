@@ -4,6 +4,7 @@ spared while young (another service may be about to join it: removing it made th
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 
@@ -41,8 +42,8 @@ def test_a_live_processs_cgroup_is_never_reaped() -> None:
 
 def test_a_dead_processs_cgroup_is_emptied_and_removed_at_once() -> None:
     _require_cgroups()
-    # A cgroup named for a process that does not exist (a pid above any pid_max).
-    name = f"o999999999-12345-{uuid.uuid4().hex[:16]}"
+    # A cgroup named for a process that does not exist (a pid above any pid_max) in this pid namespace.
+    name = f"o999999999-12345-{os.stat('/proc/self/ns/pid').st_ino}-{uuid.uuid4().hex[:16]}"
     cgroup = RunCgroup(name, 64 << 20, 8)
     procs = cgroup.create()
     # A leftover process in it, like a sandbox that outlived its killed service.
@@ -57,4 +58,16 @@ def test_a_dead_processs_cgroup_is_emptied_and_removed_at_once() -> None:
     finally:
         leftover.kill()
         leftover.wait()
+        cgroup.remove()
+
+
+def test_an_owner_in_another_pid_namespace_is_not_judged_by_its_pid_here() -> None:
+    _require_cgroups()
+    # Its pid means nothing in this namespace: young, it is kept like a cgroup without an owner.
+    cgroup = RunCgroup(f"o999999999-12345-1-{uuid.uuid4().hex[:16]}", 64 << 20, 8)
+    cgroup.create()
+    try:
+        reap_stale_cgroups()
+        assert cgroup.memory.is_dir() and cgroup.pids.is_dir(), "another namespace's cgroup was reaped"
+    finally:
         cgroup.remove()

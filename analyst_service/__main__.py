@@ -31,7 +31,7 @@ from analyst_service.auth import KeyRing, load_key_file
 from analyst_service.capsules.stores import capsule_location
 from analyst_service.config import AnalystSettings, ClaudeSettings
 from analyst_service.server import start_analyst_server
-from csv_analyst_settings.options import SettingError, add_fields, apply_environment, by_dest, field_values
+from csv_analyst_settings.options import SettingError, add_fields, environment_parser, field_values
 
 PREFIX = "CSV_ANALYST_ANALYST_"
 CLAUDE_PREFIX = "CSV_ANALYST_CLAUDE_"
@@ -71,13 +71,10 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     Raises:
         SettingError: For a variable whose value its setting cannot take.
     """
-    parser = argparse.ArgumentParser(prog="python -m analyst_service", description="The analyst service alone.")
-    variables = declare_settings(parser)
     view = dict(environ)
     if environ.get("ANTHROPIC_BASE_URL"):  # the SDK's own variable, under the planner's own
         view.setdefault(CLAUDE_PREFIX + "BASE_URL", environ["ANTHROPIC_BASE_URL"])
-    apply_environment(parser, by_dest(variables), view)
-    return parser
+    return environment_parser("python -m analyst_service", "The analyst service alone.", declare_settings, view)
 
 
 def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> AnalystSettings:

@@ -129,6 +129,19 @@ def apply_environment(parser: argparse.ArgumentParser, variable_of: VariableOf,
                 action.__class__ = _AppendOverEnvironment
 
 
+def environment_parser(prog: str, description: str, declare: Callable[[argparse.ArgumentParser], Mapping[str, str]],
+                       environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """A parser of the settings `declare` adds (returning dest -> variable), each variable's value
+    (when set) as its option's default.
+
+    Raises:
+        SettingError: For a variable whose value its setting cannot take.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    apply_environment(parser, by_dest(declare(parser)), environ)
+    return parser
+
+
 def shown_default(value: Any) -> str:
     """A default as the README shows it: the same on every machine (~ for the home folder,
     <repo> for the checkout)."""

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from csv_analyst_settings.options import SettingError, add_fields, apply_environment, by_dest, field_values
+from csv_analyst_settings.options import SettingError, add_fields, environment_parser, field_values
 from runner_service.auth import CredentialError, load_credential
 from runner_service.config import RunnerSettings
 from runner_service.executors.k8s_settings import kubernetes_settings_from_env
@@ -57,10 +57,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     Raises:
         SettingError: For a variable whose value its setting cannot take.
     """
-    parser = argparse.ArgumentParser(prog="python -m runner_service", description="The runner-dispatch service alone.")
-    variables = declare_settings(parser)
-    apply_environment(parser, by_dest(variables), environ)
-    return parser
+    return environment_parser("python -m runner_service", "The runner-dispatch service alone.", declare_settings,
+                              environ)
 
 
 def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> RunnerSettings:

@@ -38,29 +38,29 @@ def wait_serving(port: int, process: subprocess.Popen[bytes] | subprocess.Popen[
     raise AssertionError(f"the service on port {port} did not start")
 
 
-def start_runner_service(port: int, datasets: Path, work: Path) -> subprocess.Popen[bytes]:
-    """`python -m runner_service` alone (bwrap, no warm pool, long run limits)."""
-    environ = {**os.environ, "CSV_ANALYST_RUNNER_PORT": str(port), "CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL,
-               "CSV_ANALYST_RUNNER_DATA_ROOTS": str(datasets), "CSV_ANALYST_RUNNER_CACHE_DIR": str(work / "cache"),
-               "CSV_ANALYST_RUNNER_POOL_SIZE": "0", "CSV_ANALYST_RUNNER_MAX_TIMEOUT_SECONDS": "600"}
-    process = subprocess.Popen([sys.executable, "-m", "runner_service"], env=environ,
+def _start_service(module: str, port: int, environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-m", module], env={**os.environ, **environ},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_serving(port, process)
     return process
+
+
+def start_runner_service(port: int, datasets: Path, work: Path) -> subprocess.Popen[bytes]:
+    """`python -m runner_service` alone (bwrap, no warm pool, long run limits)."""
+    return _start_service("runner_service", port, {
+        "CSV_ANALYST_RUNNER_PORT": str(port), "CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL,
+        "CSV_ANALYST_RUNNER_DATA_ROOTS": str(datasets), "CSV_ANALYST_RUNNER_CACHE_DIR": str(work / "cache"),
+        "CSV_ANALYST_RUNNER_POOL_SIZE": "0", "CSV_ANALYST_RUNNER_MAX_TIMEOUT_SECONDS": "600"})
 
 
 def start_analyst_service(port: int, runner_port: int, datasets: Path, store: Path | str,
                           work: Path) -> subprocess.Popen[bytes]:
     """`python -m analyst_service` alone, calling the runner service on runner_port."""
-    environ = {**os.environ, "CSV_ANALYST_ANALYST_PORT": str(port),
-               "CSV_ANALYST_ANALYST_RUNNER_TARGET": f"127.0.0.1:{runner_port}",
-               "CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL, "CSV_ANALYST_ANALYST_DATASETS_DIR": str(datasets),
-               "CSV_ANALYST_ANALYST_CAPSULE_DB": str(store), "CSV_ANALYST_ANALYST_UPLOAD_DIR": str(work / "uploads"),
-               "CSV_ANALYST_ANALYST_RUN_TIMEOUT_SECONDS": "600", "CSV_ANALYST_ANALYST_RESULT_CACHE_BYTES": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "analyst_service"], env=environ,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_serving(port, process)
-    return process
+    return _start_service("analyst_service", port, {
+        "CSV_ANALYST_ANALYST_PORT": str(port), "CSV_ANALYST_ANALYST_RUNNER_TARGET": f"127.0.0.1:{runner_port}",
+        "CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL, "CSV_ANALYST_ANALYST_DATASETS_DIR": str(datasets),
+        "CSV_ANALYST_ANALYST_CAPSULE_DB": str(store), "CSV_ANALYST_ANALYST_UPLOAD_DIR": str(work / "uploads"),
+        "CSV_ANALYST_ANALYST_RUN_TIMEOUT_SECONDS": "600", "CSV_ANALYST_ANALYST_RESULT_CACHE_BYTES": "0"})
 
 
 def in_flight_ids(store: Path | str) -> list[str]:

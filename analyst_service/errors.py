@@ -114,6 +114,21 @@ class RunnerUnavailableError(AnalystError):
 
 
 @dataclass
+class StoreUnavailableError(AnalystError):
+    """The capsule store's server is away (restarting, unreachable): nothing was accepted, and
+    the same call can work again shortly. The ErrorInfo reason is UNAVAILABLE."""
+
+    status_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+
+
+def store_unavailable() -> StoreUnavailableError:
+    """The error a caller gets while the capsule store is away (no address or driver detail)."""
+    return StoreUnavailableError(message="the capsule store is unavailable (restarting or unreachable); "
+                                         "nothing was recorded: try again in a few seconds",
+                                 metadata={"retry_after_seconds": "1"})
+
+
+@dataclass
 class PlannerUnavailableError(AnalystError):
     """The model API behind a planner is rate-limited, failing (5xx) or not answering in time.
 

@@ -36,6 +36,9 @@ class LiveRun:
     # Set once the run's end is being recorded: cancelling it then changes nothing.
     finishing: bool = False
     done: bool = False
+    # Set when the run could not even be recorded as begun (the capsule store was away): it was
+    # never accepted, leaves no capsule, and its caller gets this error instead of a run.
+    refused: Exception | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def next_event(self, stage: run_pb2.Stage, message: str, **payload: Any) -> run_pb2.RunEvent:

@@ -21,12 +21,19 @@ import grpc
 from analyst_service.capsules.base import CapsulePage, CapsuleStore, InFlight, RunPage, RunQuery
 from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.records import build_capsule, replay_events
+from analyst_service.capsules.stores import CapsuleStoreUnavailableError
 from analyst_service.capsules.results import ResultFileError
 from analyst_service.compiler import compile_plan
 from analyst_service.config import AnalystSettings
 from analyst_service.datasets import DatasetRegistry
 from analyst_service.dispatch import DEADLINE_MARGIN_SECONDS, execute, seconds
-from analyst_service.errors import AnalystError, NotFoundError, RunFinishedError, RunStateError
+from analyst_service.errors import (
+    AnalystError,
+    NotFoundError,
+    RunFinishedError,
+    RunStateError,
+    store_unavailable,
+)
 from analyst_service.live import LiveRun, now
 from analyst_service.logs import RUN_ID
 from analyst_service.metrics import RESULT_CACHE, observe_run, run_log_fields
@@ -48,6 +55,8 @@ WATCH_POLL_SECONDS = 0.25  # how often WatchRun looks for the capsule of another
 # A caller cancelled this close to its deadline was cancelled by the deadline.
 DEADLINE_SLACK_SECONDS = 0.05
 EXAMPLE_CANDIDATES = 100  # recent capsules of a dataset a few-shot planner chooses examples from
+# A capsule that cannot be stored because the store is away is tried again, backing off to this.
+STORE_RETRY_MAX_SECONDS = 5.0
 
 
 def _deadline(time_remaining: float | None) -> float | None:
@@ -237,6 +246,8 @@ class RunManager:
             probe=self._prober(dataset, planning_deadline), history=history, python_allowed=allow_python)
         live = self._start(run, deadline, dataset, question=question, context=context)
         async for event in live.follow():
+            if live.refused is not None:
+                raise live.refused
             yield event
 
     def _examples(self, dataset_id: str) -> list[tuple[str, plan_pb2.Plan]]:
@@ -287,6 +298,8 @@ class RunManager:
             else:
                 live.cancel("caller_cancelled", "the caller cancelled the call or disconnected")
             raise
+        if live.refused is not None:
+            raise live.refused
         return live.run
 
     async def stop(self, name: str) -> run_pb2.Run:
@@ -366,6 +379,14 @@ class RunManager:
         RUN_ID.set(run.run_id)  # every log line of this run's task carries its id
         try:
             await asyncio.to_thread(self._store.begin, run, self._owner)
+        except CapsuleStoreUnavailableError as error:
+            # Not accepted: nothing is recorded, so there is nothing to account for later.
+            log.warning("run %s refused: %s", run.run_id, error)
+            live.refused = store_unavailable()
+            live.finishing = True
+            live.publish(live.next_event(run_pb2.STAGE_DONE, live.refused.message))
+            return
+        try:
             if self._closing:
                 live.cancel("service_shutdown", "the service is shutting down; ask again")
             await self._steps(live, deadline, dataset, question, context, plan, sql, python_code)
@@ -476,7 +497,7 @@ class RunManager:
         message = "done" if run.state == run_pb2.RUN_STATE_SUCCEEDED else f"{state}: {run.error.message}"
         done = live.next_event(run_pb2.STAGE_DONE, message, run=run)
         events = [*live.events, done]
-        store = asyncio.ensure_future(asyncio.to_thread(self._store_capsule, run, events))
+        store = asyncio.ensure_future(self._store_until_stored(run, events))
         try:
             await asyncio.shield(store)
         except asyncio.CancelledError:
@@ -487,6 +508,20 @@ class RunManager:
         observe_run(run)
         log.info("run finished", extra=run_log_fields(run))
         live.publish(done)
+
+    async def _store_until_stored(self, run: run_pb2.Run, events: list[run_pb2.RunEvent]) -> None:
+        """Store the capsule of an accepted run, trying again while the store is away (a
+        PostgreSQL server restarting): the run's in-flight record is there, so it must end in a
+        capsule. The caller waits for it."""
+        delay = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(self._store_capsule, run, events)
+                return
+            except CapsuleStoreUnavailableError as error:
+                log.warning("run %s: %s; storing its capsule again in %.1f s", run.run_id, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
 
     def _store_capsule(self, run: run_pb2.Run, events: list[run_pb2.RunEvent]) -> None:
         self._store.put(build_capsule(run, events, self._store.results))

@@ -13,8 +13,9 @@ import grpc
 
 from analyst_service.auth import KeyRing
 from analyst_service.capsules.base import RunQuery
+from analyst_service.capsules.stores import CapsuleStoreUnavailableError
 from analyst_service.datasets import DatasetRegistry
-from analyst_service.errors import AnalystError, InvalidRequestError, PythonDisabledError
+from analyst_service.errors import AnalystError, InvalidRequestError, PythonDisabledError, store_unavailable
 from analyst_service.redaction import public_dataset, redact_capsule, redact_event, redact_run
 from analyst_service.result_files import CSV_TYPE, PARQUET_TYPE, to_csv_bytes, to_parquet_bytes
 from analyst_service.runs import RunManager
@@ -43,6 +44,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
+    if isinstance(error, CapsuleStoreUnavailableError):
+        log.warning("%s", error)  # the store's address stays in the log
+        error = store_unavailable()
     if isinstance(error, AnalystError):
         await context.abort_with_status(to_status(error))
     request_id = uuid.uuid4().hex[:12]

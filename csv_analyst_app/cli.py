@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,13 @@ from analyst_service.auth import (
     new_key,
 )
 from analyst_service.capsules.stores import CapsuleStoreError, capsule_location
-from analyst_service.logs import FORMAT_ENV, LEVEL_ENV, configure_logging
+from analyst_service.logs import configure_logging
 from analyst_service.server import UnsafeBindError, check_bind
 from csv_analyst.v1 import analyst_service_pb2 as api, analyst_service_pb2_grpc, run_pb2
 from runner_service.auth import CREDENTIAL_ENV, CredentialError, generate_credential, load_credential
 from runner_service.config import RunnerSettings
 from runner_service.executors.k8s_settings import kubernetes_settings_from_env
+from csv_analyst_settings.options import SettingError, VariableOf, apply_environment, parsers_of, prefixed
 
 API_KEY_ENV = "CSV_ANALYST_API_KEY"
 PYTHON_ENV = "CSV_ANALYST_ENABLE_PYTHON"
@@ -78,32 +79,60 @@ def _batch_has_python(options: argparse.Namespace) -> bool:
 BATCH_CONCURRENCY = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser of every subcommand."""
+ENV_PREFIX = "CSV_ANALYST_"
+# Commands whose settings also come from environment variables (flag > variable > default).
+SETTINGS_COMMANDS = ("", "serve", "ask", "sql", "python", "capsule", "export")
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand, each setting's default taken from its
+    environment variable when set (see setting_variables).
+
+    Raises:
+        SettingError: For a variable whose value its setting cannot take.
+    """
+    parser = _build_parser()
+    variable_of = setting_variables(parser)
+    for name, sub in parsers_of(parser).items():
+        if name in SETTINGS_COMMANDS:
+            apply_environment(sub, variable_of, os.environ if environ is None else environ)
+    return parser
+
+
+def setting_variables(parser: argparse.ArgumentParser) -> VariableOf:
+    """The variable of each setting: CSV_ANALYST_<DEST> for every option of `serve` (which shares
+    the stack options with ask, sql, python, capsule and export), the logging options and
+    --api-key. Per-call options (--dataset, --csv, --json, --batch, --server, ...) have none."""
+    serve = parsers_of(parser)["serve"]
+    dests = {a.dest for a in serve._actions if a.option_strings and a.dest != "help"}
+    return prefixed(ENV_PREFIX, only=dests | {"log_level", "log_format", "api_key"})
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand (defaults only)."""
     parser = argparse.ArgumentParser(prog="csv-analyst", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default=None,
-                        help=f"DEBUG, INFO, WARNING or ERROR (default ${LEVEL_ENV}, else INFO for serve, WARNING otherwise)")
+                        help="DEBUG, INFO, WARNING or ERROR (unset: INFO for serve, WARNING otherwise); before the command")
     parser.add_argument("--log-format", choices=["json", "text"], default=None,
-                        help=f"log lines on stderr (default ${FORMAT_ENV}, else text on a terminal, json otherwise)")
+                        help="log lines on stderr (unset: text on a terminal, json otherwise); before the command")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def stack_options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--datasets-dir", type=Path, default=REPO_ROOT / "datasets",
-                         help="folder with registry.json and the CSVs (default: the repo's datasets/)")
-        sub.add_argument("--capsule-db", type=capsule_location,
-                         default=capsule_location(os.environ.get("CSV_ANALYST_CAPSULE_DB")
-                                                  or str(default_home() / "capsules.sqlite3")),
+                         help="folder with registry.json and the CSVs")
+        sub.add_argument("--capsule-db", type=capsule_location, default=default_home() / "capsules.sqlite3",
                          help="the capsule store: a SQLite file, or postgresql://user@host:port/db for one "
-                              "shared by several analyst replicas (default: $CSV_ANALYST_CAPSULE_DB, else "
-                              "~/.csv-analyst/capsules.sqlite3)")
+                              "shared by several analyst replicas (capsule and export without --server read it too)")
         sub.add_argument("--cache-dir", type=Path, default=default_home() / "materialized",
-                         help="where columnar copies of dataset versions are kept (default: ~/.csv-analyst/materialized)")
+                         help="where columnar (DuckDB) copies of dataset versions are kept, built once per version in a sandbox")
         sub.add_argument("--cache-max-gb", type=float, default=10.0,
-                         help="size cap of --cache-dir; least recently used copies are deleted past it (default: 10)")
+                         help="size cap of --cache-dir; least recently used copies are deleted past it (one used in the last minute stays)")
         sub.add_argument("--upload-dir", type=Path, default=default_home() / "uploads",
-                         help="where uploaded CSV files are kept (default: ~/.csv-analyst/uploads)")
+                         help="where uploaded CSV files are kept (by content, listed at start)")
         sub.add_argument("--pool-size", type=int, default=1,
-                         help="warm sandboxes kept per recently used dataset (0: every run starts cold)")
+                         help="warm sandboxes kept per recently used dataset and limits (0: every run starts cold); an idle "
+                              "one holds about 70 MB plus the columns it read ahead (95 MB for the 1e6-row demo) "
+                              "and is killed after 5 minutes")
         sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
                          help="planner to use: offline (no network), claude (needs ANTHROPIC_API_KEY), "
                               "auto (claude when ANTHROPIC_API_KEY is set, else offline)")
@@ -123,24 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--executor", choices=["bwrap", "docker", "k8s"], default="bwrap",
                          help="sandbox kind for each run (docker needs a running engine and `make runner-image`; "
                               "k8s a cluster, configured by CSV_ANALYST_K8S_* variables: see README)")
-        sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds")
-        sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB")
-        sub.add_argument("--max-rows", type=int, default=1000, help="row cap per result")
+        sub.add_argument("--timeout", type=float, default=30.0, help="wall-clock limit per run, seconds (the sandbox is killed after it)")
+        sub.add_argument("--memory-mb", type=int, default=512, help="DuckDB memory limit per run, MB (the sandbox's cgroup cap is twice that)")
+        sub.add_argument("--max-rows", type=int, default=1000, help="rows returned per result (truncated says when there were more)")
         sub.add_argument("--no-cache", action="store_true",
                          help="always run in a sandbox (no exact result cache: same query, same files, same limits)")
 
     serve = commands.add_parser("serve", help="run the runner service, the analyst service and the web UI")
     stack_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="interface for all three servers")
-    serve.add_argument("--analyst-port", type=int, default=50051)
-    serve.add_argument("--runner-port", type=int, default=50052)
-    serve.add_argument("--ui-port", type=int, default=7860)
+    serve.add_argument("--analyst-port", type=int, default=50051, help="port of the analyst service (on --host)")
+    serve.add_argument("--runner-port", type=int, default=50052, help="port of the runner service (on --runner-host)")
+    serve.add_argument("--ui-port", type=int, default=7860, help="port of the web UI (on --host)")
     serve.add_argument("--no-ui", action="store_true", help="do not start the web UI")
     serve.add_argument("--runner-host", default="127.0.0.1",
                        help="interface of the runner service (default 127.0.0.1 whatever --host says: only the "
                             "analyst service calls it)")
     serve.add_argument("--runner-credential-file", type=Path,
-                       help=f"file holding the runner service's credential (default: ${CREDENTIAL_ENV}, else a "
+                       help=f"file holding the runner service's credential (unset: ${CREDENTIAL_ENV}, else a "
                             "fresh random one per start)")
     serve.add_argument("--api-keys-file", type=Path,
                        help="client API keys (hashed; create with `csv-analyst keys add`): every call but health "
@@ -156,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off unless given)")
     serve.add_argument("--metrics-host", default="127.0.0.1", help="interface of the metrics endpoint")
     serve.add_argument("--enable-python", action="store_true",
-                       help=f"accept restricted Python runs (SubmitRun python_code; also ${PYTHON_ENV}=1); off by default")
+                       help="accept restricted Python runs (SubmitRun python_code); the python command's embedded stack always does")
 
     for name, field, helptext in (("ask", "question", "a question in plain language"),
                                   ("sql", "sql", "one read-only SELECT statement"),
@@ -218,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 def api_key_option(sub: argparse.ArgumentParser) -> None:
     """--api-key for commands that can call a --server."""
     sub.add_argument("--api-key", default=None,
-                     help=f"API key for a --server that requires one (default: ${API_KEY_ENV})")
+                     help="ask, sql, python, capsule, export with --server: the client's API key")
 
 
 def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_port: int = 0,
@@ -650,9 +679,13 @@ def keys_command(options: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `csv-analyst` console script."""
-    options = build_parser().parse_args(argv)
-    configure_logging(options.log_level or os.environ.get(LEVEL_ENV) or ("INFO" if options.command == "serve" else "WARNING"),
-                      options.log_format)
+    try:
+        parser = build_parser()
+    except SettingError as error:
+        print(f"csv-analyst: {error}", file=sys.stderr)
+        return 2
+    options = parser.parse_args(argv)
+    configure_logging(options.log_level or ("INFO" if options.command == "serve" else "WARNING"), options.log_format)
     if options.command == "datasets" and options.datasets_command == "delete":
         return asyncio.run(delete_dataset_command(options))
     if options.command == "datasets":

@@ -1,60 +1,86 @@
 """`python -m runner_service`: the runner-dispatch service alone (one container of the Helm chart).
 
-Settings come from the environment, read once here: `CSV_ANALYST_RUNNER_<FIELD>` for each field
-of RunnerSettings (e.g. CSV_ANALYST_RUNNER_PORT, CSV_ANALYST_RUNNER_EXECUTOR,
-CSV_ANALYST_RUNNER_CACHE_DIR; CSV_ANALYST_RUNNER_DATA_ROOTS is a list separated by `:`), the
-credential from the file named by CSV_ANALYST_RUNNER_CREDENTIAL_FILE or from
-CSV_ANALYST_RUNNER_CREDENTIAL (one is required), and `CSV_ANALYST_K8S_<FIELD>` for the
-k8s executor's settings.
-SIGTERM drains in-flight runs for the grace period, then stops.
+Settings come from flags and environment variables by one rule (csv_analyst_settings.options): a
+flag wins, else the variable, else the default. Every plain field of RunnerSettings is a flag
+`--field-name` and a variable `CSV_ANALYST_RUNNER_<FIELD>` (e.g. --executor /
+CSV_ANALYST_RUNNER_EXECUTOR; --cache-dir with an empty value turns materialisation off;
+--data-roots / CSV_ANALYST_RUNNER_DATA_ROOTS is a list separated by `:`); the credential comes
+from `--credential-file` / CSV_ANALYST_RUNNER_CREDENTIAL_FILE or from CSV_ANALYST_RUNNER_CREDENTIAL
+(one is required), and the k8s executor's settings from `CSV_ANALYST_K8S_<FIELD>` variables.
+`python -m runner_service --help` lists them all. SIGTERM drains in-flight runs for the grace
+period, then stops.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import logging
 import os
 import signal
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from runner_service.auth import load_credential
+from csv_analyst_settings.options import SettingError, add_fields, environment_parser, field_values
+from runner_service.auth import CredentialError, load_credential
 from runner_service.config import RunnerSettings
 from runner_service.executors.k8s_settings import kubernetes_settings_from_env
 from runner_service.server import start_runner_server
 
 PREFIX = "CSV_ANALYST_RUNNER_"
 DRAIN_SECONDS = 20.0
+_OWN_PARSING = ("credential", "data_roots", "kubernetes")
 
 
-def settings_from_env(environ: dict[str, str]) -> RunnerSettings:
-    """RunnerSettings from CSV_ANALYST_RUNNER_* and CSV_ANALYST_K8S_* variables over the defaults.
+def _optional_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+def declare_settings(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Add every setting as an option; return each option's variable by dest."""
+    variables = add_fields(parser, RunnerSettings, PREFIX, skip=_OWN_PARSING,
+                           types={"cache_dir": _optional_path})
+    parser.add_argument("--data-roots", type=Path, action="append", default=[],
+                        help="directories (or files) whose files may be mounted into sandboxes (repeatable; the "
+                             "variable separates them with ':'); the cache directory is always one")
+    parser.add_argument("--credential-file", type=Path, default=None,
+                        help=f"file with the service credential (else ${PREFIX}CREDENTIAL; one is required)")
+    variables |= {"data_roots": PREFIX + "DATA_ROOTS", "credential_file": PREFIX + "CREDENTIAL_FILE"}
+    return variables
+
+
+def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
+    """Every setting as a flag, its variable's value (when set) as its default.
 
     Raises:
-        ValueError: For a value that does not parse as its field's type, or no credential.
+        SettingError: For a variable whose value its setting cannot take.
     """
-    base = RunnerSettings()
-    credential_file = environ.get(PREFIX + "CREDENTIAL_FILE")
-    credential = load_credential(Path(credential_file) if credential_file else None, environ)
+    return environment_parser("python -m runner_service", "The runner-dispatch service alone.", declare_settings,
+                              environ)
+
+
+def settings_from(argv: Sequence[str], environ: Mapping[str, str]) -> RunnerSettings:
+    """RunnerSettings from flags over CSV_ANALYST_RUNNER_* variables over the defaults (and
+    CSV_ANALYST_K8S_* for the k8s executor).
+
+    Raises:
+        ValueError: For a value that does not parse as its setting's type, or no credential.
+    """
+    options = build_parser(environ).parse_args(list(argv))
+    credential = load_credential(options.credential_file, dict(environ))
     if not credential:
-        raise ValueError("set CSV_ANALYST_RUNNER_CREDENTIAL_FILE or CSV_ANALYST_RUNNER_CREDENTIAL: the runner "
-                         "service serves no anonymous caller")
-    changes: dict[str, Any] = {"kubernetes": kubernetes_settings_from_env(environ), "credential": credential}
-    for item in dataclasses.fields(RunnerSettings):
-        value = environ.get(PREFIX + item.name.upper())
-        if value is None or item.name in ("kubernetes", "credential"):
-            continue
-        if item.name == "data_roots":
-            changes[item.name] = tuple(Path(p) for p in value.split(os.pathsep) if p)
-            continue
-        current = getattr(base, item.name)
-        kind = Path if item.name == "cache_dir" else type(current)
-        try:
-            changes[item.name] = (kind(value) if value else None) if item.name == "cache_dir" else kind(value)
-        except ValueError as error:
-            raise ValueError(f"{PREFIX + item.name.upper()}={value!r} is not a valid {kind.__name__}") from error
-    return dataclasses.replace(base, **changes)
+        raise SettingError("set CSV_ANALYST_RUNNER_CREDENTIAL_FILE or CSV_ANALYST_RUNNER_CREDENTIAL: the runner "
+                           "service serves no anonymous caller")
+    return dataclasses.replace(RunnerSettings(), **field_values(options, RunnerSettings, skip=_OWN_PARSING), credential=credential,
+                               data_roots=tuple(options.data_roots),
+                               kubernetes=kubernetes_settings_from_env(dict(environ)))
+
+
+def settings_from_env(environ: Mapping[str, str]) -> RunnerSettings:
+    """RunnerSettings from the environment alone (no flags)."""
+    return settings_from([], environ)
 
 
 async def serve(settings: RunnerSettings) -> None:
@@ -70,11 +96,17 @@ async def serve(settings: RunnerSettings) -> None:
     await server.stop(DRAIN_SECONDS)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     logging.basicConfig(level=os.environ.get("CSV_ANALYST_LOG_LEVEL", "INFO"))
-    asyncio.run(serve(settings_from_env(dict(os.environ))))
+    try:
+        settings = settings_from(sys.argv[1:] if argv is None else argv, dict(os.environ))
+    except (SettingError, CredentialError) as error:
+        print(f"python -m runner_service: {error}", file=sys.stderr)
+        return 2
+    asyncio.run(serve(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

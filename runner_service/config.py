@@ -28,7 +28,11 @@ class RunnerSettings:
         threads: DuckDB threads per sandbox.
         max_processes: Processes per sandbox (cgroup pids limit).
         max_output_bytes: Captured stdout/stderr bytes per stream.
-        cache_dir: Where materialised (DuckDB) copies of dataset versions live; None disables
+        docker_image: Runner image of the `docker` executor; empty: `csv-analyst-runner:<content
+            tag>` (make runner-image).
+        docker_host: Docker engine of the `docker` executor; empty: $DOCKER_HOST, else the local socket.
+        docker_cpus: CPUs per run container of the `docker` executor.
+        cache_dir: Where materialised (DuckDB) copies of dataset versions live; None (empty) disables
             materialisation (every run reads the CSVs).
         cache_max_bytes: Size cap of cache_dir; least recently used copies are deleted past it.
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).

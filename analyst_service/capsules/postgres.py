@@ -20,8 +20,9 @@ Several analyst replicas may share one database, so nothing here is process-loca
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import psycopg
 from google.protobuf import json_format
@@ -33,7 +34,7 @@ from analyst_service.capsules.liveness import Presence, owner_key
 from analyst_service.capsules.owners import Owner
 from analyst_service.capsules.results import ResultFileError
 from analyst_service.capsules.sqlite import _decode_token, _encode_token  # noqa: PLC2701 - one token format
-from analyst_service.capsules.stores import CapsuleStoreError
+from analyst_service.capsules.stores import CapsuleStoreError, CapsuleStoreUnavailableError
 from csv_analyst.v1 import capsule_pb2, result_pb2, run_pb2
 
 # Advisory lock keys (any 64-bit numbers no other application on the database uses).
@@ -78,6 +79,21 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+# How long a call waits for a pooled connection while the server is away, before it fails as
+# unavailable (the pool keeps reconnecting in the background).
+CONNECTION_WAIT_SECONDS = 5.0
+
+
+@contextlib.contextmanager
+def connected(pool: ConnectionPool, url: str) -> Iterator[psycopg.Connection]:
+    """A pooled connection; a server that is away (down, restarting, cut off) is a
+    CapsuleStoreUnavailableError rather than a driver error."""
+    try:
+        with pool.connection(timeout=CONNECTION_WAIT_SECONDS) as db:
+            yield db
+    except (psycopg.OperationalError, PoolTimeout) as error:
+        raise CapsuleStoreUnavailableError(f"the capsule store {url} is unavailable: "
+                                           f"{type(error).__name__}") from error
 
 
 def redacted(url: str) -> str:
@@ -123,11 +139,11 @@ class PostgresCapsuleStore:
         except BaseException:
             self._pool.close()
             raise
-        self.results = PostgresResults(self._pool)
+        self.results = PostgresResults(self._pool, self.url)
         self._presence = Presence(url, owner or Owner.current().token())
 
     def _migrate(self) -> None:
-        with self._pool.connection() as db, db.transaction():
+        with self._pool.connection() as db, db.transaction():  # at start: a failure is CapsuleStoreError
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             db.execute("CREATE TABLE IF NOT EXISTS csv_analyst_schema (version INTEGER NOT NULL)")
             row = db.execute("SELECT version FROM csv_analyst_schema").fetchone()
@@ -144,7 +160,7 @@ class PostgresCapsuleStore:
 
     def begin(self, run: run_pb2.Run, owner: str = "") -> None:
         """Record that a run started and which process runs it (see capsules.owners)."""
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             db.execute("INSERT INTO runs_in_flight (run_id, run, owner) VALUES (%s, %s, %s) "
                        "ON CONFLICT (run_id) DO UPDATE SET run = EXCLUDED.run, owner = EXCLUDED.owner, "
                        "seq = nextval(pg_get_serial_sequence('runs_in_flight', 'seq'))",
@@ -158,7 +174,7 @@ class PostgresCapsuleStore:
             return True  # a record of an older version, without an owner
         if owner.host == Owner.current().host and not owner.is_gone():
             return False
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             # Taken only when no session holds it shared: every store of that process is gone.
             row = db.execute("SELECT pg_try_advisory_lock(%s)", (owner_key(token),)).fetchone()
             free = bool(row and row[0])
@@ -168,13 +184,13 @@ class PostgresCapsuleStore:
 
     def in_flight(self) -> list[InFlight]:
         """Runs that began but have no capsule yet, newest first, with their owners."""
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             rows = db.execute("SELECT run, owner FROM runs_in_flight ORDER BY seq DESC").fetchall()
         return [InFlight(run_pb2.Run.FromString(run), owner) for run, owner in rows]
 
     def in_flight_run(self, run_id: str) -> InFlight | None:
         """The in-flight record of run_id, or None."""
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             row = db.execute("SELECT run, owner FROM runs_in_flight WHERE run_id = %s", (run_id,)).fetchone()
         return None if row is None else InFlight(run_pb2.Run.FromString(row[0]), row[1])
 
@@ -185,7 +201,7 @@ class PostgresCapsuleStore:
         def as_json(message: object) -> str:
             return json_format.MessageToJson(message, indent=None, sort_keys=True)  # type: ignore[arg-type]
 
-        with self._pool.connection() as db, db.transaction():
+        with connected(self._pool, self.url) as db, db.transaction():
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_PUT_LOCK,))
             db.execute(
                 "INSERT INTO capsules (run_id, create_time, end_time, create_micros, dataset_id, dataset_version_hash,"
@@ -200,14 +216,14 @@ class PostgresCapsuleStore:
 
     def get(self, run_id: str) -> capsule_pb2.Capsule | None:
         """Return the capsule of run_id, or None."""
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             row = db.execute("SELECT capsule FROM capsules WHERE run_id = %s", (run_id,)).fetchone()
         return None if row is None else capsule_pb2.Capsule.FromString(row[0])
 
     def in_thread(self, thread_id: str, count: int, scan: int = 2000) -> builtins.list[capsule_pb2.Capsule]:
         """The newest `count` capsules of a conversation thread, any state, newest first (among the
         last `scan`)."""
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             rows = db.execute("SELECT capsule FROM capsules ORDER BY seq DESC LIMIT %s", (scan,)).fetchall()
         found: builtins.list[capsule_pb2.Capsule] = []
         for (blob,) in rows:
@@ -263,7 +279,7 @@ class PostgresCapsuleStore:
             parameters.append(max_micros)
         query += " ORDER BY seq DESC LIMIT %s"
         parameters.append(page_size + 1)
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             # type: ignore[arg-type]: the query is built from fixed fragments, not a LiteralString to mypy
             return db.execute(query, parameters).fetchall()  # type: ignore[arg-type]
 
@@ -276,14 +292,15 @@ class PostgresCapsuleStore:
 class PostgresResults:
     """Whole results by digest in table result_files (the ResultStore of a shared store)."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, url: str) -> None:
         self._pool = pool
+        self.url = url
 
     def put(self, result: result_pb2.ResultTable) -> capsule_pb2.StoredResult:
         """Store result once (same content, same row) and describe it."""
         data = result.SerializeToString(deterministic=True)
         sha256 = hashlib.sha256(data).hexdigest()
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             db.execute("INSERT INTO result_files (sha256, size_bytes, data) VALUES (%s, %s, %s) "
                        "ON CONFLICT (sha256) DO NOTHING", (sha256, len(data), data))
         return capsule_pb2.StoredResult(sha256=sha256, size_bytes=len(data), row_count=len(result.rows))
@@ -294,7 +311,7 @@ class PostgresResults:
         Raises:
             ResultFileError: When it is missing or does not match its digest.
         """
-        with self._pool.connection() as db:
+        with connected(self._pool, self.url) as db:
             row = db.execute("SELECT data FROM result_files WHERE sha256 = %s", (stored.sha256,)).fetchone()
         if row is None:
             raise ResultFileError(f"the result file {stored.sha256} is not in the capsule store")

@@ -13,6 +13,11 @@ class CapsuleStoreError(Exception):
     """The capsule store cannot be used (a server unreachable, or a schema from a newer version)."""
 
 
+class CapsuleStoreUnavailableError(CapsuleStoreError):
+    """The capsule store's server went away after the store opened (restarting, network cut):
+    the same call can work again once it is back."""
+
+
 def is_postgres_url(location: Path | str) -> bool:
     """Whether location is a PostgreSQL URL rather than a file path."""
     return isinstance(location, str) and location.startswith(_URL_SCHEMES)

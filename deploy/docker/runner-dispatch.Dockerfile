@@ -11,6 +11,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY analyst_service ./analyst_service
 COPY csv_analyst_app ./csv_analyst_app
+COPY csv_analyst_settings ./csv_analyst_settings
 COPY runner_service ./runner_service
 COPY runner ./runner
 COPY gradio_ui ./gradio_ui

@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from runner_service.executors.base import (
     sandbox_task,
     too_much_output,
 )
-from runner_service.executors.cgroups import RunCgroup, reap_stale_cgroups
+from runner_service.executors.cgroups import RunCgroup, owned_cgroup_name, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
 from runner_service.executors.sandbox_user import SandboxUser, default_sandbox_user
 from runner.messages import complete_frame, frame, query_frame
@@ -251,7 +250,7 @@ class BwrapExecutor:
         cgroup = None
         cgroup_procs: list[Path] = []
         if self.use_cgroups:
-            cgroup = RunCgroup(f"s{uuid.uuid4().hex[:20]}", request.limits.memory_bytes * 2,
+            cgroup = RunCgroup(owned_cgroup_name(), request.limits.memory_bytes * 2,
                                request.limits.max_processes or 64)
             cgroup_procs = cgroup.create()
         seccomp_fd = build_filter_fd() if self.use_seccomp else None

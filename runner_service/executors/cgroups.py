@@ -8,14 +8,54 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
+import uuid
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 GROUP = "csv-analyst"
 # How long remove() waits for a run's killed processes to leave its cgroups.
 REMOVE_GRACE_SECONDS = 30.0
+
+
+def _start_ticks(pid: int) -> str:
+    """Field 22 of /proc/PID/stat (the process's start time since boot), or "" when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat[stat.rindex(")") + 2:].split()  # the command name (field 2) may hold spaces
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _pid_namespace() -> str:
+    """This process's pid namespace (its inode): pids are only comparable within one."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+# A run cgroup's name says which process made it: o<pid>-<start ticks>-<pid namespace>-<random>.
+# A pid alone is reused after the process exits; with its start time it names one process for
+# the whole boot, and the namespace says whether this process can see that pid at all.
+_OWNED_NAME = re.compile(r"^o(?P<pid>[0-9]+)-(?P<ticks>[0-9]+)-(?P<namespace>[0-9]+)-[0-9a-f]+$")
+
+
+def owned_cgroup_name() -> str:
+    """A fresh run cgroup name owned by this process."""
+    return f"o{os.getpid()}-{_start_ticks(os.getpid())}-{_pid_namespace()}-{uuid.uuid4().hex[:16]}"
+
+
+def _owner_is_gone(name: str) -> bool | None:
+    """Whether the process that made the cgroup `name` is gone; None when this process cannot
+    tell (a name without an owner, or an owner in another pid namespace)."""
+    match = _OWNED_NAME.match(name)
+    if match is None or match["namespace"] != _pid_namespace():
+        return None
+    return _start_ticks(int(match["pid"])) != match["ticks"]
 
 
 class RunCgroup:
@@ -89,18 +129,20 @@ class RunCgroup:
             pause = min(pause * 2, 0.2)
 
 
-# A cgroup younger than this may belong to a sandbox another service is starting right now:
-# it is created empty and joined a moment later, so it is left alone.
+# A cgroup without an owner in its name (an older version's) and younger than this may belong to
+# a sandbox another service is starting right now: it is created empty and joined a moment later.
 REAP_MIN_AGE_SECONDS = 120.0
 
 
 def reap_stale_cgroups(min_age_seconds: float = REAP_MIN_AGE_SECONDS) -> int:
-    """Remove empty run cgroups left by a crashed or killed service.
+    """Remove the run cgroups a crashed or killed service left behind.
 
-    Only empty cgroups are removed (rmdir refuses the others), so the live runs of another
-    service on the same machine are never touched; their sandboxes die with their parent anyway.
-    Cgroups younger than min_age_seconds are kept: another service may have just created one for
-    a sandbox that has not joined it yet (removing it made that sandbox fail to start).
+    A cgroup whose owning process (named in it, see owned_cgroup_name) is gone is emptied (any
+    process still in it is killed: a sandbox of a dead service answers no one) and removed,
+    whatever its age. The cgroups of live processes, this one's and another service's on the same
+    machine, are never touched. A cgroup without an owner in its name is removed only when empty
+    and older than min_age_seconds, and so is one whose owner ran in another pid namespace (its pid
+    means nothing here).
 
     Returns:
         How many cgroups were removed.
@@ -113,8 +155,27 @@ def reap_stale_cgroups(min_age_seconds: float = REAP_MIN_AGE_SECONDS) -> int:
             continue
         for group in parent.iterdir():
             with contextlib.suppress(OSError):
-                if not group.is_dir() or now - group.stat().st_ctime < min_age_seconds:
+                if not group.is_dir():
                     continue
+                gone = _owner_is_gone(group.name)
+                if gone is None and now - group.stat().st_ctime < min_age_seconds:
+                    continue
+                if gone is False:
+                    continue
+                if gone:
+                    _empty(group)
                 group.rmdir()
                 removed += 1
     return removed
+
+
+def _empty(group: Path, attempts: int = 50) -> None:
+    """SIGKILL every process in one cgroup and wait briefly until it has none."""
+    for _ in range(attempts):
+        pids = (group / "cgroup.procs").read_text().split()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.02)

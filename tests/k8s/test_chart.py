@@ -9,6 +9,7 @@ helm and checkov come from `make k8s-tools` (.tools/bin/helm, .tools/checkov).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import re
@@ -22,9 +23,9 @@ import pytest
 import yaml
 from google.protobuf import duration_pb2
 
-from analyst_service.config import AnalystSettings, ClaudeSettings
+from analyst_service import __main__ as analyst_main
 from csv_analyst.v1 import run_pb2
-from runner_service.config import RunnerSettings
+from runner_service import __main__ as runner_main
 from runner_service.executors.base import SandboxRequest, TableFile
 from runner_service.executors.k8s_manifests import build_job, build_task_config_map, to_dict
 from runner_service.executors.k8s_settings import KubernetesSettings, kubernetes_settings_from_env
@@ -81,7 +82,7 @@ def env_of(deployment: dict[str, Any]) -> dict[str, str]:
 
 def test_scenarios_exist() -> None:
     assert {p.name for p in SCENARIOS} >= {"minimal-values.yaml", "ingress-tls-values.yaml",
-                                          "k8s-executor-values.yaml"}
+                                          "k8s-executor-values.yaml", "postgres-values.yaml"}
 
 
 def test_helm_lint_strict() -> None:
@@ -91,7 +92,9 @@ def test_helm_lint_strict() -> None:
 
 
 @pytest.mark.parametrize("bad", ["bogus=1", "analyst.replicas=2", "runs.nodeSelector=oops",
-                                 "images.pullPolicy=Sometimes", "data.mountPath=relative"])
+                                 "images.pullPolicy=Sometimes", "data.mountPath=relative",
+                                 "capsuleStore.type=mysql", "capsuleStore.type=postgresql",
+                                 "capsuleStore.postgresql.url=mysql://x"])
 def test_the_values_schema_refuses_bad_values(bad: str) -> None:
     result = helm("template", "rel", str(CHART), "--set", bad)
     assert result.returncode != 0 and "schema" in result.stderr.lower(), result.stderr
@@ -209,6 +212,79 @@ def test_the_model_api_is_reachable_only_with_a_model_planner() -> None:
     assert env_of(analyst)["CSV_ANALYST_CLAUDE_API_KEY_FILE"] == "/etc/csv-analyst/claude/api-key"
 
 
+# --- the capsule store ---------------------------------------------------------------------------
+
+def _analyst(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (analyst,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-analyst")]
+    return analyst
+
+
+def _database_egress(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (policy,) = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-analyst")]
+    return [rule for rule in policy["spec"]["egress"] if {"protocol": "TCP", "port": 5432} in rule["ports"]]
+
+
+def test_the_sqlite_store_is_one_replica_on_its_own_volume() -> None:
+    objects = render()
+    analyst = _analyst(objects)
+    assert analyst["spec"]["replicas"] == 1 and analyst["spec"]["strategy"]["type"] == "Recreate"
+    assert env_of(analyst)["CSV_ANALYST_ANALYST_CAPSULE_DB"].endswith(".sqlite3")
+    assert [c for c in by_kind(objects, "PersistentVolumeClaim") if c["metadata"]["name"].endswith("-capsules")]
+    assert _database_egress(objects) == []
+
+
+def test_the_postgres_store_scenario_wires_the_url_secret_replicas_and_egress() -> None:
+    objects = render(CHART / "ci" / "postgres-values.yaml")
+    analyst = _analyst(objects)
+    assert analyst["spec"]["replicas"] == 3 and analyst["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = env_of(analyst)
+    assert "CSV_ANALYST_ANALYST_CAPSULE_DB" not in env  # the URL (with its password) is a mounted file
+    path = Path(env["CSV_ANALYST_ANALYST_CAPSULE_DB_FILE"])
+    pod = analyst["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == str(path.parent)]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["secret"]["secretName"] == "csv-analyst-capsule-store"
+    assert volume["secret"]["items"] == [{"key": "url", "path": path.name}]
+    assert not [c for c in by_kind(objects, "PersistentVolumeClaim") if c["metadata"]["name"].endswith("-capsules")]
+    assert not [s for s in by_kind(objects, "Secret") if s["metadata"]["name"].endswith("-capsule-store")]
+    (rule,) = _database_egress(objects)
+    assert rule["to"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "postgresql"}},
+                           "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}}}]
+
+
+def test_a_postgres_url_from_values_becomes_a_chart_secret_the_analyst_reads(tmp_path: Path) -> None:
+    import base64
+
+    url = "postgresql://analyst:s3cret@db.example.com:6543/capsules"
+    objects = render(None, "capsuleStore.type=postgresql", f"capsuleStore.postgresql.url={url}",
+                     "capsuleStore.postgresql.cidrs={192.0.2.10/32}", "capsuleStore.postgresql.port=6543",
+                     "analyst.replicas=2")
+    (secret,) = [s for s in by_kind(objects, "Secret") if s["metadata"]["name"].endswith("-capsule-store")]
+    (tmp_path / "url").write_bytes(base64.b64decode(secret["data"]["url"]))
+    analyst = _analyst(objects)
+    volumes = analyst["spec"]["template"]["spec"]["volumes"]
+    assert any(v.get("secret", {}).get("secretName") == secret["metadata"]["name"] for v in volumes)
+    env = {k: v for k, v in env_of(analyst).items() if not k.endswith("_FILE")}  # files of the pod
+    settings = analyst_main.settings_from([], {**env, "CSV_ANALYST_RUNNER_CREDENTIAL": "c" * 32,
+                                               "CSV_ANALYST_ANALYST_CAPSULE_DB_FILE": str(tmp_path / "url")})
+    assert settings.capsule_db == url  # what the analyst would connect to
+    (policy,) = [p for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["name"].endswith("-analyst")]
+    assert [r for r in policy["spec"]["egress"] if r["ports"] == [{"protocol": "TCP", "port": 6543}]] == [
+        {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": [{"protocol": "TCP", "port": 6543}]}]
+
+
+@pytest.mark.parametrize(("sets", "reason"), [
+    (("analyst.replicas=2",), "less than or equal to 1"),
+    (("capsuleStore.type=postgresql", "capsuleStore.postgresql.url=postgresql://a@db/c"), "cidrs or .podSelector"),
+])
+def test_store_settings_that_cannot_work_are_refused(sets: tuple[str, ...], reason: str) -> None:
+    args = ["template", "rel", str(CHART)]
+    for item in sets:
+        args += ["--set", item]
+    result = helm(*args)
+    assert result.returncode != 0 and reason in result.stderr, result.stderr
+
+
 def test_ingress_with_tls() -> None:
     (ingress,) = by_kind(render(CHART / "ci" / "ingress-tls-values.yaml"), "Ingress")
     assert ingress["spec"]["tls"] == [{"hosts": ["analyst.example.com"], "secretName": "analyst-example-com-tls"}]
@@ -217,17 +293,15 @@ def test_ingress_with_tls() -> None:
 # --- the chart agrees with the code --------------------------------------------------------------
 
 def test_environment_variables_name_real_settings(rendered: list[dict[str, Any]]) -> None:
-    fields = {
-        "CSV_ANALYST_K8S_": {f.name for f in dataclasses.fields(KubernetesSettings)},
-        "CSV_ANALYST_RUNNER_": {f.name for f in dataclasses.fields(RunnerSettings)} | {"credential_file"},
-        "CSV_ANALYST_ANALYST_": {f.name for f in dataclasses.fields(AnalystSettings)} | {"api_keys_file"},
-        "CSV_ANALYST_CLAUDE_": {f.name for f in dataclasses.fields(ClaudeSettings)} | {"api_key_file"},
-    }
+    # The variables the entry points read (their flags' variables), and the k8s executor's.
+    known = {f"CSV_ANALYST_K8S_{f.name.upper()}" for f in dataclasses.fields(KubernetesSettings)}
+    known |= {"CSV_ANALYST_RUNNER_CREDENTIAL"}
+    for module in (analyst_main, runner_main):
+        known |= set(module.declare_settings(argparse.ArgumentParser()).values())
     for deployment in by_kind(rendered, "Deployment"):
         for name in env_of(deployment):
-            for prefix, known in fields.items():
-                if name.startswith(prefix):
-                    assert name.removeprefix(prefix).lower() in known, name
+            if name.startswith(("CSV_ANALYST_ANALYST_", "CSV_ANALYST_RUNNER_", "CSV_ANALYST_CLAUDE_", "CSV_ANALYST_K8S_")):
+                assert name in known, name  # (the UI's own CSV_ANALYST_TARGET/_UI_* are read by gradio_ui.app)
 
 
 def run_job_from(rendered: list[dict[str, Any]]) -> dict[str, Any]:

@@ -51,6 +51,27 @@ csv-analyst.io/owner: {{ include "csv-analyst.fullname" . }}
 {{- default (printf "%s-credential" (include "csv-analyst.fullname" .)) .Values.credential.existingSecret }}
 {{- end }}
 
+{{/* The Secret holding the PostgreSQL capsule store's URL (an existing one, or the chart's). */}}
+{{- define "csv-analyst.capsuleStoreSecret" -}}
+{{- default (printf "%s-capsule-store" (include "csv-analyst.fullname" .)) .Values.capsuleStore.postgresql.existingSecret }}
+{{- end }}
+
+{{/* Refuse capsule store settings that cannot work (the schema checks the same; this says why). */}}
+{{- define "csv-analyst.checkCapsuleStore" -}}
+{{- $store := .Values.capsuleStore }}
+{{- if and (eq $store.type "sqlite") (gt (int .Values.analyst.replicas) 1) }}
+{{- fail "analyst.replicas > 1 needs capsuleStore.type=postgresql: the SQLite capsule store is one file on a ReadWriteOnce volume" }}
+{{- end }}
+{{- if eq $store.type "postgresql" }}
+{{- if not (or $store.postgresql.existingSecret $store.postgresql.url) }}
+{{- fail "capsuleStore.type=postgresql needs capsuleStore.postgresql.existingSecret (preferred) or capsuleStore.postgresql.url" }}
+{{- end }}
+{{- if not (or $store.postgresql.cidrs $store.postgresql.podSelector) }}
+{{- fail "capsuleStore.type=postgresql needs capsuleStore.postgresql.cidrs or .podSelector: the analyst's NetworkPolicy allows egress only to the database named there" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "csv-analyst.dataClaim" -}}
 {{- default (printf "%s-data" (include "csv-analyst.fullname" .)) .Values.data.existingClaim }}
 {{- end }}

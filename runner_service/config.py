@@ -34,6 +34,10 @@ class RunnerSettings:
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
             Each idle warm sandbox holds about 64-80 MB.
         pool_idle_seconds: Warm sandboxes unused this long are killed.
+        sql_runner: What runs SQL on a materialised dataset inside the sandbox: `native` (the
+            DuckDB CLI of PyPI duckdb-cli; see executors/native_sql.py), `python` (the Python
+            runner), or `auto` (native when the CLI is installed). Python mode, materialisation
+            and runs on raw CSV files always use the Python runner.
         credential: The service credential every caller but health must present (`authorization:
             Bearer ...`). Required: the server refuses to start without one.
         data_roots: Directories (or single files) whose files may be mounted into sandboxes; any
@@ -64,6 +68,7 @@ class RunnerSettings:
     cache_max_bytes: int = 10 << 30
     pool_size: int = 1
     pool_idle_seconds: float = 300.0
+    sql_runner: str = "auto"
     credential: str = field(default="", repr=False)
     data_roots: tuple[Path, ...] = ()
     sandbox_user: str = DEFAULT_SANDBOX_USER

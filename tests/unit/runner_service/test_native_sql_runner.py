@@ -242,3 +242,41 @@ def test_the_sql_string_survives_any_text() -> None:
         text = text.replace("\x00", "")  # DuckDB strings hold no NUL
         assert connection.execute(f"SELECT {native_sql.sql_string(text)}").fetchall() == [(text,)]
         assert "\n" not in native_sql.sql_string(text) and "\r" not in native_sql.sql_string(text)
+
+
+def test_a_native_run_past_its_time_limit_is_killed(executors: tuple[BwrapExecutor, BwrapExecutor],
+                                                    materialised: dict[str, Dataset]) -> None:
+    """The CLI has no max_execution_time (DuckDB 2.0 only): the executor's wall-clock kill stops it."""
+    slow = request("SELECT COUNT(*) FROM range(100000000000) a, range(10) b", materialised["ecommerce"], timeout=1)
+    outcome = asyncio.run(executors[1].execute(slow, lambda: None))
+    assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_TIMEOUT, outcome.result
+    assert outcome.result.error.status_code == 4
+
+
+@pytest.mark.parametrize("sql", ["SELECT repeat('x', 2000000000)",
+                                 "SELECT list(i) FROM range(200000000) AS r(i)"])
+def test_a_native_run_past_its_memory_limit_is_a_resource_error(executors: tuple[BwrapExecutor, BwrapExecutor],
+                                                                materialised: dict[str, Dataset], sql: str) -> None:
+    heavy = request(sql, materialised["ecommerce"])
+    heavy.limits.memory_bytes = 128 << 20
+    outcome = asyncio.run(executors[1].execute(heavy, lambda: None))
+    assert outcome.result.error.code == run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, outcome.result
+    assert outcome.result.error.status_code == 8
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_text('/data/../etc/passwd')",
+    "ATTACH '/tmp/x.duckdb' AS x",
+    "COPY (SELECT 1) TO '/tmp/out.csv'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SELECT * FROM 'https://example.com/x.csv'",
+    "SET enable_external_access = true",
+    "SELECT * FROM glob('/**')",
+])
+def test_duckdb_in_the_native_sandbox_cannot_escape(executors: tuple[BwrapExecutor, BwrapExecutor],
+                                                    materialised: dict[str, Dataset], sql: str) -> None:
+    result = answer(executors[1], sql, materialised["ecommerce"])
+    assert result.error.code == run_pb2.ERROR_CODE_QUERY_ERROR, result
+    assert "root:" not in str(result)

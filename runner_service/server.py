@@ -67,7 +67,8 @@ def make_executor(settings: RunnerSettings) -> Executor:
         return DockerExecutor(image=settings.docker_image, base_url=settings.docker_host, cpus=settings.docker_cpus,
                               stale_after_seconds=settings.max_timeout_seconds + 60,
                               pool_settings=PoolSettings(size_per_key=settings.pool_size,
-                                                         idle_seconds=settings.pool_idle_seconds))
+                                                         idle_seconds=settings.pool_idle_seconds),
+                              native=settings.sql_runner != "python")
     if settings.executor == "k8s":
         from runner_service.executors.kubernetes import KubernetesExecutor
 

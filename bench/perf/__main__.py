@@ -153,33 +153,90 @@ def docker_end_to_end(datasets: Path, work: Path, runs: int) -> dict[str, Any]:
             "failures": [r.error.message for r in results if r.state != run_pb2.RUN_STATE_SUCCEEDED]}
 
 
-def cold_starts(work: Path, repeats: int) -> dict[str, Any]:
-    """Cold start per executor, against `python -c 'import duckdb'` (a one-row table, so the
-    sandbox's own cost is measured, not loading data)."""
+def one_row_database(work: Path) -> tuple[Path, Path]:
+    """A one-row CSV and its materialised file, built by the runner's own code (so a cold start
+    measures the sandbox, not loading data)."""
+    from csv_analyst.runner.v1 import sandbox_pb2
+    from runner.engine import materialize
+
     csv = work / "one.csv"
     csv.write_text("a\n1\n")
+    database = work / "one.duckdb"
+    built = materialize(sandbox_pb2.SandboxTask(
+        tables=[sandbox_pb2.TableSource(name="t", path=str(csv))], data_dir=str(work), materialize_to=str(database),
+        limits=run_pb2.ResourceLimits(memory_bytes=256 << 20, threads=1)))
+    if built.HasField("error"):
+        raise RuntimeError(built.error.message)
+    database.chmod(0o644)
+    return csv, database
+
+
+def cold_starts(work: Path, repeats: int) -> dict[str, Any]:
+    """Cold start per executor and runner against the bare start of each runner's program: the
+    native DuckDB CLI (`duckdb -c 'SELECT 1'`) for SQL on a materialised file, `python -c 'import
+    duckdb'` for the Python runner (SQL on raw CSV files, Python mode)."""
     from runner_service.executors.base import SandboxRequest, TableFile
     from runner_service.executors.bwrap import BwrapExecutor
+    from runner_service.executors.native_sql import find_cli
     from runner_service.executors.pool import PoolSettings
 
+    csv, database = one_row_database(work)
+    work.chmod(0o755)
     limits = run_pb2.ResourceLimits(timeout=duration_pb2.Duration(seconds=60), memory_bytes=512 << 20,
                                     max_rows=10, threads=1, max_processes=64)
 
-    def request(index: int) -> SandboxRequest:
+    def on_csv(index: int) -> SandboxRequest:
         return SandboxRequest(f"cold-{index}", "SELECT 1", (TableFile("t", str(csv)),), limits)
 
+    def materialised(index: int) -> SandboxRequest:
+        return SandboxRequest(f"cold-{index}", "SELECT 1", (TableFile("t", str(csv)),), limits, str(database))
+
     out: dict[str, Any] = {"python_import_duckdb": measure.summary_ms(measure.import_duckdb_seconds(repeats))}
+    cli = find_cli()
+    if cli is not None:
+        out["native_cli_start"] = measure.summary_ms(measure.native_start_seconds(cli, repeats))
+        out["bwrap_native"] = measure.summary_ms(measure.executor_cold_seconds(
+            lambda: BwrapExecutor(pool_settings=PoolSettings(size_per_key=0), native_cli=cli), materialised, repeats))
     out["bwrap"] = measure.summary_ms(measure.executor_cold_seconds(
-        lambda: BwrapExecutor(pool_settings=PoolSettings(size_per_key=0)), request, repeats))
+        lambda: BwrapExecutor(pool_settings=PoolSettings(size_per_key=0), native_cli=None), on_csv, repeats))
     try:
         from runner_service.config import RunnerSettings
         from runner_service.server import make_executor
 
         settings = dataclasses.replace(RunnerSettings(), executor="docker")
-        out["docker"] = measure.summary_ms(measure.executor_cold_seconds(lambda: make_executor(settings), request, repeats))
+        out["docker"] = measure.summary_ms(measure.executor_cold_seconds(lambda: make_executor(settings), on_csv, repeats))
+        if cli is not None:
+            out["docker_native"] = measure.summary_ms(measure.executor_cold_seconds(
+                lambda: make_executor(settings), materialised, repeats))
     except Exception as error:  # noqa: BLE001 - Docker is optional on a laptop
         out["docker"] = {"unavailable": f"{type(error).__name__}: {error}"[:300]}
     return out
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 2)
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each as measured in this run: value, limit and whether it is met."""
+    floor, paced = results["floor_in_process"]["p50_ms"], results["floor_in_process_paced"]["p50_ms"]
+    cold, docker = results["cold_start"], results["docker_warm"]
+    rows = [
+        ("back-to-back SubmitRun p50 / floor p50", ratio(results["submit_run_back_to_back"]["p50_ms"], floor), 3.0),
+        ("paced SubmitRun p50 / paced floor p50", ratio(results["submit_run"]["p50_ms"], paced), 1.5),
+    ]
+    for name in ("load", "burst"):
+        load = results[name]
+        rows += [(f"{name}: p95 seconds", round(load["p95_ms"] / 1000, 2), 3.0),
+                 (f"{name}: errors", load["unexpected_errors"], 0),
+                 (f"{name}: runs/s (at least)", load["runs_per_second"], 30.0)]
+    if "bwrap_native" in cold:
+        rows.append(("cold bwrap run / bare native start", ratio(cold["bwrap_native"]["p50_ms"],
+                                                                  cold["native_cli_start"]["p50_ms"]), 2.0))
+    if "submit_run" in docker:
+        rows.append(("warm Docker SubmitRun p50 / paced floor p50", ratio(docker["submit_run"]["p50_ms"], paced), 2.0))
+    return [{"target": name, "value": value, "limit": limit,
+             "met": value >= limit if "at least" in name else value <= limit} for name, value, limit in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             "bwrap_cold_over_python_import": round(cold["bwrap"]["p50_ms"] / cold["python_import_duckdb"]["p50_ms"], 2),
         },
     }
+    if "bwrap_native" in cold:
+        results["ratios"]["bwrap_native_cold_over_native_start"] = ratio(cold["bwrap_native"]["p50_ms"],
+                                                                         cold["native_cli_start"]["p50_ms"])
+    results["targets"] = targets(results)
     if "submit_run" in docker:
         results["ratios"]["docker_submit_run_p50_over_paced_floor_p50"] = round(
             docker["submit_run"]["p50_ms"] / floor_paced["p50_ms"], 2)

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -234,12 +235,16 @@ class BwrapExecutor:
         # --die-with-parent uses PR_SET_PDEATHSIG, which fires when the *thread* that forked
         # exits: spawn from one long-lived thread, never from short-lived pool threads.
         self._spawner = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-spawner")
+        # Refills start on a thread of their own: a run that found no warm sandbox never waits
+        # behind a refill it does not need.
+        self._refiller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-refiller")
         self._active: dict[str, _Active] = {}
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
-            self.pool_settings, self._start, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
+            self.pool_settings, self._start_warm, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
         self._cleanups: set[asyncio.Future[object]] = set()
         self._spawned: list[_Sandbox] = []
+        self._spawned_lock = threading.Lock()  # both start threads record their sandboxes
         if self.use_cgroups:
             reap_stale_cgroups()
 
@@ -253,6 +258,10 @@ class BwrapExecutor:
         # All of it (cgroup, filter, fork, set-up frame) runs on the spawner thread, so a refill
         # never blocks the event loop that relays answers.
         return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
+
+    async def _start_warm(self, request: SandboxRequest) -> _Sandbox:
+        """Start a warm sandbox for the pool (on the refill thread; see _start)."""
+        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request)
 
     def _start_now(self, request: SandboxRequest) -> _Sandbox:
         metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
@@ -294,7 +303,8 @@ class BwrapExecutor:
             raise SandboxStartError(f"the sandbox did not accept its task: {error}; it said: "
                                     f"{capped_text(said, 500).strip()!r}") from error
         sandbox = _Sandbox(process, cgroup, native)
-        self._spawned = [s for s in self._spawned if s.process.poll() is None] + [sandbox]
+        with self._spawned_lock:
+            self._spawned = [s for s in self._spawned if s.process.poll() is None] + [sandbox]
         return sandbox
 
     def _native(self, request: SandboxRequest) -> bool:
@@ -410,6 +420,7 @@ class BwrapExecutor:
         if self._cleanups:
             await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._spawner.shutdown(wait=False)
+        self._refiller.shutdown(wait=False)
 
 
 def _spawn(argv: list[str], seccomp_fd: int | None) -> subprocess.Popen[bytes]:

@@ -74,6 +74,19 @@ def markdown(results: dict[str, Any]) -> str:
     load = results["load"]
     lines.append(_load(f"load: {load['users']} users x {load['concurrent_per_user']} concurrent runs", load))
     lines.append(_load(f"burst of {results['burst']['size']}", results["burst"]))
+    variants = results.get("variants", {})
+    if variants:
+        lines += ["", "| variant (same run) | paced SubmitRun p50 | back to back p50 | load p95 | load runs/s |",
+                  "|---|---|---|---|---|"]
+        main = {"pool_size": results.get("pool_size", 1), "concurrency": results.get("concurrency", "?"),
+                "sql_runner": "auto", **results}
+        for name, variant in [("defaults", main), *variants.items()]:
+            load = variant.get("load")
+            lines.append(
+                f"| {name}: pool {variant['pool_size']}, concurrency {variant['concurrency']}, "
+                f"SQL runner {variant['sql_runner']} | {_ms(variant['submit_run']['p50_ms'])} | "
+                f"{_ms(variant['submit_run_back_to_back']['p50_ms'])} | "
+                f"{_ms(load['p95_ms']) if load else '-'} | {load['runs_per_second'] if load else '-'} |")
     lines += ["", "| target (issue 16) | measured | limit | met |", "|---|---|---|---|"]
     for target in results.get("targets", []):
         lines.append(f"| {target['target']} | {target['value']} | {target['limit']} | {'yes' if target['met'] else '**no**'} |")

@@ -8,11 +8,12 @@ else stays: the same sandbox per run, the same lock-down (`setup_script`), the s
 Talking to the CLI (its stdin, in two parts, like the Python runner's two frames):
 - set-up, written when the sandbox starts: extension loading off, allowed directory, temp and
   memory and thread limits, external access off, the materialised file attached read-only,
-  then the CLI's safe mode (no shell, no file dot-commands; it also locks the configuration),
-  then `@@ready`. `-bail` ends the CLI at the first error, so nothing runs on a broken set-up.
-- query, written when a run takes the sandbox: `DESCRIBE` of the query (column names and DuckDB
-  types, planning only), `@@columns`, the rows (at most max_rows + 1, for honest truncation),
-  `@@rows`, then end of input. The run's SQL never reaches the CLI as text of its own: it is
+  then the CLI's safe mode (no shell, no file dot-commands; it also locks the configuration).
+  A waiting sandbox prints nothing (an executor takes early output or end of output as a failed
+  set-up). `-bail` ends the CLI at the first error, so nothing runs on a broken set-up.
+- query, written when a run takes the sandbox: `@@ready` (so the answer tells a set-up failure
+  from a query failure), `DESCRIBE` of the query (column names and DuckDB types, planning only),
+  `@@columns`, the rows (at most max_rows + 1, for honest truncation), `@@rows`, end of input. The run's SQL never reaches the CLI as text of its own: it is
   one escaped string literal given to `query()`, which accepts exactly one SELECT statement.
 
 The output is `.mode jsonlines`: every row is one JSON object on one line (strings escaped, so a
@@ -115,14 +116,14 @@ def setup_script(task: sandbox_pb2.SandboxTask) -> bytes:
     lines = [statement + ";" for statement in statements]
     # Safe mode refuses .shell/.system/.read/.open/.output/.once/.import/.log and sets
     # enable_external_access=false and lock_configuration=true itself.
-    lines += [".safe_mode", f".print {READY.decode()}"]
+    lines += [".safe_mode"]
     return ("\n".join(lines) + "\n").encode()
 
 
 def query_script(sql: str, max_rows: int) -> bytes:
     """The CLI input of one run: its columns, then at most max_rows + 1 rows."""
     source = f"SELECT * FROM query({sql_string(sql)})"
-    lines = [f"DESCRIBE {source};", f".print {COLUMNS.decode()}", f"{source} LIMIT {int(max_rows) + 1};",
+    lines = [f".print {READY.decode()}", f"DESCRIBE {source};", f".print {COLUMNS.decode()}", f"{source} LIMIT {int(max_rows) + 1};",
              f".print {ROWS.decode()}"]
     return ("\n".join(lines) + "\n").encode()
 

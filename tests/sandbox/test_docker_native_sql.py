@@ -16,6 +16,7 @@ from analyst_service.planning.base import PlanningContext
 from analyst_service.planning.offline import OfflinePlanner
 from csv_analyst.runner.v1 import sandbox_pb2
 from csv_analyst.v1 import run_pb2
+from runner_service import metrics
 from runner_service.executors.docker import DockerExecutor
 from runner_service.executors.pool import PoolSettings
 from tests.sandbox.test_docker_executor import api_client  # noqa: F401 - the module's engine fixture
@@ -97,20 +98,21 @@ def test_a_warm_native_container_answers_the_same(api_client: Any,  # noqa: F811
     data = materialised["support"]
     warm = DockerExecutor(pool_settings=PoolSettings(size_per_key=1), native=True)
 
-    async def scenario() -> tuple[list[sandbox_pb2.SandboxResult], int]:
-        results, hits = [], 0
+    hits = metrics.WARM_POOL.labels(result="hit")
+
+    async def scenario() -> tuple[list[sandbox_pb2.SandboxResult], float]:
+        results, served_warm = [], 0.0
         try:
             for _ in range(3):
-                run = request("SELECT count(*) AS n FROM tickets", data)
-                from runner_service.executors.pool import pool_key
-
-                hits += warm.pool.count(pool_key(run))
-                results.append((await warm.execute(run, lambda: None)).result)
+                before = hits._value.get()
+                results.append((await warm.execute(request("SELECT count(*) AS n FROM tickets", data),
+                                                   lambda: None)).result)
+                served_warm += hits._value.get() - before
                 await warm.replenish()
         finally:
             await warm.close()
-        return results, hits
+        return results, served_warm
 
-    results, hits = asyncio.run(scenario())
-    assert hits >= 1, "a warm container must have served a run"
+    results, served_warm = asyncio.run(scenario())
+    assert served_warm == 2, "after the first (cold) run, each run must be served by a warm container"
     assert len({r.result.SerializeToString() for r in results}) == 1 and results[0].result.row_count == 1

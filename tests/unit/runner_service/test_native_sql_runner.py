@@ -26,6 +26,7 @@ from analyst_service.planning.offline import OfflinePlanner
 from csv_analyst.runner.v1 import sandbox_pb2
 from csv_analyst.v1 import dataset_pb2, run_pb2
 from runner.engine import materialize
+from runner_service import metrics
 from runner_service.executors import native_sql
 from runner_service.executors.base import SandboxRequest, TableFile
 from runner_service.executors.bwrap import BwrapExecutor
@@ -220,15 +221,20 @@ def test_a_warm_native_sandbox_answers_the_same(materialised: dict[str, Dataset]
     data = materialised["support"]
     warm = BwrapExecutor(pool_settings=PoolSettings(size_per_key=1), native_cli=executors[1].native_cli)
 
-    async def scenario() -> list[sandbox_pb2.SandboxResult]:
-        results = []
+    hits = metrics.WARM_POOL.labels(result="hit")
+
+    async def scenario() -> tuple[list[sandbox_pb2.SandboxResult], float]:
+        results, served_warm = [], 0.0
         for _ in range(3):
+            before = hits._value.get()
             results.append((await warm.execute(request("SELECT count(*) AS n FROM tickets", data), lambda: None)).result)
+            served_warm += hits._value.get() - before
             await warm.replenish()
         await warm.close()
-        return results
+        return results, served_warm
 
-    results = asyncio.run(scenario())
+    results, served_warm = asyncio.run(scenario())
+    assert served_warm == 2, "after the first (cold) run, each run must be served by a warm sandbox"
     cold = answer(executors[0], "SELECT count(*) AS n FROM tickets", data)
     for result in results:
         assert result.result == cold.result

@@ -74,7 +74,7 @@ def make_executor(settings: RunnerSettings) -> Executor:
 
         # One thread follows each run's Job (plus materialisations running beside the runs).
         return KubernetesExecutor(settings.kubernetes, max_timeout_seconds=settings.max_timeout_seconds,
-                                  threads=settings.concurrency() + 4)
+                                  threads=settings.concurrency() + 4, native=settings.sql_runner != "python")
     raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker, k8s")
 
 

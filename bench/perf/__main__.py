@@ -103,8 +103,9 @@ def end_to_end(datasets: Path, work: Path, runs: int, load_users: int, load_per_
     from runner_service.config import RunnerSettings
 
     loop = Loop()
+    # No exact result cache: every SubmitRun of the same SQL must meet a sandbox.
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=work / f"capsules-{uuid.uuid4().hex[:8]}.sqlite3",
-                              run_timeout_seconds=60.0, max_rows=100)
+                              run_timeout_seconds=60.0, max_rows=100, result_cache_bytes=0)
     # The materialised copy is shared by every stack of the run (same cache directory and key).
     runner = RunnerSettings(port=0, cache_dir=work / "materialized", pool_size=pool_size,
                             max_concurrency=max_concurrency, max_queue=64, sql_runner=sql_runner)
@@ -155,7 +156,7 @@ def docker_end_to_end(datasets: Path, work: Path, runs: int) -> dict[str, Any]:
 
     loop = Loop()
     analyst = AnalystSettings(port=0, datasets_dir=datasets, capsule_db=work / "capsules-docker.sqlite3",
-                              run_timeout_seconds=60.0, max_rows=100)
+                              run_timeout_seconds=60.0, max_rows=100, result_cache_bytes=0)
     runner = RunnerSettings(port=0, cache_dir=work / "materialized-docker", pool_size=1, max_queue=64,
                             executor="docker")
     try:

@@ -159,6 +159,9 @@ def build_bwrap_argv(runtime: BwrapRuntime, request: SandboxRequest, seccomp_fd:
         *(["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []),
         "--setenv", "PYTHONPATH", ":".join(["/app", *runtime.site_packages]),
         "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
+        # DuckDB's ICU looks for the local time zone; without TZ and /etc/localtime it reads every
+        # file of /usr/share/zoneinfo (~5,600 opens, tens of ms per start, measured under strace).
+        "--setenv", "TZ", "UTC",
         "--chdir", "/tmp",
         "--", *(user.setpriv_argv() if user is not None else []),
         *(program or (runtime.python, "-S", "-B", "-m", "runner")),

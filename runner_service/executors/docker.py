@@ -209,7 +209,9 @@ def build_container_spec(image: str, request: SandboxRequest, labels: Mapping[st
         "hostname": "sandbox",
         "working_dir": "/tmp",
         # The whole environment: nothing from the service leaks in.
-        "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": APP_DIR, "PYTHONDONTWRITEBYTECODE": "1"},
+        # TZ: DuckDB's ICU then never scans /usr/share/zoneinfo for the local zone (see bwrap.py).
+        "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "TZ": "UTC", "PYTHONPATH": APP_DIR,
+                        "PYTHONDONTWRITEBYTECODE": "1"},
         # stdin_open also sets StdinOnce: stdin closes when the attached writer shuts down.
         "stdin_open": True,
         "tty": False,

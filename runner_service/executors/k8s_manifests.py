@@ -208,7 +208,8 @@ def build_job(request: SandboxRequest, settings: KubernetesSettings, job_name: s
         working_dir="/tmp",
         # The whole environment: nothing from the service leaks in.
         env=[client.V1EnvVar(name=key, value=value) for key, value in (
-            ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("PYTHONPATH", APP_DIR), ("PYTHONDONTWRITEBYTECODE", "1"))],
+            ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("TZ", "UTC"), ("PYTHONPATH", APP_DIR),
+            ("PYTHONDONTWRITEBYTECODE", "1"))],
         resources=client.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory},
                                                 limits={"cpu": cpu, "memory": memory}),
         security_context=client.V1SecurityContext(

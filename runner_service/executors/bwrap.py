@@ -260,13 +260,13 @@ class BwrapExecutor:
         """Start a sandbox for request's mounts and limits; it waits for its task on stdin."""
         # All of it (cgroup, filter, fork, set-up frame) runs on the spawner thread, so a refill
         # never blocks the event loop that relays answers.
-        return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request)
+        return await asyncio.get_running_loop().run_in_executor(self._spawner, self._start_now, request, False)
 
     async def _start_warm(self, request: SandboxRequest) -> _Sandbox:
         """Start a warm sandbox for the pool (on the refill thread; see _start)."""
-        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request)
+        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request, True)
 
-    def _start_now(self, request: SandboxRequest) -> _Sandbox:
+    def _start_now(self, request: SandboxRequest, warm: bool = False) -> _Sandbox:
         metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
         cgroup = None
         cgroup_procs: list[Path] = []
@@ -295,7 +295,12 @@ class BwrapExecutor:
         setup.ClearField("run_id")
         try:
             assert process.stdin is not None
-            process.stdin.write(native_sql.setup_script(setup) if native else frame(setup))
+            if native:
+                # Only a pool sandbox reads ahead: a cold start's run would wait for it.
+                ahead = native_sql.warm_up_script(request.database_path) if warm else b""
+                process.stdin.write(native_sql.setup_script(setup, ahead))
+            else:
+                process.stdin.write(frame(setup))
             process.stdin.flush()
         except OSError as error:
             said = b""

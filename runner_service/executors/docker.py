@@ -428,9 +428,11 @@ def setup_frame(request: SandboxRequest) -> bytes:
     return frame(setup)
 
 
-def native_setup(request: SandboxRequest) -> bytes:
-    """The native DuckDB CLI's set-up script for a run's database and limits (pure)."""
-    return native_sql.setup_script(sandbox_task(request, DATA_DIR, sandbox_table_paths(request)))
+def native_setup(request: SandboxRequest, warm: bool = False) -> bytes:
+    """The native DuckDB CLI's set-up script for a run's database and limits; a warm container
+    also reads the dataset ahead (native_sql.warm_up_script)."""
+    ahead = native_sql.warm_up_script(request.database_path) if warm else b""
+    return native_sql.setup_script(sandbox_task(request, DATA_DIR, sandbox_table_paths(request)), ahead)
 
 
 NATIVE_COMMAND = [IMAGE_NATIVE_CLI, *native_sql.CLI_FLAGS]
@@ -570,15 +572,15 @@ class DockerExecutor:
     async def _spawn_warm(self, request: SandboxRequest) -> StartedContainer:
         # The template is the run that made this key wanted: keep its id and SQL out of the container.
         template = dataclasses.replace(request, run_id="", sql="")
-        setup, command = self._program(template)
+        setup, command = self._program(template, warm=True)
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, self.start_container, template, setup, command, self.pool_settings.idle_seconds)
 
-    def _program(self, request: SandboxRequest) -> tuple[bytes, list[str] | None]:
+    def _program(self, request: SandboxRequest, warm: bool = False) -> tuple[bytes, list[str] | None]:
         """The set-up bytes and entrypoint of a container for request: the native CLI for SQL on
         a materialised dataset, else the image's Python runner."""
         if self.native and native_sql.serves(request):
-            return native_setup(request), NATIVE_COMMAND
+            return native_setup(request, warm), NATIVE_COMMAND
         return setup_frame(request), None
 
     def _usable(self, container: StartedContainer) -> bool:

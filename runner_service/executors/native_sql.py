@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import importlib.util
 import json
 import math
@@ -39,8 +40,16 @@ from pathlib import Path
 
 from csv_analyst.runner.v1 import sandbox_pb2
 from csv_analyst.v1 import result_pb2, run_pb2, value_pb2
-from runner.engine import MAX_RESULT_BYTES, MAX_TEMP_BYTES, STORAGE_VERSION, TEMP_DIR, _capped
-from runner.ingest import literal
+from runner.engine import (
+    MAX_RESULT_BYTES,
+    MAX_TEMP_BYTES,
+    STORAGE_VERSION,
+    TEMP_DIR,
+    WARM_UP_CELLS,
+    WARM_UP_TABLE_ROWS,
+    _capped,
+)
+from runner.ingest import identifier, literal
 from runner_service.executors.base import SandboxRequest, runner_error
 
 CLI_FLAGS = ("-batch", "-no-init", "-bail", "-jsonlines", ":memory:")
@@ -86,8 +95,9 @@ def sql_string(text: str) -> str:
     return "E'" + "".join(escaped) + "'"
 
 
-def setup_script(task: sandbox_pb2.SandboxTask) -> bytes:
-    """The CLI input that locks DuckDB down and attaches the dataset (see the module docstring).
+def setup_script(task: sandbox_pb2.SandboxTask, warm_up: bytes = b"") -> bytes:
+    """The CLI input that locks DuckDB down and attaches the dataset (see the module docstring),
+    then warm_up (statements a waiting warm sandbox runs ahead: see warm_up_script).
 
     Raises:
         ValueError: When the task's paths are not inside its data directory.
@@ -117,7 +127,58 @@ def setup_script(task: sandbox_pb2.SandboxTask) -> bytes:
     # Safe mode refuses .shell/.system/.read/.open/.output/.once/.import/.log and sets
     # enable_external_access=false and lock_configuration=true itself.
     lines += [".safe_mode"]
-    return ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines) + "\n").encode() + warm_up
+
+
+@functools.lru_cache(maxsize=64)
+def _catalog(path: str, identity: tuple[int, int, int]) -> tuple[tuple[str, int, tuple[tuple[str, str], ...]], ...]:
+    import duckdb
+
+    with duckdb.connect(path, read_only=True) as connection:
+        tables = connection.execute("SELECT table_name, estimated_size FROM duckdb_tables() "
+                                    "WHERE database_name = current_database() ORDER BY estimated_size DESC").fetchall()
+        return tuple((name, rows, tuple(connection.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND table_name = ? ORDER BY column_index", [name]).fetchall())) for name, rows in tables)
+
+
+def warm_up_script(database_path: str, max_cells: int = WARM_UP_CELLS) -> bytes:
+    """What a warm sandbox runs ahead while it waits, as the Python runner's warm-up does
+    (runner.engine.warm_up): each table's columns read into DuckDB's buffers (one pass per table,
+    largest first, at most max_cells rows x columns and WARM_UP_TABLE_ROWS rows per table), then
+    one rehearsal of the commonest analyst shape; output discarded (`.mode trash`), so a waiting
+    sandbox still prints nothing. The tables come from the materialised file itself (read here,
+    read-only, once per file). A run that takes the sandbox early waits for the rest of it (the
+    CLI cannot stop it), so it is only given to pool sandboxes, never to cold starts.
+    Best effort: no warm-up when the file cannot be read.
+    """
+    try:
+        stat = os.stat(database_path)
+        catalog = _catalog(database_path, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    except Exception:  # noqa: BLE001 - duckdb.Error, OSError: the run simply starts cold
+        return b""
+    budget, lines, rehearsed = max_cells, [".mode trash"], False
+    for name, rows, columns in catalog:
+        if not columns or rows > WARM_UP_TABLE_ROWS or rows * len(columns) > budget:
+            continue
+        budget -= rows * len(columns)
+        # hash() forces each value to be read (min/max would be answered from statistics).
+        reads = ", ".join(f"bit_xor(hash({identifier(column)}))" for column, _ in columns)
+        lines.append(f"SELECT {reads} FROM {identifier(name)};")
+        if not rehearsed:
+            lines.append(_rehearsal(name, columns) + ";")
+            rehearsed = True
+    lines.append(".mode jsonlines")
+    return ("\n".join(lines) + "\n").encode() if len(lines) > 2 else b""
+
+
+def _rehearsal(table: str, columns: tuple[tuple[str, str], ...]) -> str:
+    key = next((name for name, kind in columns if kind == "VARCHAR"), columns[0][0])
+    numbers = [name for name, kind in columns
+               if name != key and (kind in ("DOUBLE", "BIGINT", "INTEGER", "HUGEINT") or kind.startswith("DECIMAL"))]
+    total = f", sum({identifier(numbers[-1])}) AS total" if numbers else ""
+    return (f"SELECT {identifier(key)}, count(*) AS n{total} FROM {identifier(table)} "
+            f"GROUP BY 1 ORDER BY 2 DESC LIMIT 10")
 
 
 def query_script(sql: str, max_rows: int) -> bytes:

@@ -286,3 +286,13 @@ def test_duckdb_in_the_native_sandbox_cannot_escape(executors: tuple[BwrapExecut
     result = answer(executors[1], sql, materialised["ecommerce"])
     assert result.error.code == run_pb2.ERROR_CODE_QUERY_ERROR, result
     assert "root:" not in str(result)
+
+
+def test_a_warm_sandbox_reads_its_tables_ahead_silently(materialised: dict[str, Dataset]) -> None:
+    script = native_sql.warm_up_script(materialised["ecommerce"].database).decode().splitlines()
+    assert script[0] == ".mode trash" and script[-1] == ".mode jsonlines"
+    reads = [line for line in script if "bit_xor(hash(" in line]
+    assert {line.rsplit(" FROM ", 1)[1] for line in reads} == {'"orders";', '"order_items";', '"inventory";'}
+    assert any("GROUP BY 1 ORDER BY 2 DESC LIMIT 10" in line for line in script)
+    assert native_sql.warm_up_script(materialised["ecommerce"].database, max_cells=0) == b""
+    assert native_sql.warm_up_script("/nonexistent/dataset.duckdb") == b""

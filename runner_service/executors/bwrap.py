@@ -264,7 +264,10 @@ class BwrapExecutor:
 
     async def _start_warm(self, request: SandboxRequest) -> _Sandbox:
         """Start a warm sandbox for the pool (on the refill thread; see _start)."""
-        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request, True)
+        # It reads ahead only while no run executes: under load the read-ahead would take the
+        # CPU from runs, and a run taking the sandbox early would wait for it.
+        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request,
+                                                                not self._active)
 
     def _start_now(self, request: SandboxRequest, warm: bool = False) -> _Sandbox:
         metrics.SANDBOX_STARTS.labels(executor=self.name).inc()

@@ -572,7 +572,8 @@ class DockerExecutor:
     async def _spawn_warm(self, request: SandboxRequest) -> StartedContainer:
         # The template is the run that made this key wanted: keep its id and SQL out of the container.
         template = dataclasses.replace(request, run_id="", sql="")
-        setup, command = self._program(template, warm=True)
+        # Reads ahead only while no run executes (see BwrapExecutor._start_warm).
+        setup, command = self._program(template, warm=not self._active)
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, self.start_container, template, setup, command, self.pool_settings.idle_seconds)
 

@@ -143,31 +143,28 @@ def _catalog(path: str, identity: tuple[int, int, int]) -> tuple[tuple[str, int,
 
 
 def warm_up_script(database_path: str, max_cells: int = WARM_UP_CELLS) -> bytes:
-    """What a warm sandbox runs ahead while it waits, as the Python runner's warm-up does
-    (runner.engine.warm_up): each table's columns read into DuckDB's buffers (one pass per table,
-    largest first, at most max_cells rows x columns and WARM_UP_TABLE_ROWS rows per table), then
-    one rehearsal of the commonest analyst shape; output discarded (`.mode trash`), so a waiting
-    sandbox still prints nothing. The tables come from the materialised file itself (read here,
-    read-only, once per file). A run that takes the sandbox early waits for the rest of it (the
-    CLI cannot stop it), so it is only given to pool sandboxes, never to cold starts.
-    Best effort: no warm-up when the file cannot be read.
+    """What a warm sandbox runs ahead while it waits, like the Python runner's warm-up
+    (runner.engine.warm_up) but shorter: the columns of the largest table that fits (at most
+    max_cells rows x columns, WARM_UP_TABLE_ROWS rows) read into DuckDB's buffers in one pass,
+    then one rehearsal of the commonest analyst shape on it; output discarded (`.mode trash`),
+    so a waiting sandbox still prints nothing. The tables come from the materialised file itself
+    (read here, read-only, once per file). A run that takes the sandbox early waits for the rest
+    of it (the CLI cannot stop it), so executors give it only to pool sandboxes started while
+    no run is executing, never to cold starts. Best effort: none when the file cannot be read.
     """
     try:
         stat = os.stat(database_path)
         catalog = _catalog(database_path, (stat.st_ino, stat.st_size, stat.st_mtime_ns))
     except Exception:  # noqa: BLE001 - duckdb.Error, OSError: the run simply starts cold
         return b""
-    budget, lines, rehearsed = max_cells, [".mode trash"], False
+    lines = [".mode trash"]
     for name, rows, columns in catalog:
-        if not columns or rows > WARM_UP_TABLE_ROWS or rows * len(columns) > budget:
+        if not columns or rows > WARM_UP_TABLE_ROWS or rows * len(columns) > max_cells:
             continue
-        budget -= rows * len(columns)
         # hash() forces each value to be read (min/max would be answered from statistics).
         reads = ", ".join(f"bit_xor(hash({identifier(column)}))" for column, _ in columns)
-        lines.append(f"SELECT {reads} FROM {identifier(name)};")
-        if not rehearsed:
-            lines.append(_rehearsal(name, columns) + ";")
-            rehearsed = True
+        lines += [f"SELECT {reads} FROM {identifier(name)};", _rehearsal(name, columns) + ";"]
+        break
     lines.append(".mode jsonlines")
     return ("\n".join(lines) + "\n").encode() if len(lines) > 2 else b""
 

@@ -292,7 +292,8 @@ def test_a_warm_sandbox_reads_its_tables_ahead_silently(materialised: dict[str, 
     script = native_sql.warm_up_script(materialised["ecommerce"].database).decode().splitlines()
     assert script[0] == ".mode trash" and script[-1] == ".mode jsonlines"
     reads = [line for line in script if "bit_xor(hash(" in line]
-    assert {line.rsplit(" FROM ", 1)[1] for line in reads} == {'"orders";', '"order_items";', '"inventory";'}
+    # One table: the largest that fits (order_items, then orders, at this scale).
+    assert len(reads) == 1 and reads[0].rsplit(" FROM ", 1)[1] in ('"order_items";', '"orders";')
     assert any("GROUP BY 1 ORDER BY 2 DESC LIMIT 10" in line for line in script)
     assert native_sql.warm_up_script(materialised["ecommerce"].database, max_cells=0) == b""
     assert native_sql.warm_up_script("/nonexistent/dataset.duckdb") == b""

@@ -133,6 +133,9 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="warm sandboxes kept per recently used dataset and limits (0: every run starts cold); an idle "
                               "one holds about 70 MB plus the columns it read ahead (95 MB for the 1e6-row demo) "
                               "and is killed after 5 minutes")
+        sub.add_argument("--sql-runner", choices=["auto", "native", "python"], default="auto",
+                         help="what runs SQL on a materialised dataset in the sandbox: the native DuckDB CLI "
+                              "(PyPI duckdb-cli), the Python runner, or auto (native when the CLI is installed)")
         sub.add_argument("--planner", choices=["offline", "claude", "auto"], default="offline",
                          help="planner to use: offline (no network), claude (needs ANTHROPIC_API_KEY), "
                               "auto (claude when ANTHROPIC_API_KEY is set, else offline)")
@@ -267,7 +270,8 @@ def settings_from(options: argparse.Namespace, host: str = "127.0.0.1", analyst_
     runner = RunnerSettings(host=runner_host, port=runner_port, executor=options.executor,
                             max_timeout_seconds=max(options.timeout, 1.0), cache_dir=options.cache_dir,
                             cache_max_bytes=int(options.cache_max_gb * (1 << 30)),
-                            pool_size=options.pool_size, credential=runner_credential,
+                            pool_size=options.pool_size, sql_runner=getattr(options, "sql_runner", "auto"),
+                            credential=runner_credential,
                             kubernetes=kubernetes_settings_from_env(dict(os.environ)))
     return analyst, runner
 

@@ -34,6 +34,10 @@ MAX_CELL_CHARS = 64 * 1024
 # in all (the 1e6-order demo dataset needs 20e6), and rows of any one table.
 WARM_UP_CELLS = 25_000_000
 WARM_UP_TABLE_ROWS = 5_000_000
+# The storage format of materialised files: the oldest one the native DuckDB CLI of the SQL path
+# reads (PyPI duckdb-cli lags the Python package: 1.5.6 against 2.0.1; see
+# runner_service/executors/native_sql.py). Newer readers read it too.
+STORAGE_VERSION = "v1.5.0"
 
 
 class QueryTimeoutError(Exception):
@@ -53,7 +57,9 @@ def open_connection(task: sandbox_pb2.SandboxTask, database: str = ":memory:") -
     Returns:
         A connection whose configuration is locked.
     """
+    storage = {} if database == ":memory:" else {"storage_compatibility_version": STORAGE_VERSION}
     connection = duckdb.connect(database, config={
+        **storage,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,

@@ -4,9 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 
 from runner_service import metrics
+
+
+# Sandboxes per core: a run is not all CPU (namespace set-up, pipes, the services' own work), so
+# two per core keep both cores busy (measured by `python -m bench.perf`: load at 2 and at this).
+RUNS_PER_CORE = 2
+# Share of the machine's memory that running sandboxes may hold at their caps.
+MEMORY_SHARE = 0.5
+
+
+def derived_concurrency(run_memory_bytes: int, cpus: int | None = None, memory_bytes: int | None = None) -> int:
+    """How many sandboxes may run at once on this machine: RUNS_PER_CORE per core, and no more
+    than MEMORY_SHARE of the memory can hold at each run's cgroup cap (twice its DuckDB memory).
+
+    Args:
+        run_memory_bytes: A run's DuckDB memory limit (the default one).
+        cpus: Cores (default: the ones this process may use).
+        memory_bytes: Physical memory (default: this machine's).
+    """
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    by_memory = int(memory_bytes * MEMORY_SHARE) // max(1, 2 * run_memory_bytes)
+    return max(1, min(cpus * RUNS_PER_CORE, by_memory))
 
 
 class QueueFullError(Exception):

@@ -17,7 +17,8 @@ class RunnerSettings:
         host: Interface to bind.
         port: TCP port; 0 picks a free one.
         executor: Sandbox kind: `bwrap` (default), `docker` or `k8s` (a Job per run).
-        max_concurrency: Sandboxes running at once.
+        max_concurrency: Sandboxes running at once; 0 derives it from the cores and memory
+            (admission.derived_concurrency: 2 per core, within half the memory at each run's cap).
         max_queue: Runs waiting for a slot before RESOURCE_EXHAUSTED.
         default_timeout_seconds: Wall-clock limit when a request sets none.
         max_timeout_seconds: Cap on requested wall-clock limits.
@@ -38,6 +39,10 @@ class RunnerSettings:
         pool_size: Warm sandboxes kept per recently used dataset (0: every run starts cold).
             Each idle warm sandbox holds about 64-80 MB.
         pool_idle_seconds: Warm sandboxes unused this long are killed.
+        sql_runner: What runs SQL on a materialised dataset inside the sandbox: `native` (the
+            DuckDB CLI of PyPI duckdb-cli; see executors/native_sql.py), `python` (the Python
+            runner), or `auto` (native when the CLI is installed). Python mode, materialisation
+            and runs on raw CSV files always use the Python runner.
         credential: The service credential every caller but health must present (`authorization:
             Bearer ...`). Required: the server refuses to start without one.
         data_roots: Directories (or single files) whose files may be mounted into sandboxes; any
@@ -50,7 +55,7 @@ class RunnerSettings:
     host: str = "127.0.0.1"
     port: int = 50052
     executor: str = "bwrap"
-    max_concurrency: int = 2
+    max_concurrency: int = 0
     max_queue: int = 32
     default_timeout_seconds: float = 30.0
     max_timeout_seconds: float = 300.0
@@ -68,7 +73,14 @@ class RunnerSettings:
     cache_max_bytes: int = 10 << 30
     pool_size: int = 1
     pool_idle_seconds: float = 300.0
+    sql_runner: str = "auto"
     credential: str = field(default="", repr=False)
     data_roots: tuple[Path, ...] = ()
     sandbox_user: str = DEFAULT_SANDBOX_USER
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+
+    def concurrency(self) -> int:
+        """Sandboxes running at once: max_concurrency, or derived from this machine when 0."""
+        from runner_service.admission import derived_concurrency
+
+        return self.max_concurrency or derived_concurrency(self.default_memory_bytes)

@@ -30,6 +30,7 @@ from pathlib import Path
 from google.protobuf import duration_pb2
 
 from csv_analyst.v1 import run_pb2
+from runner.engine import STORAGE_VERSION
 from runner_service.executors.base import DATABASE_FILE, Executor, SandboxRequest, TableFile
 from runner_service.executors.sandbox_user import SandboxUser
 
@@ -51,6 +52,8 @@ def materialisation_key(version: str, tables: tuple[TableFile, ...]) -> str | No
     if not _VERSION.match(version):
         return None
     digest = hashlib.sha256(version.encode())
+    # Files of another storage format (before the native SQL path) are not reused.
+    digest.update(f"\0storage={STORAGE_VERSION}".encode())
     for table in tables:
         try:
             stat = os.stat(table.host_path)

@@ -20,6 +20,25 @@ from runner_service.servicer import RunnerServicer
 SERVICE_NAME = runner_dispatch_service_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name
 
 
+def native_cli(sql_runner: str) -> str | None:
+    """The DuckDB CLI binary SQL runs use (see RunnerSettings.sql_runner), or None for Python.
+
+    Raises:
+        ValueError: For an unknown choice.
+        SandboxStartError: When `native` is asked for and duckdb-cli is not installed.
+    """
+    from runner_service.executors.native_sql import find_cli
+
+    if sql_runner == "python":
+        return None
+    if sql_runner not in ("auto", "native"):
+        raise ValueError(f"unknown SQL runner {sql_runner!r}; available: auto, native, python")
+    cli = find_cli()
+    if cli is None and sql_runner == "native":
+        raise SandboxStartError("the native SQL runner needs the DuckDB CLI: pip install duckdb-cli")
+    return cli
+
+
 def make_executor(settings: RunnerSettings) -> Executor:
     """Create the executor named by settings.executor.
 
@@ -37,7 +56,8 @@ def make_executor(settings: RunnerSettings) -> Executor:
         except SandboxUserError as error:
             raise SandboxStartError(str(error)) from error
         return BwrapExecutor(user=user, pool_settings=PoolSettings(size_per_key=settings.pool_size,
-                                                                   idle_seconds=settings.pool_idle_seconds))
+                                                                   idle_seconds=settings.pool_idle_seconds),
+                             native_cli=native_cli(settings.sql_runner))
     if settings.executor == "docker":
         from runner_service.executors.docker import DockerExecutor
         from runner_service.executors.pool import PoolSettings
@@ -47,13 +67,14 @@ def make_executor(settings: RunnerSettings) -> Executor:
         return DockerExecutor(image=settings.docker_image, base_url=settings.docker_host, cpus=settings.docker_cpus,
                               stale_after_seconds=settings.max_timeout_seconds + 60,
                               pool_settings=PoolSettings(size_per_key=settings.pool_size,
-                                                         idle_seconds=settings.pool_idle_seconds))
+                                                         idle_seconds=settings.pool_idle_seconds),
+                              native=settings.sql_runner != "python")
     if settings.executor == "k8s":
         from runner_service.executors.kubernetes import KubernetesExecutor
 
         # One thread follows each run's Job (plus materialisations running beside the runs).
         return KubernetesExecutor(settings.kubernetes, max_timeout_seconds=settings.max_timeout_seconds,
-                                  threads=settings.max_concurrency + 4)
+                                  threads=settings.concurrency() + 4, native=settings.sql_runner != "python")
     raise ValueError(f"unknown executor {settings.executor!r}; available: bwrap, docker, k8s")
 
 

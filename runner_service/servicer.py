@@ -50,7 +50,7 @@ class RunnerServicer(runner_dispatch_service_pb2_grpc.RunnerServiceServicer):
         self._executor = executor
         self._materializer = materializer
         self._roots = data_roots or DataRoots(settings.data_roots)
-        self._admission = Admission(settings.max_concurrency, settings.max_queue)
+        self._admission = Admission(settings.concurrency(), settings.max_queue)
         metrics.QUEUE_DEPTH.set_function(lambda: self._admission.waiting)
         pool = getattr(executor, "pool", None)
         if pool is not None:

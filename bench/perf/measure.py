@@ -94,6 +94,16 @@ def import_duckdb_seconds(repeats: int) -> list[float]:
     return times
 
 
+def native_start_seconds(cli: str, repeats: int) -> list[float]:
+    """The bare native DuckDB CLI answering `SELECT 1` (no sandbox): the floor of a native run."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([cli, "-batch", "-no-init", ":memory:", "-c", "SELECT 1"], check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def submit_latencies(target: str, dataset_id: str, sql: str, runs: int,
                      pause_seconds: float = 0.0) -> tuple[list[float], list[run_pb2.Run]]:
     """Sequential SubmitRun calls over gRPC: wall time of each call as the client sees it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the Docker runner image without a registry (no Docker Hub needed):
 #   debootstrap --variant=minbase bookworm (python3, python3-venv) -> a venv at /opt/venv with the
-#   DuckDB and protobuf versions of the service's own environment -> the runner code and the
+#   DuckDB, duckdb-cli and protobuf versions of the service's own environment (the CLI binary
+#   linked at /usr/local/bin/duckdb for the native SQL runner) -> the runner code and the
 #   generated messages at /app -> `docker import` with USER 65534 and ENTRYPOINT python -m runner.
 #
 # The image is tagged csv-analyst-runner:<content tag> (a digest of the code, the versions and the
@@ -72,6 +73,9 @@ else
   # shellcheck disable=SC2086
   "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     --python-version "$pyver" --implementation cp "${platforms[@]}" --target "$rootfs$site" $pins
+  # The native SQL runner: duckdb-cli's binary, at the path the Docker executor runs.
+  chmod 0755 "$rootfs$site/duckdb_cli/duckdb"
+  ln -sf "$site/duckdb_cli/duckdb" "$rootfs/usr/local/bin/duckdb"
   # The root filesystem is read-only at run time: compile once here, not on every start.
   chroot "$rootfs" /opt/venv/bin/python -m compileall -q "$site" >/dev/null
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \

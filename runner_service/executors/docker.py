@@ -13,7 +13,9 @@ frame at once, so the runner imports DuckDB and opens the tables; finishing it w
 frame, shuts stdin and reads the answer, which comes back as one frame: as soon as it is whole
 the run is answered, and the container's exit and removal happen in the background (waiting for
 the exit cost ~100 ms per run). A warm pool (executors/pool.py) keeps started containers for
-recently used datasets; cold runs do both steps back to back.
+recently used datasets; cold runs do both steps back to back. SQL runs on a materialised
+dataset run the image's native DuckDB CLI instead of Python (native_sql.py): the same two steps,
+with the CLI's set-up and query scripts in place of the frames.
 
 The runner image is tagged with a digest of what goes into it (the runner code, the generated
 protos, the DuckDB and protobuf versions and the build recipe), so a stale image is never used:
@@ -58,6 +60,7 @@ from runner_service.executors.base import (
     sandbox_task,
     too_much_output,
 )
+from runner_service.executors import native_sql
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
 from runner_service.executors.sandbox_user import SandboxUser
 from runner.messages import complete_frame, frame, query_frame
@@ -69,10 +72,12 @@ SANDBOX_USER = "65534:65534"
 APP_DIR = "/app"
 RUNNER_IMAGE_REPOSITORY = "csv-analyst-runner"
 # Bump when runner/image/build-offline.sh or runner/Dockerfile change what goes into the image.
-IMAGE_RECIPE = "bookworm-minbase-venv-1"
+IMAGE_RECIPE = "bookworm-minbase-venv-2"
 # Packages installed into the image, at the versions of the service's own environment.
-# pandas and numpy (with pandas' own dependencies) serve restricted Python runs.
-IMAGE_PACKAGES = ("duckdb", "protobuf", "pandas", "numpy", "python-dateutil", "tzdata")
+# pandas and numpy (with pandas' own dependencies) serve restricted Python runs; duckdb-cli
+# brings the native SQL runner's binary (linked to IMAGE_NATIVE_CLI by the build).
+IMAGE_PACKAGES = ("duckdb", "duckdb-cli", "protobuf", "pandas", "numpy", "python-dateutil", "tzdata")
+IMAGE_NATIVE_CLI = "/usr/local/bin/duckdb"
 # The interpreter inside the image (Debian bookworm's python3 / python:3.11-slim).
 IMAGE_PYTHON = "/opt/venv/bin/python"
 
@@ -178,7 +183,8 @@ def build_container_spec(image: str, request: SandboxRequest, labels: Mapping[st
         request: The run.
         labels: Extra labels (owner, executor instance); executor and run id labels are added.
         cpus: CPU cap in cores.
-        command: Replace the image's entrypoint (`python -m runner`), for isolation probes only.
+        command: Replace the image's entrypoint (`python -m runner`): the native DuckDB CLI
+            (NATIVE_COMMAND) or an isolation probe.
 
     Returns:
         The create and host-config arguments.
@@ -203,7 +209,9 @@ def build_container_spec(image: str, request: SandboxRequest, labels: Mapping[st
         "hostname": "sandbox",
         "working_dir": "/tmp",
         # The whole environment: nothing from the service leaks in.
-        "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": APP_DIR, "PYTHONDONTWRITEBYTECODE": "1"},
+        # TZ: DuckDB's ICU then never scans /usr/share/zoneinfo for the local zone (see bwrap.py).
+        "environment": {"HOME": "/tmp", "LANG": "C.UTF-8", "TZ": "UTC", "PYTHONPATH": APP_DIR,
+                        "PYTHONDONTWRITEBYTECODE": "1"},
         # stdin_open also sets StdinOnce: stdin closes when the attached writer shuts down.
         "stdin_open": True,
         "tty": False,
@@ -248,13 +256,14 @@ class ContainerExit:
 
 
 
-def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool) -> SandboxOutcome:
+def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool, native: bool = False) -> SandboxOutcome:
     """Turn a container's exit into an outcome, with the same errors as the bwrap executor (pure).
 
     Args:
         request: The run.
         done: The container's output and exit state.
         cancelled: Whether the run was cancelled (its container killed on request).
+        native: Whether the container ran the native DuckDB CLI (its output is translated).
     """
     cap = request.limits.max_output_bytes or MAX_CAPTURE
     err_text = capped_text(done.stderr, cap)
@@ -270,7 +279,13 @@ def interpret_exit(request: SandboxRequest, done: ContainerExit, cancelled: bool
         outcome.result.error.CopyFrom(runner_error(
             run_pb2.ERROR_CODE_RUNNER_RESOURCE_EXCEEDED, 8,
             f"the run exceeded the {request.limits.memory_bytes // (1 << 20)} MB memory limit set by run_memory"))
-    elif done.exit_code == 0 and not done.stdout_overflow:
+    elif native and not done.stdout_overflow and (
+            answer := native_sql.translate(done.stdout, done.stderr, request.limits.max_rows or 200)) is not None:
+        outcome.result = answer
+        answer.query_seconds = done.wall_seconds  # the CLI reports no timings: the query's round trip
+        if answer.HasField("error"):
+            outcome.stderr = ""  # the CLI's error message is the run's error, not a diagnostic
+    elif done.exit_code == 0 and not done.stdout_overflow and not native:
         try:
             outcome.result = sandbox_pb2.SandboxResult.FromString(done.stdout)
         except Exception:  # noqa: BLE001 - any undecodable output is a runner fault
@@ -395,12 +410,14 @@ class StartedContainer:
         attached: The attach socket (stdin, and stdout/stderr multiplexed).
         born: time.monotonic() just before the container was created (its labels count from here).
         framed: Whether it was given a set-up frame, so its answer comes back as one frame.
+        native: Whether it runs the native DuckDB CLI (given its set-up script instead).
     """
 
     container_id: str
     attached: Any
     born: float
     framed: bool = False
+    native: bool = False
 
 
 def setup_frame(request: SandboxRequest) -> bytes:
@@ -409,6 +426,16 @@ def setup_frame(request: SandboxRequest) -> bytes:
     setup.ClearField("sql")
     setup.ClearField("run_id")
     return frame(setup)
+
+
+def native_setup(request: SandboxRequest, warm: bool = False) -> bytes:
+    """The native DuckDB CLI's set-up script for a run's database and limits; a warm container
+    also reads the dataset ahead (native_sql.warm_up_script)."""
+    ahead = native_sql.warm_up_script(request.database_path) if warm else b""
+    return native_sql.setup_script(sandbox_task(request, DATA_DIR, sandbox_table_paths(request)), ahead)
+
+
+NATIVE_COMMAND = [IMAGE_NATIVE_CLI, *native_sql.CLI_FLAGS]
 
 
 def reap_after(now: float, request: SandboxRequest, idle_seconds: float = 0.0) -> int:
@@ -457,6 +484,7 @@ class DockerExecutor:
         stale_after_seconds: Containers without a reap-after label and older than this are leaks.
         check_image: Refuse to start when the image is missing (False: find out at the first run).
         pool_settings: Warm pool sizing (size_per_key=0: every run starts cold).
+        native: Run SQL on materialised datasets with the image's DuckDB CLI (native_sql.py).
 
     Raises:
         SandboxStartError: When the engine is unreachable or the image is missing.
@@ -468,9 +496,10 @@ class DockerExecutor:
     user = SandboxUser("nobody", 65534, 65534)
 
     def __init__(self, image: str = "", base_url: str = "", cpus: float = 1.0, stale_after_seconds: float = 360.0,
-                 check_image: bool = True, pool_settings: PoolSettings | None = None) -> None:
+                 check_image: bool = True, pool_settings: PoolSettings | None = None, native: bool = True) -> None:
         import docker
 
+        self.native = native
         self.image = image or default_runner_image()
         self.cpus = cpus
         self.stale_after_seconds = stale_after_seconds
@@ -543,9 +572,17 @@ class DockerExecutor:
     async def _spawn_warm(self, request: SandboxRequest) -> StartedContainer:
         # The template is the run that made this key wanted: keep its id and SQL out of the container.
         template = dataclasses.replace(request, run_id="", sql="")
+        # Reads ahead only while no run executes (see BwrapExecutor._start_warm).
+        setup, command = self._program(template, warm=not self._active)
         return await asyncio.get_running_loop().run_in_executor(
-            self._threads, self.start_container, template, setup_frame(template), None,
-            self.pool_settings.idle_seconds)
+            self._threads, self.start_container, template, setup, command, self.pool_settings.idle_seconds)
+
+    def _program(self, request: SandboxRequest, warm: bool = False) -> tuple[bytes, list[str] | None]:
+        """The set-up bytes and entrypoint of a container for request: the native CLI for SQL on
+        a materialised dataset, else the image's Python runner."""
+        if self.native and native_sql.serves(request):
+            return native_setup(request, warm), NATIVE_COMMAND
+        return setup_frame(request), None
 
     def _usable(self, container: StartedContainer) -> bool:
         """Whether a warm container may serve a run: young enough for its labels, runner still waiting.
@@ -617,17 +654,22 @@ class DockerExecutor:
         def started() -> None:
             loop.call_soon_threadsafe(on_started)
 
-        query = query_frame(request.run_id, request.sql, request.python_code)
+        setup, command = self._program(request)
+        native = warm.native if warm is not None else command == NATIVE_COMMAND
+        if native:
+            query = native_sql.query_script(request.sql, request.limits.max_rows or 200)
+        else:
+            query = query_frame(request.run_id, request.sql, request.python_code)
         try:
             if warm is not None:
                 done = await loop.run_in_executor(self._threads, self.finish_container, warm, request, query,
                                                   active, started, True)
             else:
                 done = await loop.run_in_executor(self._threads, self.run_container, request, query, active, started,
-                                                  None, setup_frame(request), True)
+                                                  command, setup, True)
         finally:
             self._active.pop(request.run_id, None)
-        outcome = interpret_exit(request, done, active.cancelled)
+        outcome = interpret_exit(request, done, active.cancelled, native)
         if key:
             self._pool.want(key, warm_template(request))
             if self._janitor is None:
@@ -644,7 +686,7 @@ class DockerExecutor:
             payload: The rest of the container's stdin: a query frame, or a whole legacy task.
             active: Cancellation state shared with cancel().
             on_started: Called once the container runs.
-            command: Entrypoint override (isolation probes).
+            command: Entrypoint override (NATIVE_COMMAND, isolation probes).
             setup: Bytes written at start (the set-up frame of the framed protocol).
             remove_later: Remove the container in the background (see finish_container).
 
@@ -662,7 +704,7 @@ class DockerExecutor:
         Args:
             request: The run whose mounts and limits the container gets.
             setup: First bytes of stdin (the set-up frame); stdin stays open for the query.
-            command: Entrypoint override (isolation probes).
+            command: Entrypoint override (NATIVE_COMMAND, isolation probes).
             idle_seconds: How long the container may wait for its run (warm), for its reap-after label.
             active: Cancellation state; gets the container id as soon as it exists.
 
@@ -704,7 +746,7 @@ class DockerExecutor:
             self._remove(container_id)
             self._containers.discard(container_id)
             raise SandboxStartError(f"could not start the run container: {error}") from error
-        return StartedContainer(container_id, attached, born, framed=bool(setup))
+        return StartedContainer(container_id, attached, born, framed=bool(setup), native=command == NATIVE_COMMAND)
 
     def finish_container(self, container: StartedContainer, request: SandboxRequest, query: bytes,
                          active: _Active | None = None, on_started: Callable[[], None] | None = None,
@@ -734,10 +776,10 @@ class DockerExecutor:
             started = time.perf_counter()
             limit = request.limits.timeout.ToMilliseconds() / 1000 or DEFAULT_TIMEOUT
             demuxer = StreamDemuxer(MAX_STDOUT_BYTES, request.limits.max_output_bytes or MAX_CAPTURE)
-            answered = complete_frame if container.framed else None
+            answered = native_sql.complete_answer if container.native else complete_frame if container.framed else None
             timed_out = self._exchange(_raw_socket(container.attached), query, demuxer, started + limit,
                                        container.container_id, answered)
-            answer = complete_frame(demuxer.stdout) if container.framed and not timed_out else None
+            answer = answered(demuxer.stdout) if answered is not None and not timed_out else None
             if answer is not None:
                 # The whole answer is here: the container's exit (and removal) happen off its path.
                 return ContainerExit(answer, bytes(demuxer.stderr), 0, False, False, time.perf_counter() - started)

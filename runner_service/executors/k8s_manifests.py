@@ -32,13 +32,16 @@ import yaml
 from kubernetes import client
 
 from runner_service.executors.base import DATABASE_FILE, OUTPUT_SUBDIR, SandboxRequest, SandboxStartError
+from runner_service.executors import native_sql
 from runner_service.executors.docker import (
     APP_DIR,
     DATA_DIR,
     DEFAULT_TIMEOUT,
+    IMAGE_NATIVE_CLI,
     IMAGE_PYTHON,
     MIN_TMP,
     container_memory_bytes,
+    native_setup,
     sandbox_table_paths,
     setup_frame,
 )
@@ -86,6 +89,21 @@ os._exit(code)
 """
 
 
+# The native SQL runner (native_sql.py): the image's DuckDB CLI reads the task (its set-up and
+# query scripts) as stdin; its whole output becomes the same marked base64 line, after it exits
+# (no Python starts). /tmp is the pod's emptyDir.
+NATIVE_ENTRY = (
+    f'nonce=$(cat {TASK_DIR}/{NONCE_KEY}); {IMAGE_NATIVE_CLI} {" ".join(native_sql.CLI_FLAGS)} '
+    f'<{TASK_DIR}/{TASK_KEY} >/tmp/answer; code=$?; '
+    f'printf "%s" "{ANSWER_MARKER.decode()}$nonce:"; base64 -w0 /tmp/answer; echo; exit $code'
+)
+
+
+def runs_native(request: SandboxRequest, native: bool) -> bool:
+    """Whether this run's pod runs the native DuckDB CLI (SQL on a materialised dataset)."""
+    return native and native_sql.serves(request)
+
+
 def run_label(run_id: str) -> str:
     """The run id as a label value (at most 63 characters, alphanumeric at both ends)."""
     return run_id[:63].strip("-") or "none"
@@ -122,8 +140,11 @@ def claim_sub_path(host_path: str, data_root: str) -> str:
     return posixpath.relpath(path, root)
 
 
-def task_bytes(request: SandboxRequest) -> bytes:
-    """What the runner reads as stdin: the set-up frame, then the query frame (SQL or Python)."""
+def task_bytes(request: SandboxRequest, native: bool = False) -> bytes:
+    """What the runner reads as stdin: the set-up frame, then the query frame (SQL or Python);
+    for the native CLI, its set-up and query scripts."""
+    if runs_native(request, native):
+        return native_setup(request) + native_sql.query_script(request.sql, request.limits.max_rows or 200)
     return setup_frame(request) + query_frame(request.run_id, request.sql, request.python_code)
 
 
@@ -158,7 +179,7 @@ def active_deadline_seconds(request: SandboxRequest, settings: KubernetesSetting
 
 
 def build_job(request: SandboxRequest, settings: KubernetesSettings, job_name: str, instance: str,
-              image: str) -> client.V1Job:
+              image: str, native: bool = False) -> client.V1Job:
     """The Job of one run, created suspended (pure; see the module docstring).
 
     Args:
@@ -167,6 +188,7 @@ def build_job(request: SandboxRequest, settings: KubernetesSettings, job_name: s
         job_name: The Job's name (also the ConfigMap's).
         instance: This executor instance's label value.
         image: The runner image.
+        native: Run SQL on a materialised dataset with the image's DuckDB CLI (NATIVE_ENTRY).
 
     Raises:
         SandboxStartError: When a table file is not below the data root.
@@ -182,11 +204,12 @@ def build_job(request: SandboxRequest, settings: KubernetesSettings, job_name: s
         name=CONTAINER,
         image=image,
         image_pull_policy=settings.image_pull_policy,
-        command=[IMAGE_PYTHON, "-c", ENTRY],
+        command=["/bin/sh", "-c", NATIVE_ENTRY] if runs_native(request, native) else [IMAGE_PYTHON, "-c", ENTRY],
         working_dir="/tmp",
         # The whole environment: nothing from the service leaks in.
         env=[client.V1EnvVar(name=key, value=value) for key, value in (
-            ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("PYTHONPATH", APP_DIR), ("PYTHONDONTWRITEBYTECODE", "1"))],
+            ("HOME", "/tmp"), ("LANG", "C.UTF-8"), ("TZ", "UTC"), ("PYTHONPATH", APP_DIR),
+            ("PYTHONDONTWRITEBYTECODE", "1"))],
         resources=client.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory},
                                                 limits={"cpu": cpu, "memory": memory}),
         security_context=client.V1SecurityContext(
@@ -238,7 +261,7 @@ def build_job(request: SandboxRequest, settings: KubernetesSettings, job_name: s
 
 
 def build_task_config_map(request: SandboxRequest, settings: KubernetesSettings, job_name: str, instance: str,
-                          job_uid: str, nonce: str) -> client.V1ConfigMap:
+                          job_uid: str, nonce: str, native: bool = False) -> client.V1ConfigMap:
     """The run's task as an immutable ConfigMap owned by its Job (deleted with it; pure).
 
     A ConfigMap rather than a Secret: the task holds the SQL and the in-pod file names, which the
@@ -252,7 +275,7 @@ def build_task_config_map(request: SandboxRequest, settings: KubernetesSettings,
             labels=run_labels(settings, request, job_name, instance),
             owner_references=[client.V1OwnerReference(api_version="batch/v1", kind="Job", name=job_name, uid=job_uid,
                                                       controller=True, block_owner_deletion=True)]),
-        binary_data={TASK_KEY: base64.b64encode(task_bytes(request)).decode()},
+        binary_data={TASK_KEY: base64.b64encode(task_bytes(request, native)).decode()},
         data={NONCE_KEY: nonce},
         immutable=True,
     )

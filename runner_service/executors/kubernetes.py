@@ -43,7 +43,7 @@ from kubernetes.client.exceptions import ApiException
 
 from csv_analyst.runner.v1 import sandbox_pb2
 from csv_analyst.v1 import run_pb2
-from runner_service.executors import k8s_api
+from runner_service.executors import k8s_api, native_sql
 from runner_service.executors.base import (
     MAX_STDOUT_BYTES,
     SandboxOutcome,
@@ -68,6 +68,7 @@ from runner_service.executors.k8s_manifests import (
     build_job,
     build_task_config_map,
     owner_labels,
+    runs_native,
     selector,
 )
 from runner_service.executors.k8s_settings import KubernetesSettings
@@ -240,7 +241,7 @@ def unavailable(message: str) -> sandbox_pb2.SandboxResult:
 
 
 def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, start_seconds: float,
-               cancelled: bool, events: str = "") -> SandboxOutcome:
+               cancelled: bool, events: str = "", native: bool = False) -> SandboxOutcome:
     """The run's outcome from how its Job ended and what its pod left (pure).
 
     Args:
@@ -253,9 +254,15 @@ def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, 
         events: `Reason: message` of the pod's or Job's latest Warning event. Only its Reason
             reaches the client (messages can name registries, nodes and addresses); the whole
             event goes to the log.
+        native: Whether the pod ran the native DuckDB CLI (its whole output is the answer).
     """
     answer, stderr = parse_pod_log(pod.log, nonce)
-    payload = complete_frame(answer) if answer else None
+    if native:
+        # The CLI's output, whole when it printed its last marker; an error run ends earlier.
+        payload = answer if answer and (native_sql.complete_answer(answer) or native_sql.translate(
+            answer, stderr, request.limits.max_rows or 200)) else None
+    else:
+        payload = complete_frame(answer) if answer else None
     never_ran = not end.ran and pod.exit_code is None
     if cancelled or end.kind == "cancelled":
         return interpret_exit(request, ContainerExit(b"", stderr, None, False, False, end.wall_seconds), True)
@@ -289,7 +296,7 @@ def outcome_of(request: SandboxRequest, end: JobEnd, pod: PodFacts, nonce: str, 
         return SandboxOutcome(result, "", stderr.decode("utf-8", "replace")[-4096:], end.wall_seconds, 0)
     done = ContainerExit(payload or b"", stderr, exit_code, pod.oom_killed, timed_out, end.wall_seconds,
                          stdout_overflow=overflow)
-    return interpret_exit(request, done, False)
+    return interpret_exit(request, done, False, native)
 
 
 # --- the executor --------------------------------------------------------------------------------
@@ -313,8 +320,10 @@ class KubernetesExecutor:
     name = "k8s"
 
     def __init__(self, settings: KubernetesSettings, max_timeout_seconds: float = 300.0,
-                 api_client: client.ApiClient | None = None, threads: int = 32) -> None:
+                 api_client: client.ApiClient | None = None, threads: int = 32, native: bool = True) -> None:
         self.settings = settings
+        # SQL on a materialised dataset runs on the image's native DuckDB CLI (native_sql.py).
+        self.native = native
         self.api = api_client or make_api_client(settings)
         self.batch = client.BatchV1Api(self.api)
         self.core = client.CoreV1Api(self.api)
@@ -410,7 +419,7 @@ class KubernetesExecutor:
         """
         name = active.job
         nonce = secrets.token_hex(8)
-        job = build_job(request, self.settings, name, self.instance, self.image)
+        job = build_job(request, self.settings, name, self.instance, self.image, self.native)
         if request.output_dir:
             # The pod writes the materialised file as uid 65534 into this directory of the claim.
             _let_sandbox_write(request.output_dir)
@@ -424,7 +433,8 @@ class KubernetesExecutor:
                                          lambda: self.batch.create_namespaced_job(self.namespace, job),
                                          lambda: self.batch.read_namespaced_job(name, self.namespace))
             created = True
-            task = build_task_config_map(request, self.settings, name, self.instance, made.metadata.uid, nonce)
+            task = build_task_config_map(request, self.settings, name, self.instance, made.metadata.uid, nonce,
+                                         self.native)
             task.metadata.namespace = self.namespace
             self._create_or_adopt(f"create ConfigMap {name}",
                                   lambda: self.core.create_namespaced_config_map(self.namespace, task),
@@ -440,7 +450,8 @@ class KubernetesExecutor:
             end = self.follow(name, resumed.metadata.resource_version, request, active, on_started)
             pod = self.pod_facts(name) if end.kind in ("complete", "failed", "start-timeout") else PodFacts()
             events = self.events_of(name, pod.name) if end.kind in ("failed", "start-timeout") else ""
-            return outcome_of(request, end, pod, nonce, self.settings.start_seconds, active.cancelled, events)
+            return outcome_of(request, end, pod, nonce, self.settings.start_seconds, active.cancelled, events,
+                              runs_native(request, self.native))
         finally:
             # Deletion also takes the pod and the ConfigMap (owned by the Job). Again for a
             # cancelled run: its cancel may have come before the Job existed.

@@ -76,6 +76,9 @@ def pool_key(request: SandboxRequest) -> str | None:
     for table in request.tables:
         digest.update(b"\0" + table.name.encode() + b"\0" + file_identity(table.host_path).encode())
     digest.update(pooled_limits(request.limits).SerializeToString(deterministic=True))
+    # A Python-mode run and a SQL run on the same data need different sandboxed programs (the
+    # SQL one may be the native DuckDB CLI: native_sql.py).
+    digest.update(b"\0python" if request.python_code else b"\0sql")
     return digest.hexdigest()
 
 

@@ -192,7 +192,8 @@ def test_isolation_from_inside(executor: DockerExecutor, table: TableFile) -> No
     assert out["pids_max"] == "24"
     assert int(out["memory_max"]) == 400 << 20
     # A cleared environment and no way to reach the engine.
-    assert set(out["env"]) <= {"HOME", "LANG", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PATH", "HOSTNAME", "LC_CTYPE"}
+    assert set(out["env"]) <= {"HOME", "LANG", "TZ", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PATH", "HOSTNAME",
+                               "LC_CTYPE"}
     assert out["hostname"] == "sandbox" and out["cwd"] == "/tmp" and out["docker_sock"] is False
     assert not done.timed_out and not done.oom_killed
 

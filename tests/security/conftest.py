@@ -8,6 +8,7 @@ and cgroups, the offline planner and a SQLite capsule store.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ import pytest
 
 from analyst_service.config import AnalystSettings
 from csv_analyst_app.stack import start_local_stack
+from csv_analyst.v1 import analyst_service_pb2 as api
 from csv_analyst.v1 import analyst_service_pb2_grpc
 from csv_analyst.runner.v1 import runner_dispatch_service_pb2_grpc
 from runner_service.config import RunnerSettings
@@ -66,11 +68,16 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
                                                          security_root / "attacks"),
                               upload_dir=security_root / f"uploads-{name}", enable_python=enable_python,
                               result_cache_bytes=0)  # every case must meet the sandbox, not a cached answer
+    # With a cache directory, as `serve` runs: the demo datasets are materialised before the
+    # cases, so their SQL runs meet the native DuckDB CLI runner (executors/native_sql.py) when
+    # duckdb-cli is installed; Python mode and raw CSV files meet the Python runner.
     runner = RunnerSettings(port=0, max_concurrency=RUNNER_CONCURRENCY, max_queue=64,
                             max_timeout_seconds=max(10.0, run_timeout_seconds),
-                            default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES)
+                            default_timeout_seconds=run_timeout_seconds, default_memory_bytes=RUN_MEMORY_BYTES,
+                            cache_dir=security_root / f"materialized-{name}")
     stack = loop.run(start_local_stack(analyst, runner))
     running = RunningStack(stack, loop, capsule_db, datasets)
+    materialise_demo_datasets(running)
     digests = file_digests(datasets)
     yield running
     loop.run(stack.stop(grace=1.0))
@@ -85,6 +92,24 @@ def _stack(datasets_dir: Path, security_root: Path, name: str, run_timeout_secon
         time.sleep(0.1)
     assert sandbox_processes(marker) == [], "sandbox processes outlived the stack"
     assert busy_cgroups(marker) == [], "run cgroups still hold processes after the stack stopped"
+
+
+def materialise_demo_datasets(running: RunningStack) -> None:
+    """Run one query per demo dataset (which starts its materialisation) and wait for the
+    builds, so later runs attach the materialised files."""
+    registry = json.loads((running.datasets_dir / "registry.json").read_text())
+    with grpc.insecure_channel(running.analyst_target) as channel:
+        analyst = analyst_service_pb2_grpc.AnalystServiceStub(channel)
+        for dataset in registry["datasets"]:
+            table = dataset["tables"][0]["name"]
+            # The build starts when the run reaches the runner, whatever the run's own outcome.
+            analyst.SubmitRun(api.SubmitRunRequest(dataset_id=dataset["id"], sql=f"SELECT count(*) FROM {table}"),
+                              timeout=120)
+    materializer = running.stack.runner.materializer
+    assert materializer is not None
+    running.loop.run(materializer.wait_idle())
+    built = list(materializer.path_for("x").parent.glob("*.duckdb"))
+    assert len(built) >= len(registry["datasets"]), built
 
 
 @pytest.fixture(scope="package")

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import duration_pb2
 
 from csv_analyst.v1 import run_pb2
-from runner_service.admission import Admission, QueueFullError
+from runner_service.admission import Admission, QueueFullError, derived_concurrency
 from runner_service.config import RunnerSettings
 from runner_service.servicer import effective_limits
 
@@ -137,3 +137,16 @@ def test_effective_limits_are_never_negative() -> None:
     assert limits.timeout.ToMilliseconds() > 0
     assert limits.memory_bytes > 0
     assert limits.max_rows > 0
+
+
+def test_concurrency_is_derived_from_cores_and_memory() -> None:
+    gib = 1 << 30
+    # Two per core when memory is plentiful.
+    assert derived_concurrency(512 << 20, cpus=2, memory_bytes=24 * gib) == 4
+    assert derived_concurrency(512 << 20, cpus=8, memory_bytes=64 * gib) == 16
+    # Memory bounds it: half of 4 GiB holds two runs capped at 2 x 512 MiB.
+    assert derived_concurrency(512 << 20, cpus=8, memory_bytes=4 * gib) == 2
+    # Never below one.
+    assert derived_concurrency(4 * gib, cpus=1, memory_bytes=1 * gib) == 1
+    assert RunnerSettings(max_concurrency=0).concurrency() >= 1
+    assert RunnerSettings(max_concurrency=3).concurrency() == 3

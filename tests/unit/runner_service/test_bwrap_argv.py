@@ -133,7 +133,7 @@ def test_environment_is_explicit() -> None:
     options = bwrap_options(build_bwrap_argv(RUNTIME, make_request()))
     env = {name: value for name, value in pairs(options, "--setenv", 2)}
     assert env == {"PYTHONPATH": "/app:/work/app/.venv/lib/python3.11/site-packages", "HOME": "/tmp",
-                   "LANG": "C.UTF-8"}
+                   "LANG": "C.UTF-8", "TZ": "UTC"}
     assert options.index("--clearenv") < min(i for i, a in enumerate(options) if a == "--setenv")
     assert pairs(options, "--chdir") == [("/tmp",)]
     assert pairs(options, "--hostname") == [("sandbox",)]

@@ -193,7 +193,7 @@ def test_isolation_from_inside(table: TableFile, tmp_path: Path) -> None:
     env = out["env"]
     assert isinstance(env, dict)
     assert "HOST_SECRET" not in env and "PATH" not in env
-    assert set(env) <= {"PYTHONPATH", "HOME", "LANG", "PWD", "LC_CTYPE"}
+    assert set(env) <= {"PYTHONPATH", "HOME", "LANG", "TZ", "PWD", "LC_CTYPE"}
     assert out["hostname"] == "sandbox"
     assert out["cwd"] == "/tmp"
     # Own pid namespace: the host's processes are invisible.
@@ -248,7 +248,7 @@ def test_isolation_through_the_executor(executor: BwrapExecutor, table: TableFil
     assert out["unix"] == "ok"
     assert out["rlimit_cpu"] == 9  # timeout + 2 s
     assert out["rlimit_as"] == max(1 << 30, (256 << 20) * 4) * (2 if executor.use_cgroups else 1)
-    assert set(out["env"]) <= {"PYTHONPATH", "HOME", "LANG", "PWD", "LC_CTYPE"}
+    assert set(out["env"]) <= {"PYTHONPATH", "HOME", "LANG", "TZ", "PWD", "LC_CTYPE"}
     if executor.use_seccomp:
         # Non-unix sockets are refused by the filter itself (not merely unroutable).
         assert (out["inet"], out["inet6"], out["unshare"]) == ("EAFNOSUPPORT", "EAFNOSUPPORT", "EPERM"), out

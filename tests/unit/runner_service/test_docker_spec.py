@@ -92,7 +92,7 @@ def test_environment_is_complete_and_holds_nothing_from_the_service() -> None:
         env = build_container_spec("img", make_request(), {}).create["environment"]
     finally:
         del os.environ["CSV_ANALYST_SECRET_FOR_TEST"]
-    assert env == {"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONPATH": "/app", "PYTHONDONTWRITEBYTECODE": "1"}
+    assert env == {"HOME": "/tmp", "LANG": "C.UTF-8", "TZ": "UTC", "PYTHONPATH": "/app", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def test_labels_and_probe_command() -> None:

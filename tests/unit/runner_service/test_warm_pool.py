@@ -87,6 +87,10 @@ def test_pool_key_separates_mounts_and_limits() -> None:
     assert len({pool_key(base), pool_key(other_file), pool_key(other_limits), pool_key(other_name)}) == 4
     assert pool_key(base) == pool_key(same_data_other_query)
     assert pool_key(SandboxRequest("m", "", base.tables, LIMITS, output_dir="/tmp/out")) is None
+    # A Python-mode run never takes a SQL run's sandbox (which may be the native DuckDB CLI).
+    python = SandboxRequest("p", "", base.tables, LIMITS, "/x/dataset.duckdb", python_code="result = 1")
+    sql = SandboxRequest("s", "SELECT 1", base.tables, LIMITS, "/x/dataset.duckdb")
+    assert pool_key(python) != pool_key(sql)
 
 
 

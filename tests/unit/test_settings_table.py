@@ -117,7 +117,7 @@ def test_the_analyst_reads_a_secret_capsule_store_url_from_a_file(tmp_path: Path
 
 def test_the_runner_service_rule() -> None:
     base = {"CSV_ANALYST_RUNNER_CREDENTIAL": CREDENTIAL}
-    assert runner_main.settings_from([], base).max_concurrency == 2
+    assert runner_main.settings_from([], base).max_concurrency == 0  # the default: derived from cores and memory
     environ = {**base, "CSV_ANALYST_RUNNER_MAX_CONCURRENCY": "4", "CSV_ANALYST_RUNNER_DATA_ROOTS": "/a:/b"}
     settings = runner_main.settings_from([], environ)
     assert (settings.max_concurrency, settings.data_roots) == (4, (Path("/a"), Path("/b")))

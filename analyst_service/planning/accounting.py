@@ -30,8 +30,8 @@ FILLER_WORDS = frozenset(
 )
 
 _AGGREGATING_CUES = frozenset({"avg", "sum", "count", "median", "max", "min", "max?", "min?", "range", "percent",
-                               "distinct", "desc", "asc"})
-_SUMMARY_CUES = frozenset({"avg", "sum", "count", "median", "range", "percent", "distinct"})
+                               "distinct", "desc", "asc", "stddev", "variance"})
+_SUMMARY_CUES = frozenset({"avg", "sum", "count", "median", "range", "percent", "distinct", "stddev", "variance"})
 _ENTITY_OPENERS = frozenset({"which", "what", "top", "bottom", "each", "every"})
 _KIND_WORDS = frozenset({"type", "types", "kind", "kinds", "sort", "sorts", "variety", "varieties"})
 _CALENDAR_UNITS = frozenset({"hour", "day", "weekday", "week", "month", "quarter"})
@@ -216,17 +216,20 @@ def group_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     return leftovers
 
 
-def calendar_leftovers(parser: ParserState) -> list[Leftover]:
-    """ "hour of the day", "month of the year": a calendar part, which no plan groups or filters by.
+def calendar_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
+    """ "hour of the day", "month of the year" that the parser did not read as a calendar-part grouping.
 
     A timeline bucket (every hour of every day) answers a different question, so such a phrase is
-    always left over.
+    left over unless the parser consumed it as a calendar part (`TIME_BUCKET_HOUR_OF_DAY`, ...).
     """
     tokens = parser.tokens
     leftovers = []
+    if parser.calendar is not None and not any(g.bucket == parser.calendar[2] for g in plan.group_by):
+        start, end, _ = parser.calendar
+        leftovers.append(Leftover(" ".join(tokens[start:end]), "name a calendar part the plan does not group by"))
     for i, token in enumerate(tokens):
         words = parser.words
-        if words[i] not in _CALENDAR_UNITS or i + 2 >= len(tokens) or tokens[i + 1] != "of":
+        if words[i] not in _CALENDAR_UNITS or i + 2 >= len(tokens) or tokens[i + 1] != "of" or parser.used[i]:
             continue
         j = i + 3 if tokens[i + 2] in ("the", "a") else i + 2
         if any(m.start <= i < m.end and not any(c.is_temporal for c in m.columns) for m in parser.mentions):
@@ -238,7 +241,7 @@ def calendar_leftovers(parser: ParserState) -> list[Leftover]:
 
 def leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     """Everything in the question the plan does not account for, in a stable order."""
-    found = [*calendar_leftovers(parser), *cue_leftovers(parser, plan), *group_leftovers(parser, plan),
+    found = [*calendar_leftovers(parser, plan), *cue_leftovers(parser, plan), *group_leftovers(parser, plan),
              *mention_leftovers(parser, plan), *unlinked_leftovers(parser)]
     return list(dict.fromkeys(found))
 

@@ -111,7 +111,7 @@ class Assembler(ParserState):
 
     def _assign_aggregations(self) -> None:
         distinct = any(c.kind == "distinct" for c in self.cues)
-        explicit = any(c.kind in ("avg", "sum", "count", "median", "range") for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count", "median", "range", "stddev", "variance") for c in self.cues)
         if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
             for cue in self.cues:
                 if cue.kind in ("max?", "min?"):
@@ -150,12 +150,20 @@ class Assembler(ParserState):
                             f"{self._candidates(lambda c: c.is_measure)}",
                     metadata={"aggregation": cue.kind.rstrip("?"), "unmatched": ", ".join(self.unlinked)},
                 )
-            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity()):
+            aggregation = AGGREGATIONS[cue.kind]
+            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity() or self.time_entity):
                 self.spec.descending = cue.kind == "max?"
+                if self._is_additive(target):
+                    aggregation = P.AGGREGATION_SUM  # "which month had the highest revenue": the month's total
             self._claim(target)
-            self.spec.measures.append(Measure(AGGREGATIONS[cue.kind], target.columns))
+            self.spec.measures.append(Measure(aggregation, target.columns))
             self.spec.explicit_measure = True
             self.spec.understood.append(f"{cue.kind.rstrip('?')} of {target.columns[0].name}")
+
+    def _is_additive(self, mention: Mention) -> bool:
+        """True when the mention names an amount that adds up (revenue, quantity, cost), by its words or the column's."""
+        words = {*self.words[mention.start:mention.end], *(mention.columns[0].words if mention.columns else ())}
+        return bool(words & ADDITIVE)
 
     def _add_count(self, target: Mention | None, distinct: bool) -> None:
         self.spec.explicit_measure = True
@@ -248,8 +256,10 @@ class Assembler(ParserState):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
         if ranking and self.spec.descending is None:
             self.spec.descending = True
+        if self.spec.descending is not None and not self.spec.limit and self.time_entity and entity is None:
+            self.spec.limit = 1  # "which month had the fewest orders" asks for one month
         if (self.spec.descending is not None and not self.spec.limit and entity is not None
-                and not self.tokens[entity.end - 1].endswith("s")):
+                and singular(self.tokens[entity.end - 1]) == self.tokens[entity.end - 1]):
             self.spec.limit = 1  # "which location has the highest ..." asks for one row
         if self.implicit_rank and not self.spec.limit and not self.spec.groups:
             self.spec.limit = 1  # "what was the hottest day?"

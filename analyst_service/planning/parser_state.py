@@ -42,6 +42,8 @@ class ParserState:
         self.spec = Spec()
         self.date_spans: list[DateSpan] = []
         self.bucket = 0
+        self.calendar: tuple[int, int, int] | None = None  # (start, end, TimeBucket) of "hour of the day"
+        self.time_entity = False  # "which month ...": one time bucket is the answer's label
         self.comparisons: list[tuple[int, int, int, list[Scalar]]] = []
         self.cues: list[Cue] = []
         self.group_cues: list[int] = []

@@ -120,6 +120,8 @@ def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> Lo
     if collapsed or rows != _physical_records(connection, path):
         _check_records(table, path, columns, rows, columns[0] if collapsed else "")
     header = _header(path, columns)
+    if header is not None and _delimiter(_first_line(path), len(columns)) == ";":
+        report.notes += _decimal_commas(connection, table)
     if header is not None:
         for index, (raw, loaded) in enumerate(zip(header, columns, strict=False)):
             if raw.strip() != loaded:
@@ -232,6 +234,44 @@ def _check_records(table: str, path: str, columns: list[str], rows: int, collaps
     if records != rows:
         raise CsvIngestError(table, "dropped_rows", f"the CSV file of table {table!r} has {records} data rows but "
                              f"only {rows} could be loaded; fix the file")
+
+
+# A number written with a decimal comma, optionally with dots between thousands: 1,5 / -12,25 / 1.234,5.
+_DECIMAL_COMMA = r"-?[0-9]{1,3}(\.[0-9]{3})*(,[0-9]+)?|-?[0-9]+(,[0-9]+)?"
+
+
+def _first_line(path: str) -> str:
+    try:
+        with _open(path) as handle:
+            return handle.readline(HEADER_PROBE_BYTES).rstrip("\r\n")
+    except OSError:
+        return ""
+
+
+def _decimal_commas(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """Turn text columns of decimal-comma numbers into DOUBLE; return a note per column converted.
+
+    Semicolon-separated files are the spreadsheet export of locales that write 1,5 for one and a
+    half. DuckDB reads such cells as text, and a later "first number in the cell" reading would drop
+    the comma (1,5 becoming 15). Only a column whose every cell is such a number, with at least one
+    comma, is converted, so text and ordinary numbers are left alone.
+    """
+    notes = []
+    described = connection.execute(f"DESCRIBE {identifier(table)}").fetchall()
+    for name, kind, *_ in described:
+        if str(kind).upper() != "VARCHAR":
+            continue
+        column = identifier(name)
+        other, with_comma = connection.execute(
+            f"SELECT count(*) FILTER (WHERE NOT regexp_full_match(trim({column}), {literal(_DECIMAL_COMMA)})), "
+            f"count(*) FILTER (WHERE contains({column}, ',')) FROM {identifier(table)} "
+            f"WHERE {column} IS NOT NULL AND trim({column}) <> ''").fetchone()  # type: ignore[misc]
+        if other or not with_comma:
+            continue
+        connection.execute(f"ALTER TABLE {identifier(table)} ALTER COLUMN {column} TYPE DOUBLE USING "
+                           f"CAST(NULLIF(replace(replace(trim({column}), '.', ''), ',', '.'), '') AS DOUBLE)")
+        notes.append(f"column {name!r} holds numbers with a decimal comma (1,5 = 1.5); it was read as numbers")
+    return notes
 
 
 def _header(path: str, columns: list[str]) -> list[str] | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyst_service.planning.lexicon import is_verb_form, names_people, names_things
+from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
+from analyst_service.planning.schema_linking import STOPWORDS
 from csv_analyst.v1 import plan_pb2
 
 # Words that never change what a question computes: politeness, verbs of asking and showing,
@@ -118,12 +119,46 @@ def _rows_of_one_table(parser: ParserState, word: str) -> bool:
     return len(parser.index.dataset.tables) == 1 and names_things(word)
 
 
+_AUXILIARIES = frozenset({"did", "do", "does"})
+
+
+def _positions(parser: ParserState, word: str) -> list[int]:
+    return [i for i, token in enumerate(parser.tokens) if token == word]
+
+
+def _modifies_a_column(parser: ParserState, word: str) -> bool:
+    """True when the word stands right before a column mention ("shipping cost"): it qualifies the column.
+
+    Such a word is never excused as a verb: "shipping" changes which cost is meant. Only a gerund or an
+    uninflected word qualifies a noun this way; a past tense ("began service") is the clause's verb.
+    """
+    if not word.endswith("ing") and lemma(word) != word:
+        return False
+    starts = {m.start for m in parser.mentions if m.columns}
+    return any(i + 1 in starts for i in _positions(parser, word))
+
+
+def _verb_after_auxiliary(parser: ParserState, word: str) -> bool:
+    """ "how many orders did guest customers place": after do/did/does, the last word of its clause is the verb."""
+    if not can_be_verb(word):
+        return False
+    for i in _positions(parser, word):
+        ends_clause = i + 1 == len(parser.tokens) or parser.tokens[i + 1] in STOPWORDS
+        if ends_clause and any(t in _AUXILIARIES for t in parser.tokens[:i]):
+            return True
+    return False
+
+
+def _is_verb(parser: ParserState, word: str) -> bool:
+    return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
+
+
 def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
     """Content words that matched no column, value or cue, other than filler words, verbs, units and
     nouns naming the rows."""
     return [Leftover(word, "match no column, value or known word")
             for word in dict.fromkeys(parser.unlinked)
-            if word not in FILLER_WORDS and not is_verb_form(word) and not names_people(word)
+            if word not in FILLER_WORDS and not _is_verb(parser, word) and not names_people(word)
             and not _names_the_rows(parser, word) and not _is_unit(parser, word) and not _kind_of(parser, word)
             and not _rows_of_one_table(parser, word)]
 

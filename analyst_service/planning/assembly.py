@@ -14,6 +14,10 @@ from csv_analyst.v1 import plan_pb2
 P = plan_pb2
 
 
+# Words asking for rows rather than a total ("list the revenue of each order").
+_LISTING_WORDS = frozenset({"list", "rows", "row", "which", "each", "every", "all", "records", "entries"})
+
+
 def _truth(column: ColumnInfo, value: bool) -> Scalar:
     """The cell value meaning yes/no: a boolean, or 1/0 for an integer flag column ("inmetro")."""
     return value if column.is_boolean else int(value)
@@ -171,8 +175,12 @@ class Assembler(ParserState):
             self._claim(target)
         column = target.column if target else None
         if target is not None and target.table:
-            if distinct and (id_column := self.index.id_column(target.table)) is not None:
-                self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, (id_column,)))
+            id_column = self.index.id_column(target.table)
+            if id_column is not None and id_column.is_id and id_column.words[:-1] == self.index.table_words[target.table] \
+                    and 0 < id_column.distinct_count < 0.98 * id_column.row_count:
+                distinct = True  # "how many sensors": a table of readings repeats each sensor's id
+            if distinct and id_column is not None:
+                self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, (id_column,)))  # type: ignore[arg-type]
             else:
                 self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, target.table))
                 self.spec.tables.append(target.table)
@@ -189,7 +197,9 @@ class Assembler(ParserState):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"count of rows with {column.name}")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
-            self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
+            # "how many products": count them in the table they identify (every product), not where they are referenced
+            owners = sorted(target.columns, key=lambda c: self.index.id_column(c.table) != c)  # type: ignore[union-attr]
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, tuple(owners)))
             self.spec.understood.append(f"distinct count of {column.name}")
         elif column is not None and target is not None and self._holds_counts(target):
             # "how many laps did X complete", "how many points did team X score": the column already
@@ -252,6 +262,11 @@ class Assembler(ParserState):
                 self.spec.understood.append(f"{'sum' if default == P.AGGREGATION_SUM else 'average'} of {column.name}")
             else:
                 self.spec.order_ref = self._claim(measures[0]).columns
+        elif not self.spec.measures and len(measures) == 1 and not ranking and self.spec.order_ref is None \
+                and entity is None and self._is_additive(measures[0]) and not set(self.tokens) & _LISTING_WORDS:
+            # "revenue last month": an amount named on its own is its total, not a listing of rows
+            self.spec.measures.append(Measure(P.AGGREGATION_SUM, self._claim(measures[0]).columns))
+            self.spec.understood.append(f"sum of {measures[0].columns[0].name}")
         if self.spec.groups and not self.spec.measures:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
         if ranking and self.spec.descending is None:

@@ -106,6 +106,15 @@ def is_verb_form(word: str) -> bool:
 
 
 @functools.cache
+def can_be_verb(word: str) -> bool:
+    """True when WordNet knows the word (or its base form) as a verb at all ("place", "buy", "sold")."""
+    reader = wordnet()
+    if reader is None or not word.isalpha():
+        return False
+    return bool(reader.synsets(word, "v"))
+
+
+@functools.cache
 def synonyms(word: str) -> frozenset[str]:
     """Single words WordNet gives for a noun or adjective (lower case, not the word itself).
 

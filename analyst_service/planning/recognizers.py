@@ -235,6 +235,19 @@ class Recognizers(ParserState):
         return any(self.words[start] in c.words and c.ref != column.ref and c.null_count == 0 and len(c.words) > 1
                    for c in self.index.columns if c.table == column.table)
 
+    def _none_left(self) -> None:
+        """ "out of stock", "out of fuel": a quantity column at zero or below."""
+        for i in range(len(self.tokens) - 2):
+            if self.used[i] or self.tokens[i:i + 2] != ["out", "of"] or self.used[i + 2]:
+                continue
+            columns = [c for c in self.index.link_span([self.words[i + 2]]) if c.is_native_numeric and c.is_measure]
+            if not columns:
+                continue
+            self.spec.conditions.append(Condition(tuple(columns), P.FILTER_OPERATOR_LE, [0], i))
+            self.value_columns.add(columns[0].ref)
+            self._use(i, i + 3)
+            self.spec.understood.append(f"{columns[0].name} ≤ 0")
+
     def _empty_states(self) -> None:
         for i, word in enumerate(self.words):
             if self.used[i]:
@@ -359,9 +372,9 @@ class Recognizers(ParserState):
             if self.tokens[i] == "for" and self._at(i + 1, ("each",)):
                 self._use(i, i + 1)
                 continue
-            if self.tokens[i] == "by" and any(c.position == i + 1 and c.op == P.FILTER_OPERATOR_EQ
+            if self.tokens[i] == "by" and any(c.position == i + 1 and c.op in (P.FILTER_OPERATOR_EQ, P.FILTER_OPERATOR_IS_NULL)
                                               for c in self.spec.conditions):
-                self._use(i, i + 1)  # "investment by Chrysler": "by" names whose rows, not a breakdown
+                self._use(i, i + 1)  # "investment by Chrysler", "placed by guests": whose rows, not a breakdown
                 continue
             if self.tokens[i] in GROUP_CUES or self._at(i, ("grouped", "by")) or self._at(i, ("broken", "down", "by")):
                 self.group_cues.append(i)

@@ -98,3 +98,13 @@ def test_plan_columns_reads_every_part(tmp_path: Path) -> None:
     plan = plan_pb2.Plan(base_table="t", select=[plan_pb2.SelectItem(column="t.a", minus_column="b")],
                          filters=[plan_pb2.Filter(column="c")], group_by=[plan_pb2.GroupBy(column="d")])
     assert {"t.a", "a", "b", "c", "d"} <= accounting.plan_columns(plan)
+
+
+def test_a_gerund_before_a_column_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    # "handling price" is not the price column: the qualifier changes which price is meant.
+    found = _leftovers("average handling price per region", shop[0])
+    assert [item.words for item in found] == ["handling"]
+
+
+def test_the_verb_after_an_auxiliary_is_not_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("how many rows did the north region place", shop[0]) == []  # "place": as much a noun as a verb

@@ -1,4 +1,5 @@
-"""Calendar parts, duration units, spread statistics and "which <time unit>" questions (issue 10).
+"""General failure kinds (issue 10): calendar parts, duration units, spread statistics, "which <time
+unit>", superlatives of amounts per group, and counting things whose rows repeat.
 
 Each question is planned against a small profiled table, compiled and run on DuckDB; its rows must
 equal those of a hand-written query. The wording is this project's own.
@@ -24,6 +25,7 @@ TABLES = {
               "5,east,2024-03-11 17:20:00,2024-03-11 21:20:00,20,9.5\n"
               "6,east,2024-03-12 09:00:00,2024-03-12 09:15:00,1,0.5\n",
     "gauges": "Month,Day,Level\n5,1,3.5\n5,2,4.0\n6,1,2.0\n7,1,6.5\n",
+    "devices": "device_id,site,level\n1,Riga,3\n1,Riga,4\n2,Riga,5\n2,Riga,1\n3,Tartu,2\n3,Tartu,2\n",
 }
 
 
@@ -60,6 +62,9 @@ def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object,
     # Spread statistics.
     ("visits", "standard deviation of the wait", "SELECT stddev_samp(wait) FROM visits"),
     ("visits", "variance of fees per desk", "SELECT desk, var_samp(fee) FROM visits GROUP BY 1"),
+    # A table whose rows repeat its own id: the things are counted once each.
+    ("devices", "how many devices are there in Riga?", "SELECT count(DISTINCT device_id) FROM devices WHERE site = 'Riga'"),
+    ("visits", "how many visits were there?", "SELECT count(*) FROM visits"),
     # A plain column named like the part is that column, not a calendar part.
     ("gauges", "average level by month of the year", "SELECT Month, avg(Level) FROM gauges GROUP BY 1"),
 ])

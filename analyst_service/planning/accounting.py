@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_people, names_things
+from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_a_kind_of, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
-from analyst_service.planning.schema_linking import STOPWORDS
+from analyst_service.planning.schema_linking import STOPWORDS, singular
 from csv_analyst.v1 import plan_pb2
 
 # Words that never change what a question computes: politeness, verbs of asking and showing,
@@ -74,6 +74,10 @@ def _aggregates(plan: plan_pb2.Plan) -> bool:
     return any(item.aggregation != plan_pb2.AGGREGATION_UNSPECIFIED for item in plan.select)
 
 
+_DETERMINERS = frozenset({"the", "all", "these", "those"})
+_SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
+
+
 def _names_the_rows(parser: ParserState, word: str) -> bool:
     """True for the noun right after "how many", "number of", "which" or "what": the rows counted or picked.
 
@@ -82,9 +86,11 @@ def _names_the_rows(parser: ParserState, word: str) -> bool:
     for i, token in enumerate(parser.tokens):
         if token != word or i == 0:
             continue
-        before = tuple(parser.tokens[max(0, i - 2):i])
-        if before[-1:] in (("which",), ("what",)) or before in (("how", "many"), ("number", "of")):
-            return True
+        lead = i - 1 if parser.tokens[i - 1] in _DETERMINERS and i >= 2 else i
+        before = tuple(parser.tokens[max(0, lead - 2):lead])
+        if before[-1:] in (("which",), ("what",)) or before in (("how", "many"), ("number", "of")) \
+                or (len(before) == 2 and before[0] in _SHARE_WORDS and before[1] == "of" and singular(token) != token):
+            return True  # "what percent of the bills ...": things counted (a plural), not an amount ("of revenue")
     return False
 
 
@@ -109,8 +115,9 @@ def _is_unit(parser: ParserState, word: str) -> bool:
 
 
 def _kind_of(parser: ParserState, word: str) -> bool:
-    """ "types of", "kinds of": the word introduces the column named next."""
-    return word in _KIND_WORDS and any(token == word and parser.tokens[i + 1:i + 2] == ["of"]
+    """ "types of", "kinds of", "<column> types": the word introduces or follows the column it sorts by."""
+    ends = {m.end for m in parser.mentions if m.columns}
+    return word in _KIND_WORDS and any(token == word and (parser.tokens[i + 1:i + 2] == ["of"] or i in ends)
                                        for i, token in enumerate(parser.tokens))
 
 
@@ -120,6 +127,9 @@ def _rows_of_one_table(parser: ParserState, word: str) -> bool:
 
 
 _AUXILIARIES = frozenset({"did", "do", "does"})
+# Words that point at other rows or compare with them ("what other year", "the same place"): a plan that
+# does not use them answers a different question, so they are never excused.
+_REFERRING_WORDS = frozenset({"other", "same", "another", "else", "previous", "next", "besides", "except"})
 
 
 def _positions(parser: ParserState, word: str) -> list[int]:
@@ -153,14 +163,32 @@ def _is_verb(parser: ParserState, word: str) -> bool:
     return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
 
 
+def _kind_of_the_values(parser: ParserState, word: str) -> bool:
+    """A noun naming a broader kind of a text column's values ("vehicles" over a column of suv, minivan, ...)."""
+    return any(column.is_text and names_a_kind_of(parser.words[i], column.top_values)
+               for column in parser.index.columns for i in _positions(parser, word)[:1])
+
+
+def _imperative(parser: ParserState, word: str) -> bool:
+    """The opening verb of a command ("rank the top 3 ...", "sort all ..."): followed by a determiner."""
+    return parser.tokens[:1] == [word] and can_be_verb(word) and parser.tokens[1:2] in (["the"], ["all"], ["each"],
+                                                                                         ["every"], ["me"], ["my"])
+
+
 def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
     """Content words that matched no column, value or cue, other than filler words, verbs, units and
     nouns naming the rows."""
     return [Leftover(word, "match no column, value or known word")
             for word in dict.fromkeys(parser.unlinked)
-            if word not in FILLER_WORDS and not _is_verb(parser, word) and not names_people(word)
-            and not _names_the_rows(parser, word) and not _is_unit(parser, word) and not _kind_of(parser, word)
-            and not _rows_of_one_table(parser, word)]
+            if word in _REFERRING_WORDS or not _excused(parser, word)]
+
+
+def _excused(parser: ParserState, word: str) -> bool:
+    """True for a word that needs no part in the plan: filler, a verb, people or things naming the rows,
+    a unit, a kind word, a broader kind of the values."""
+    return word in FILLER_WORDS or _is_verb(parser, word) or names_people(word) or _imperative(parser, word) \
+        or _kind_of_the_values(parser, word) or _names_the_rows(parser, word) or _is_unit(parser, word) \
+        or _kind_of(parser, word) or _rows_of_one_table(parser, word)
 
 
 def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:

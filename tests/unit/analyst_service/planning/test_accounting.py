@@ -21,12 +21,18 @@ TABLES = {
     "shop": "region,product,units,price,sold_at\nnorth,pen,3,1.5,2024-01-05 10:00:00\n"
             "south,ink,5,7.0,2024-01-06 15:30:00\nnorth,ink,2,7.5,2024-02-01 09:15:00\n"
             "east,pad,9,3.0,2024-02-03 18:45:00\n",
+    "fleet": "model,body,seats,fuel\nA1,sedan,5,petrol\nB2,minivan,7,diesel\nC3,coupe,4,petrol\n",
 }
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_tables(TABLES, tmp_path_factory.mktemp("accounting"))["shop"]
+    return profiled_tables({"shop": TABLES["shop"]}, tmp_path_factory.mktemp("accounting"))["shop"]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
+    return profiled_tables({"fleet": TABLES["fleet"]}, tmp_path_factory.mktemp("fleet"))["fleet"]
 
 
 def _leftovers(question: str, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None = None
@@ -108,3 +114,22 @@ def test_a_gerund_before_a_column_is_left_over(shop: tuple[dataset_pb2.Dataset, 
 
 def test_the_verb_after_an_auxiliary_is_not_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
     assert _leftovers("how many rows did the north region place", shop[0]) == []  # "place": as much a noun as a verb
+
+
+def test_a_broader_kind_of_the_values_names_the_rows(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
+    # sedan, minivan and coupe are kinds of car (WordNet): "car" names what the rows are.
+    assert _leftovers("average seats of a car", fleet[0]) == []
+    assert [item.words for item in _leftovers("average seats of a boat", fleet[0])] == ["boat"]
+
+
+def test_an_opening_command_verb_is_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "rank" not in [item.words for item in _leftovers("rank the models by seats", fleet[0])]
+    assert "rank" in [item.words for item in _leftovers("average seats of the rank", fleet[0])]
+
+
+def test_a_kind_word_after_a_column_is_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("how many different fuel types are there", fleet[0]) == []
+
+
+def test_words_pointing_at_other_rows_are_never_excused(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "other" in [item.words for item in _leftovers("in what other region were units sold", shop[0])]

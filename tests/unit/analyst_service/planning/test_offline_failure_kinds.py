@@ -12,6 +12,7 @@ import pytest
 
 from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
+from analyst_service.planning.base import ClarificationNeededError
 from analyst_service.planning.offline import plan_question
 from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
 from csv_analyst.v1 import dataset_pb2, plan_pb2
@@ -25,7 +26,7 @@ TABLES = {
               "5,east,2024-03-11 17:20:00,2024-03-11 21:20:00,20,9.5\n"
               "6,east,2024-03-12 09:00:00,2024-03-12 09:15:00,1,0.5\n",
     "gauges": "Month,Day,Level\n5,1,3.5\n5,2,4.0\n6,1,2.0\n7,1,6.5\n",
-    "devices": "device_id,site,level\n1,Riga,3\n1,Riga,4\n2,Riga,5\n2,Riga,1\n3,Tartu,2\n3,Tartu,2\n",
+    "devices": "device_id,site,level\n1,Riga,3\n1,Riga,4\n2,Riga,5\n2,Riga,1\n3,Tartu,4\n3,Tartu,4\n",
 }
 
 
@@ -90,3 +91,24 @@ def test_a_calendar_part_without_dates_is_not_answered(
     dataset, _ = tables["gauges"]
     with pytest.raises(PlannerError):
         plan_question("average level by hour of the day", dataset)
+
+
+def test_a_per_group_superlative_offers_both_readings(
+        tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]) -> None:
+    dataset, connection = tables["devices"]
+    with pytest.raises(ClarificationNeededError) as raised:
+        plan_question("which site has the highest level?", dataset)
+    extreme, average = raised.value.options
+    # Riga has the single highest level (5), Tartu the highest average (4 against 3.25): they differ.
+    assert connection.execute(compile_plan(extreme, dataset)).fetchall()[0][0] == "Riga"
+    assert connection.execute(compile_plan(average, dataset)).fetchall()[0][0] == "Tartu"
+    assert "Maximum" in extreme.explanation and "Average" in average.explanation
+    answered = plan_question("which site recorded the highest level ever?", dataset)
+    assert connection.execute(compile_plan(answered, dataset)).fetchall()[0][0] == "Riga"
+
+
+def test_a_superlative_over_a_column_naming_the_rows_is_answered(
+        tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]) -> None:
+    dataset, connection = tables["visits"]
+    plan = plan_question("which visit had the highest fee?", dataset)
+    assert connection.execute(compile_plan(plan, dataset)).fetchall()[0][0] == 5

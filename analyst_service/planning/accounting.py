@@ -159,7 +159,15 @@ def _verb_after_auxiliary(parser: ParserState, word: str) -> bool:
     return False
 
 
+def _negated(parser: ParserState, word: str) -> bool:
+    """ "did not qualify", "never won": a negated verb says which rows, so it is never excused."""
+    return any(parser.tokens[i - 1:i] in (["not"], ["never"], ["didn"], ["don"], ["doesn"], ["t"])
+               for i in _positions(parser, word))
+
+
 def _is_verb(parser: ParserState, word: str) -> bool:
+    if _negated(parser, word):
+        return False
     return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
 
 
@@ -183,12 +191,27 @@ def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
             if word in _REFERRING_WORDS or not _excused(parser, word)]
 
 
+# Third-person pronouns: in a question over one table they refer to whom or what the table is about.
+_PRONOUNS = frozenset({"he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"})
+
+
+def _pronoun_of_the_subject(parser: ParserState, word: str) -> bool:
+    return word in _PRONOUNS and len(parser.index.dataset.tables) == 1
+
+
+def _unit_of_a_column(parser: ParserState, word: str) -> bool:
+    """A plural noun right after a numeric column that counts it ("3 gold medals", "silver medals won")."""
+    ends = {m.end for m in parser.mentions if m.columns and all(c.is_measure for c in m.columns)}
+    return singular(word) != word and any(i in ends for i in _positions(parser, word))
+
+
 def _excused(parser: ParserState, word: str) -> bool:
     """True for a word that needs no part in the plan: filler, a verb, people or things naming the rows,
     a unit, a kind word, a broader kind of the values."""
     return word in FILLER_WORDS or _is_verb(parser, word) or names_people(word) or _imperative(parser, word) \
         or _kind_of_the_values(parser, word) or _names_the_rows(parser, word) or _is_unit(parser, word) \
-        or _kind_of(parser, word) or _rows_of_one_table(parser, word)
+        or _kind_of(parser, word) or _rows_of_one_table(parser, word) or _pronoun_of_the_subject(parser, word) \
+        or _unit_of_a_column(parser, word)
 
 
 def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:

@@ -133,3 +133,12 @@ def test_a_kind_word_after_a_column_is_not_left_over(fleet: tuple[dataset_pb2.Da
 
 def test_words_pointing_at_other_rows_are_never_excused(shop: tuple[dataset_pb2.Dataset, object]) -> None:
     assert "other" in [item.words for item in _leftovers("in what other region were units sold", shop[0])]
+
+
+def test_a_negated_verb_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "place" in [item.words for item in _leftovers("how many rows did the north region not place", shop[0])]
+
+
+def test_pronouns_and_units_of_a_count_column_are_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("his average seats", fleet[0]) == []  # whom the one table is about
+    assert _leftovers("average seats units", fleet[0]) == []  # "units" counted by the seats column

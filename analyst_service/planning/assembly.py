@@ -214,7 +214,7 @@ class Assembler(ParserState):
             self.spec.understood.append("count of rows")
 
     def _holds_counts(self, target: Mention) -> bool:
-        """True when a counted column already holds counts: "Laps", "# of prisoners", "gold (medals)"."""
+        """True when a counted column already holds counts: "Laps", "Passengers carried", "# of prisoners", "gold (medals)"."""
         column = target.columns[0]
         if not column.is_measure or column.year_like or column.is_flag or set(column.words) & DATE_PARTS:
             return False
@@ -222,7 +222,7 @@ class Assembler(ParserState):
                and c.ref[0].distinct_count >= 0.9 * c.ref[0].row_count for c in self.spec.conditions):
             return True  # "how many laps did jj lehto complete": one named row's own cell
         raw = [w for w in re.split(r"[^a-z#]+", column.name.lower()) if w]
-        if raw and (raw[-1] != singular(raw[-1]) or raw[0] in ("#", "no", "number", "num")):
+        if raw and (any(w != singular(w) for w in raw) or raw[0] in ("#", "no", "number", "num")):
             return True
         after = target.end
         return after < len(self.tokens) and not self.used[after] and self.tokens[after] not in STOPWORDS \

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, NEGATIONS, SHARE_SPLITS
+from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, NEGATIONS, PERCENT_WORDS, SHARE_SPLITS
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
@@ -58,6 +58,8 @@ class Assembler(ParserState):
         position = self.entity_position
         if position is None:
             for i, token in enumerate(self.tokens):
+                if token in ("which", "what") and self.tokens[i + 1:i + 2] in ([w] for w in PERCENT_WORDS):
+                    return None  # "what percent of states ...": a share of the rows, not one state
                 if token in ("which", "what") and i + 1 < len(self.tokens):
                     candidate = self._next_mention(i + 1, window=0)
                     if candidate is not None and not (candidate.column and candidate.column.is_measure
@@ -288,8 +290,8 @@ class Assembler(ParserState):
         """
         spec = self.spec
         if spec.measures or spec.groups or spec.order_ref or spec.position or spec.anchor is not None \
-                or spec.descending is not None or spec.limit:
-            return
+                or spec.descending is not None or spec.limit or any(c.kind == "percent" for c in self.cues):
+            return  # "what percent of states ...": a share of the rows, not a listing of states
         starts = [c.end for c in self.cues if c.kind == "distinct"]
         starts += [i + 1 for i, t in enumerate(self.tokens[:2]) if t in ("which", "what")]
         for start in starts:

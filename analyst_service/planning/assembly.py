@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, NEGATIONS, PERCENT_WORDS, SHARE_SPLITS
+from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, MONEY_WORDS, NEGATIONS, PERCENT_WORDS, SHARE_SPLITS
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
@@ -42,6 +42,11 @@ class Assembler(ParserState):
                     best = (distance, mention)
             if best is None and ((op == P.FILTER_OPERATOR_GE and values == [1]) or (op == P.FILTER_OPERATOR_GT and values == [0])):
                 continue  # "cities that had at least one sale": every row listed is one, so it always holds
+            money = self._money_column(values) if best is None and self.mentions_money else None
+            if money is not None:  # "over $40": the one column holding money
+                self.spec.conditions.append(Condition((money,), op, values, start))
+                self.spec.understood.append(f"{money.name} (the money column)")
+                continue
             if best is None:
                 measures = [c for c in self.index.columns if c.is_measure]
                 raise PlannerError(
@@ -52,6 +57,16 @@ class Assembler(ParserState):
             column = best[1].columns[0]
             self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start,
                                                   as_year=column.is_temporal))
+
+    def _money_column(self, values: list[Scalar]) -> ColumnInfo | None:
+        """The one numeric column that holds money (by its name's or description's words) and whose profiled
+        range holds the amounts compared with ("over $40" with a bill of 3-50 and a tip of 1-10), else None."""
+        found = [c for c in self.index.columns if c.is_measure and not c.year_like
+                 and (set(c.words) | set(c.description_words)) & MONEY_WORDS]
+        if len(found) > 1:
+            found = [c for c in found if c.number_range is not None and all(
+                isinstance(v, int | float) and c.number_range[0] <= v <= c.number_range[1] for v in values)]
+        return found[0] if len(found) == 1 else None
 
     def _find_entity(self) -> Mention | None:
         """The thing being ranked or listed: after `top N`, or after a leading which/what."""

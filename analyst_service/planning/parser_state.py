@@ -7,6 +7,8 @@ and `date_filters` (date phrases onto date, year and month columns). `question` 
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from analyst_service.planning.cues import NEGATIONS
@@ -37,6 +39,8 @@ class ParserState:
         """
         self.index = index
         self.tokens = tokenize(question)
+        self.mentions_money = bool(re.search(r"[$€£]\s*\d|\d\s*(?:dollars?|euros?|pounds?|usd|eur|gbp)\b", question,
+                                             flags=re.IGNORECASE))
         self.words = [singular(t) for t in self.tokens]
         self.used = [False] * len(self.tokens)
         self.spec = Spec()

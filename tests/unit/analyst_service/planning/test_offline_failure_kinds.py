@@ -26,6 +26,7 @@ TABLES = {
               "5,east,2024-03-11 17:20:00,2024-03-11 21:20:00,20,9.5\n"
               "6,east,2024-03-12 09:00:00,2024-03-12 09:15:00,1,0.5\n",
     "gauges": "Month,Day,Level\n5,1,3.5\n5,2,4.0\n6,1,2.0\n7,1,6.5\n",
+    "meals": "bill,tip,party\n12.5,2.0,2\n45.0,6.5,4\n30.0,4.0,3\n",
     "towns": "town,urban\nAsh,90\nBirch,50\nCedar,85\nDale,30\n",
     "routes": "Route,Passengers carried,Operator\nA1,100,Blue\nB2,250,Blue\nC3,75,Green\n",
     "devices": "device_id,site,level\n1,Riga,3\n1,Riga,4\n2,Riga,5\n2,Riga,1\n3,Tartu,4\n3,Tartu,4\n",
@@ -70,6 +71,8 @@ def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object,
     ("visits", "how many visits were there?", "SELECT count(*) FROM visits"),
     # A column whose name says it holds counts ("Passengers carried") is added up, not counted.
     ("routes", "how many passengers did Blue carry?", "SELECT sum(\"Passengers carried\") FROM routes WHERE Operator = 'Blue'"),
+    # An amount of money compares with the money column whose values span it.
+    ("meals", "how many rows were over $40?", "SELECT count(*) FROM meals WHERE bill > 40"),
     # "what percent of <rows>": a share of the rows, not a listing of them.
     ("towns", "what percent of towns are more than 80 percent urban?", "SELECT 50.0"),
     # A plain column named like the part is that column, not a calendar part.
@@ -118,3 +121,9 @@ def test_a_superlative_over_a_column_naming_the_rows_is_answered(
     dataset, connection = tables["visits"]
     plan = plan_question("which visit had the highest fee?", dataset)
     assert connection.execute(compile_plan(plan, dataset)).fetchall()[0][0] == 5
+
+
+def test_a_plain_number_is_not_taken_for_money(
+        tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]) -> None:
+    with pytest.raises(PlannerError):
+        plan_question("how many rows were over 40?", tables["meals"][0])

@@ -140,7 +140,7 @@ def _modifies_a_column(parser: ParserState, word: str) -> bool:
     """True when the word stands right before a column mention ("shipping cost"): it qualifies the column.
 
     Such a word is never excused as a verb: "shipping" changes which cost is meant. Only a gerund or an
-    uninflected word qualifies a noun this way; a past tense ("began service") is the clause's verb.
+    uninflected word qualifies a noun this way; a past tense ("opened late") is the clause's verb.
     """
     if not word.endswith("ing") and lemma(word) != word:
         return False
@@ -160,7 +160,7 @@ def _verb_after_auxiliary(parser: ParserState, word: str) -> bool:
 
 
 def _negated(parser: ParserState, word: str) -> bool:
-    """ "did not qualify", "never won": a negated verb says which rows, so it is never excused."""
+    """ "did not finish", "never opened": a negated verb says which rows, so it is never excused."""
     return any(parser.tokens[i - 1:i] in (["not"], ["never"], ["didn"], ["don"], ["doesn"], ["t"])
                for i in _positions(parser, word))
 
@@ -172,7 +172,7 @@ def _is_verb(parser: ParserState, word: str) -> bool:
 
 
 def _kind_of_the_values(parser: ParserState, word: str) -> bool:
-    """A noun naming a broader kind of a text column's values ("vehicles" over a column of suv, minivan, ...)."""
+    """A noun naming a broader kind of a text column's values ("trees" over a column of oak, birch, maple)."""
     return any(column.is_text and names_a_kind_of(parser.words[i], column.top_values)
                for column in parser.index.columns for i in _positions(parser, word)[:1])
 
@@ -200,7 +200,7 @@ def _pronoun_of_the_subject(parser: ParserState, word: str) -> bool:
 
 
 def _unit_of_a_column(parser: ParserState, word: str) -> bool:
-    """A plural noun right after a numeric column that counts it ("3 gold medals", "silver medals won")."""
+    """A plural noun right after a numeric column that counts it ("a score of 3 goals", "home wins" over a `home` count)."""
     ends = {m.end for m in parser.mentions if m.columns and all(c.is_measure for c in m.columns)}
     return singular(word) != word and any(i in ends for i in _positions(parser, word))
 

@@ -231,7 +231,7 @@ class Assembler(ParserState):
             self.spec.understood.append("count of rows")
 
     def _holds_counts(self, target: Mention) -> bool:
-        """True when a counted column already holds counts: "Laps", "Passengers carried", "# of prisoners", "gold (medals)"."""
+        """True when a counted column already holds counts: "Laps", "Units shipped", "# of prisoners", "gold (medals)"."""
         column = target.columns[0]
         if not column.is_measure or column.year_like or column.is_flag or set(column.words) & DATE_PARTS:
             return False

@@ -221,9 +221,9 @@ def _ancestors(word: str) -> frozenset[str]:
 
 
 def names_a_kind_of(word: str, values: tuple[str, ...]) -> bool:
-    """True when the noun is a broader kind of at least two of the values ("vehicle" of suv and minivan).
+    """True when the noun is a broader kind of at least two of the values ("tree" of oak and maple).
 
-    Over a column whose values are kinds of car, "car" names what the rows are and filters nothing.
+    Over a column whose values are kinds of tree, "tree" names what the rows are and filters nothing.
     Very general kinds ("object", "whole") are never taken this way.
     """
     reader = wordnet()

@@ -10,7 +10,7 @@ Each recogniser is small and answers for one kind of ambiguity:
   the shop whose average price is highest or the shop with the single highest price. When most
   groups are one row (a table of counties, a few names repeated) the column names the rows
   themselves and the single record is meant, so nothing is asked; nor when the question says it
-  means single records ("the highest price ever recorded").
+  means single records ("the highest single price", "the highest price ever").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from csv_analyst.v1 import plan_pb2
 P = plan_pb2
 _EXTREMES = {P.AGGREGATION_MAX, P.AGGREGATION_MIN}
 # Words saying a superlative is about single records, not groups' typical values.
-_SINGLE_RECORD_WORDS = frozenset({"recorded", "ever", "single", "individual", "record", "reading", "measured"})
+_SINGLE_RECORD_WORDS = frozenset({"ever", "single", "individual", "reading", "measured"})
 # A grouping column with at least this many distinct values per row names the rows themselves.
 _NAMES_THE_ROWS = 0.5
 

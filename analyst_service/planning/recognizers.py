@@ -236,7 +236,7 @@ class Recognizers(ParserState):
                    for c in self.index.columns if c.table == column.table)
 
     def _none_left(self) -> None:
-        """ "out of stock", "out of fuel": a quantity column at zero or below."""
+        """ "out of stock", "out of paper": a quantity column at zero or below."""
         for i in range(len(self.tokens) - 2):
             if self.used[i] or self.tokens[i:i + 2] != ["out", "of"] or self.used[i + 2]:
                 continue

@@ -21,7 +21,7 @@ TABLES = {
     "shop": "region,product,units,price,sold_at\nnorth,pen,3,1.5,2024-01-05 10:00:00\n"
             "south,ink,5,7.0,2024-01-06 15:30:00\nnorth,ink,2,7.5,2024-02-01 09:15:00\n"
             "east,pad,9,3.0,2024-02-03 18:45:00\n",
-    "fleet": "model,body,seats,fuel\nA1,sedan,5,petrol\nB2,minivan,7,diesel\nC3,coupe,4,petrol\n",
+    "kennel": "breed,coat,weight,pen\nbeagle,short,10,A1\npoodle,curly,20,B2\nterrier,wiry,8,C3\n",
 }
 
 
@@ -31,8 +31,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset,
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_tables({"fleet": TABLES["fleet"]}, tmp_path_factory.mktemp("fleet"))["fleet"]
+def kennel(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
+    return profiled_tables({"kennel": TABLES["kennel"]}, tmp_path_factory.mktemp("kennel"))["kennel"]
 
 
 def _leftovers(question: str, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None = None
@@ -116,19 +116,19 @@ def test_the_verb_after_an_auxiliary_is_not_left_over(shop: tuple[dataset_pb2.Da
     assert _leftovers("how many rows did the north region place", shop[0]) == []  # "place": as much a noun as a verb
 
 
-def test_a_broader_kind_of_the_values_names_the_rows(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
-    # sedan, minivan and coupe are kinds of car (WordNet): "car" names what the rows are.
-    assert _leftovers("average seats of a car", fleet[0]) == []
-    assert [item.words for item in _leftovers("average seats of a boat", fleet[0])] == ["boat"]
+def test_a_broader_kind_of_the_values_names_the_rows(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    # beagle, poodle and terrier are kinds of dog (WordNet): "dog" names what the rows are.
+    assert _leftovers("average weight of a dog", kennel[0]) == []
+    assert [item.words for item in _leftovers("average weight of a boat", kennel[0])] == ["boat"]
 
 
-def test_an_opening_command_verb_is_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
-    assert "rank" not in [item.words for item in _leftovers("rank the models by seats", fleet[0])]
-    assert "rank" in [item.words for item in _leftovers("average seats of the rank", fleet[0])]
+def test_an_opening_command_verb_is_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "rank" not in [item.words for item in _leftovers("rank the pens by weight", kennel[0])]
+    assert "rank" in [item.words for item in _leftovers("average weight of the rank", kennel[0])]
 
 
-def test_a_kind_word_after_a_column_is_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
-    assert _leftovers("how many different fuel types are there", fleet[0]) == []
+def test_a_kind_word_after_a_column_is_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("how many different coat types are there", kennel[0]) == []
 
 
 def test_words_pointing_at_other_rows_are_never_excused(shop: tuple[dataset_pb2.Dataset, object]) -> None:
@@ -139,6 +139,6 @@ def test_a_negated_verb_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) -
     assert "place" in [item.words for item in _leftovers("how many rows did the north region not place", shop[0])]
 
 
-def test_pronouns_and_units_of_a_count_column_are_not_left_over(fleet: tuple[dataset_pb2.Dataset, object]) -> None:
-    assert _leftovers("his average seats", fleet[0]) == []  # whom the one table is about
-    assert _leftovers("average seats units", fleet[0]) == []  # "units" counted by the seats column
+def test_pronouns_and_units_of_a_count_column_are_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("his average weight", kennel[0]) == []  # whom the one table is about
+    assert _leftovers("average weight units", kennel[0]) == []  # "units" counted by the weight column

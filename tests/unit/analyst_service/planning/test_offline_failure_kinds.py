@@ -112,7 +112,7 @@ def test_a_per_group_superlative_offers_both_readings(
     assert connection.execute(compile_plan(extreme, dataset)).fetchall()[0][0] == "Riga"
     assert connection.execute(compile_plan(average, dataset)).fetchall()[0][0] == "Tartu"
     assert "Maximum" in extreme.explanation and "Average" in average.explanation
-    answered = plan_question("which site recorded the highest level ever?", dataset)
+    answered = plan_question("which site had the highest level ever?", dataset)
     assert connection.execute(compile_plan(answered, dataset)).fetchall()[0][0] == "Riga"
 
 

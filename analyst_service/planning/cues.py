@@ -69,7 +69,7 @@ ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sa
 # Column-name and description words of columns that hold money ("$40" compares with such a column).
 MONEY_WORDS = frozenset({"price", "cost", "bill", "fee", "fare", "salary", "wage", "pay", "revenue", "sale", "sales",
                          "income", "spend", "amount", "dollar", "euro", "usd", "eur", "gbp", "money", "budget",
-                         "prize", "earning", "profit", "payment", "charge", "tip"})
+                         "prize", "earning", "profit", "payment", "charge"})
 # Words that pick rows by their position in the file (the table's own order).
 POSITION_WORDS = {"first": "first", "last": "last", "final": "last"}
 # Words asking for a share ("what percent of the bills ...", "the share of women").

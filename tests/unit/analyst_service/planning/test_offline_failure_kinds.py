@@ -26,7 +26,7 @@ TABLES = {
               "5,east,2024-03-11 17:20:00,2024-03-11 21:20:00,20,9.5\n"
               "6,east,2024-03-12 09:00:00,2024-03-12 09:15:00,1,0.5\n",
     "gauges": "Month,Day,Level\n5,1,3.5\n5,2,4.0\n6,1,2.0\n7,1,6.5\n",
-    "meals": "bill,tip,party\n12.5,2.0,2\n45.0,6.5,4\n30.0,4.0,3\n",
+    "meals": "bill,charge,party\n12.5,2.0,2\n45.0,6.5,4\n30.0,4.0,3\n",
     "towns": "town,urban\nAsh,90\nBirch,50\nCedar,85\nDale,30\n",
     "routes": "Route,Passengers carried,Operator\nA1,100,Blue\nB2,250,Blue\nC3,75,Green\n",
     "devices": "device_id,site,level\n1,Riga,3\n1,Riga,4\n2,Riga,5\n2,Riga,1\n3,Tartu,4\n3,Tartu,4\n",

@@ -25,9 +25,12 @@ _AGGREGATES: dict[int, type[exp.Func]] = {
     plan_pb2.AGGREGATION_MAX: exp.Max,
     plan_pb2.AGGREGATION_COUNT: exp.Count,
     plan_pb2.AGGREGATION_MEDIAN: exp.Median,
+    plan_pb2.AGGREGATION_STDDEV: exp.StddevSamp,
+    plan_pb2.AGGREGATION_VARIANCE: exp.Variance,
 }
 _NUMERIC_ONLY = {plan_pb2.AGGREGATION_SUM, plan_pb2.AGGREGATION_AVG, plan_pb2.AGGREGATION_MEDIAN,
-                 plan_pb2.AGGREGATION_PERCENT, plan_pb2.AGGREGATION_RANGE}
+                 plan_pb2.AGGREGATION_PERCENT, plan_pb2.AGGREGATION_RANGE, plan_pb2.AGGREGATION_STDDEV,
+                 plan_pb2.AGGREGATION_VARIANCE}
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL", "BOOLEAN")
 _BOOLEAN_TYPES = ("BOOLEAN", "BOOL")
@@ -39,6 +42,23 @@ _BUCKET_UNITS = {
     plan_pb2.TIME_BUCKET_MONTH: "month",
     plan_pb2.TIME_BUCKET_QUARTER: "quarter",
     plan_pb2.TIME_BUCKET_YEAR: "year",
+    plan_pb2.TIME_BUCKET_HOUR_OF_DAY: "hour_of_day",
+    plan_pb2.TIME_BUCKET_DAY_OF_WEEK: "day_of_week",
+    plan_pb2.TIME_BUCKET_MONTH_OF_YEAR: "month_of_year",
+}
+# Calendar parts: the DuckDB function giving the part as a number (hour 0-23, ISO weekday 1-7, month 1-12).
+_CALENDAR_PARTS = {
+    plan_pb2.TIME_BUCKET_HOUR_OF_DAY: exp.Hour,
+    plan_pb2.TIME_BUCKET_MONTH_OF_YEAR: exp.Month,
+}
+# Seconds in one unit of a duration between two timestamps (SelectItem.duration_unit).
+_SECONDS_PER_UNIT = {
+    plan_pb2.DURATION_UNIT_SECONDS: 1,
+    plan_pb2.DURATION_UNIT_MINUTES: 60,
+    plan_pb2.DURATION_UNIT_HOURS: 3600,
+    plan_pb2.DURATION_UNIT_UNSPECIFIED: 86400,
+    plan_pb2.DURATION_UNIT_DAYS: 86400,
+    plan_pb2.DURATION_UNIT_WEEKS: 7 * 86400,
 }
 _COMPARISONS: dict[int, type[exp.Binary]] = {
     plan_pb2.FILTER_OPERATOR_EQ: exp.EQ,
@@ -231,6 +251,10 @@ def _bucketed(column: ResolvedColumn, bucket: int, scope: _Scope, path: str) -> 
     if bucket == plan_pb2.TIME_BUCKET_YEAR:
         # A year reads best as the number 2024, not the date 2024-01-01.
         return exp.Year(this=column.expression())
+    if bucket in _CALENDAR_PARTS:
+        return _CALENDAR_PARTS[bucket](this=column.expression())
+    if bucket == plan_pb2.TIME_BUCKET_DAY_OF_WEEK:
+        return exp.Anonymous(this="isodow", expressions=[column.expression()])
     return exp.Anonymous(this="date_trunc", expressions=[exp.Literal.string(_BUCKET_UNITS[bucket]), column.expression()])
 
 
@@ -293,6 +317,13 @@ def _operand(item: plan_pb2.SelectItem, column: ResolvedColumn, scope: _Scope, p
     if other is None:
         return None
     if column.is_temporal and other.is_temporal:
+        unit = _SECONDS_PER_UNIT.get(item.duration_unit)
+        if unit is None:
+            scope.violations.append((f"{path}.duration_unit", f"unknown duration unit {item.duration_unit}"))
+            return None
+        if unit != 86400 or item.duration_unit:
+            seconds = exp.Anonymous(this="date_diff", expressions=[exp.Literal.string("second"), other.expression(), value])
+            return _Operand(exp.Div(this=seconds, expression=exp.Literal.number(f"{unit}.0")), True, False)
         if column.type.upper() == "DATE" and other.type.upper() == "DATE":
             days: exp.Expression = exp.Anonymous(this="date_diff", expressions=[
                 exp.Literal.string("day"), other.expression(), value])
@@ -340,6 +371,8 @@ def _select_item(
     aggregation = item.aggregation
     if item.share_of and aggregation != plan_pb2.AGGREGATION_PERCENT:
         scope.violations.append((f"{path}.share_of", "share_of is only used with AGGREGATION_PERCENT"))
+    if item.duration_unit and not item.minus_column:
+        scope.violations.append((f"{path}.duration_unit", "duration_unit is only used with minus_column"))
     if item.column == "*":
         alias = item.alias or default_alias(item, "*")
         if aggregation == plan_pb2.AGGREGATION_COUNT:

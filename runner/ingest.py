@@ -13,8 +13,8 @@ note on stderr (`runner: table 'NAME': [kind] message`; it lands in the run's ca
 analyst turns the notes of a profiling run into the dataset's ingestion problems).
 
 Decimal commas: DuckDB reads `1,5` in a semicolon-separated file as the text '1,5'. When every
-value of a text column of such a file is a number with a decimal comma, the file is read again
-with `decimal_separator = ','`, and the columns that became numbers are noted.
+value of a text column of such a file is a number with a decimal comma (dots allowed between
+thousands), that column is converted to DOUBLE, and each converted column is noted.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class LoadReport:
 
 
 NOTE_PREFIX = "runner: table "
-# Values a decimal-comma column holds: digits, one comma, digits (no thousands separators).
-_DECIMAL_COMMA = r"[-+]?[0-9]+(,[0-9]+)?"
+# A number written with a decimal comma, optionally with dots between thousands: 1,5 / -12,25 / 1.234,5.
+_DECIMAL_COMMA = r"[-+]?[0-9]{1,3}(\.[0-9]{3})*(,[0-9]+)?|[-+]?[0-9]+(,[0-9]+)?"
 
 
 def identifier(name: str) -> str:
@@ -155,7 +155,7 @@ def load_csv(connection: duckdb.DuckDBPyConnection, table: str, path: str) -> Lo
     if len(columns) > 1 and delimiter != ",":
         report.notes.append(Note("delimiter_detected", f"values are separated by {delimiter!r}, not commas"))
     if delimiter == ";" and rows:
-        report.notes += _read_decimal_commas(connection, table, path, max_line_bytes)
+        report.notes += _read_decimal_commas(connection, table)
     if rows == 0:
         report.notes.append(Note("no_rows", "the file has a header but no data rows"))
     for note in report.notes:
@@ -167,25 +167,28 @@ def _text_columns(connection: duckdb.DuckDBPyConnection, table: str) -> list[str
     return [row[0] for row in connection.execute(f"DESCRIBE {identifier(table)}").fetchall() if row[1] == "VARCHAR"]
 
 
-def _read_decimal_commas(connection: duckdb.DuckDBPyConnection, table: str, path: str,
-                         max_line_bytes: int) -> list[Note]:
-    """Read the file again with decimal commas when a text column holds only such numbers."""
-    text = _text_columns(connection, table)
-    if not text:
-        return []
-    checks = ", ".join(f"bool_and(regexp_full_match({identifier(c)}, '{_DECIMAL_COMMA}')) "
-                       f"AND bool_or(contains({identifier(c)}, ','))" for c in text)
-    flags = connection.execute(f"SELECT {checks} FROM {identifier(table)}").fetchone() or ()
-    if not any(flag is True for flag in flags):
-        return []
-    try:
-        connection.execute(f"CREATE OR REPLACE TABLE {identifier(table)} AS SELECT * FROM "
-                           f"read_csv({literal(path)}, {_read_options(max_line_bytes)}, decimal_separator = ',')")
-    except duckdb.Error:
-        return []  # the text columns stay text
-    converted = [c for c in text if c not in set(_text_columns(connection, table))]
-    return [Note("decimal_comma", f"column {c!r} has numbers with decimal commas (such as 1,5); they are read "
-                                  "as numbers") for c in converted]
+def _read_decimal_commas(connection: duckdb.DuckDBPyConnection, table: str) -> list[Note]:
+    """Turn text columns of decimal-comma numbers into DOUBLE; a note for each column converted.
+
+    DuckDB reads 1,5 in a semicolon file as text, and a later "first number in the cell" reading
+    would drop the comma (1,5 becoming 15). Only a column whose every non-empty cell is such a
+    number (dots allowed between thousands: 1.234,5), with at least one comma, is converted, one
+    column at a time, so text and the file's other columns are left as DuckDB read them.
+    """
+    notes = []
+    for name in _text_columns(connection, table):
+        column = identifier(name)
+        other, with_comma = connection.execute(
+            f"SELECT count(*) FILTER (WHERE NOT regexp_full_match(trim({column}), {literal(_DECIMAL_COMMA)})), "
+            f"count(*) FILTER (WHERE contains({column}, ',')) FROM {identifier(table)} "
+            f"WHERE {column} IS NOT NULL AND trim({column}) <> ''").fetchone() or (1, 0)
+        if other or not with_comma:
+            continue
+        connection.execute(f"ALTER TABLE {identifier(table)} ALTER COLUMN {column} TYPE DOUBLE USING "
+                           f"CAST(NULLIF(replace(replace(trim({column}), '.', ''), ',', '.'), '') AS DOUBLE)")
+        notes.append(Note("decimal_comma", f"column {name!r} has numbers with decimal commas (such as 1,5); "
+                                           "they are read as numbers"))
+    return notes
 
 
 def _longest_line(path: str) -> int:

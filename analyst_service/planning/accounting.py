@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyst_service.planning.lexicon import is_verb_form, names_people, names_things
+from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_a_kind_of, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
+from analyst_service.planning.schema_linking import STOPWORDS, singular
 from csv_analyst.v1 import plan_pb2
 
 # Words that never change what a question computes: politeness, verbs of asking and showing,
@@ -30,8 +31,8 @@ FILLER_WORDS = frozenset(
 )
 
 _AGGREGATING_CUES = frozenset({"avg", "sum", "count", "median", "max", "min", "max?", "min?", "range", "percent",
-                               "distinct", "desc", "asc"})
-_SUMMARY_CUES = frozenset({"avg", "sum", "count", "median", "range", "percent", "distinct"})
+                               "distinct", "desc", "asc", "stddev", "variance"})
+_SUMMARY_CUES = frozenset({"avg", "sum", "count", "median", "range", "percent", "distinct", "stddev", "variance"})
 _ENTITY_OPENERS = frozenset({"which", "what", "top", "bottom", "each", "every"})
 _KIND_WORDS = frozenset({"type", "types", "kind", "kinds", "sort", "sorts", "variety", "varieties"})
 _CALENDAR_UNITS = frozenset({"hour", "day", "weekday", "week", "month", "quarter"})
@@ -73,6 +74,10 @@ def _aggregates(plan: plan_pb2.Plan) -> bool:
     return any(item.aggregation != plan_pb2.AGGREGATION_UNSPECIFIED for item in plan.select)
 
 
+_DETERMINERS = frozenset({"the", "all", "these", "those"})
+_SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
+
+
 def _names_the_rows(parser: ParserState, word: str) -> bool:
     """True for the noun right after "how many", "number of", "which" or "what": the rows counted or picked.
 
@@ -81,9 +86,11 @@ def _names_the_rows(parser: ParserState, word: str) -> bool:
     for i, token in enumerate(parser.tokens):
         if token != word or i == 0:
             continue
-        before = tuple(parser.tokens[max(0, i - 2):i])
-        if before[-1:] in (("which",), ("what",)) or before in (("how", "many"), ("number", "of")):
-            return True
+        lead = i - 1 if parser.tokens[i - 1] in _DETERMINERS and i >= 2 else i
+        before = tuple(parser.tokens[max(0, lead - 2):lead])
+        if before[-1:] in (("which",), ("what",)) or before in (("how", "many"), ("number", "of")) \
+                or (len(before) == 2 and before[0] in _SHARE_WORDS and before[1] == "of" and singular(token) != token):
+            return True  # "what percent of the bills ...": things counted (a plural), not an amount ("of revenue")
     return False
 
 
@@ -108,8 +115,9 @@ def _is_unit(parser: ParserState, word: str) -> bool:
 
 
 def _kind_of(parser: ParserState, word: str) -> bool:
-    """ "types of", "kinds of": the word introduces the column named next."""
-    return word in _KIND_WORDS and any(token == word and parser.tokens[i + 1:i + 2] == ["of"]
+    """ "types of", "kinds of", "<column> types": the word introduces or follows the column it sorts by."""
+    ends = {m.end for m in parser.mentions if m.columns}
+    return word in _KIND_WORDS and any(token == word and (parser.tokens[i + 1:i + 2] == ["of"] or i in ends)
                                        for i, token in enumerate(parser.tokens))
 
 
@@ -118,14 +126,92 @@ def _rows_of_one_table(parser: ParserState, word: str) -> bool:
     return len(parser.index.dataset.tables) == 1 and names_things(word)
 
 
+_AUXILIARIES = frozenset({"did", "do", "does"})
+# Words that point at other rows or compare with them ("what other year", "the same place"): a plan that
+# does not use them answers a different question, so they are never excused.
+_REFERRING_WORDS = frozenset({"other", "same", "another", "else", "previous", "next", "besides", "except"})
+
+
+def _positions(parser: ParserState, word: str) -> list[int]:
+    return [i for i, token in enumerate(parser.tokens) if token == word]
+
+
+def _modifies_a_column(parser: ParserState, word: str) -> bool:
+    """True when the word stands right before a column mention ("shipping cost"): it qualifies the column.
+
+    Such a word is never excused as a verb: "shipping" changes which cost is meant. Only a gerund or an
+    uninflected word qualifies a noun this way; a past tense ("opened late") is the clause's verb.
+    """
+    if not word.endswith("ing") and lemma(word) != word:
+        return False
+    starts = {m.start for m in parser.mentions if m.columns}
+    return any(i + 1 in starts for i in _positions(parser, word))
+
+
+def _verb_after_auxiliary(parser: ParserState, word: str) -> bool:
+    """ "how many orders did guest customers place": after do/did/does, the last word of its clause is the verb."""
+    if not can_be_verb(word):
+        return False
+    for i in _positions(parser, word):
+        ends_clause = i + 1 == len(parser.tokens) or parser.tokens[i + 1] in STOPWORDS
+        if ends_clause and any(t in _AUXILIARIES for t in parser.tokens[:i]):
+            return True
+    return False
+
+
+def _negated(parser: ParserState, word: str) -> bool:
+    """ "did not finish", "never opened": a negated verb says which rows, so it is never excused."""
+    return any(parser.tokens[i - 1:i] in (["not"], ["never"], ["didn"], ["don"], ["doesn"], ["t"])
+               for i in _positions(parser, word))
+
+
+def _is_verb(parser: ParserState, word: str) -> bool:
+    if _negated(parser, word):
+        return False
+    return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
+
+
+def _kind_of_the_values(parser: ParserState, word: str) -> bool:
+    """A noun naming a broader kind of a text column's values ("trees" over a column of oak, birch, maple)."""
+    return any(column.is_text and names_a_kind_of(parser.words[i], column.top_values)
+               for column in parser.index.columns for i in _positions(parser, word)[:1])
+
+
+def _imperative(parser: ParserState, word: str) -> bool:
+    """The opening verb of a command ("rank the top 3 ...", "sort all ..."): followed by a determiner."""
+    return parser.tokens[:1] == [word] and can_be_verb(word) and parser.tokens[1:2] in (["the"], ["all"], ["each"],
+                                                                                         ["every"], ["me"], ["my"])
+
+
 def unlinked_leftovers(parser: ParserState) -> list[Leftover]:
     """Content words that matched no column, value or cue, other than filler words, verbs, units and
     nouns naming the rows."""
     return [Leftover(word, "match no column, value or known word")
             for word in dict.fromkeys(parser.unlinked)
-            if word not in FILLER_WORDS and not is_verb_form(word) and not names_people(word)
-            and not _names_the_rows(parser, word) and not _is_unit(parser, word) and not _kind_of(parser, word)
-            and not _rows_of_one_table(parser, word)]
+            if word in _REFERRING_WORDS or not _excused(parser, word)]
+
+
+# Third-person pronouns: in a question over one table they refer to whom or what the table is about.
+_PRONOUNS = frozenset({"he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"})
+
+
+def _pronoun_of_the_subject(parser: ParserState, word: str) -> bool:
+    return word in _PRONOUNS and len(parser.index.dataset.tables) == 1
+
+
+def _unit_of_a_column(parser: ParserState, word: str) -> bool:
+    """A plural noun right after a numeric column that counts it ("a score of 3 goals", "home wins" over a `home` count)."""
+    ends = {m.end for m in parser.mentions if m.columns and all(c.is_measure for c in m.columns)}
+    return singular(word) != word and any(i in ends for i in _positions(parser, word))
+
+
+def _excused(parser: ParserState, word: str) -> bool:
+    """True for a word that needs no part in the plan: filler, a verb, people or things naming the rows,
+    a unit, a kind word, a broader kind of the values."""
+    return word in FILLER_WORDS or _is_verb(parser, word) or names_people(word) or _imperative(parser, word) \
+        or _kind_of_the_values(parser, word) or _names_the_rows(parser, word) or _is_unit(parser, word) \
+        or _kind_of(parser, word) or _rows_of_one_table(parser, word) or _pronoun_of_the_subject(parser, word) \
+        or _unit_of_a_column(parser, word)
 
 
 def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
@@ -216,17 +302,20 @@ def group_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     return leftovers
 
 
-def calendar_leftovers(parser: ParserState) -> list[Leftover]:
-    """ "hour of the day", "month of the year": a calendar part, which no plan groups or filters by.
+def calendar_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
+    """ "hour of the day", "month of the year" that the parser did not read as a calendar-part grouping.
 
     A timeline bucket (every hour of every day) answers a different question, so such a phrase is
-    always left over.
+    left over unless the parser consumed it as a calendar part (`TIME_BUCKET_HOUR_OF_DAY`, ...).
     """
     tokens = parser.tokens
     leftovers = []
+    if parser.calendar is not None and not any(g.bucket == parser.calendar[2] for g in plan.group_by):
+        start, end, _ = parser.calendar
+        leftovers.append(Leftover(" ".join(tokens[start:end]), "name a calendar part the plan does not group by"))
     for i, token in enumerate(tokens):
         words = parser.words
-        if words[i] not in _CALENDAR_UNITS or i + 2 >= len(tokens) or tokens[i + 1] != "of":
+        if words[i] not in _CALENDAR_UNITS or i + 2 >= len(tokens) or tokens[i + 1] != "of" or parser.used[i]:
             continue
         j = i + 3 if tokens[i + 2] in ("the", "a") else i + 2
         if any(m.start <= i < m.end and not any(c.is_temporal for c in m.columns) for m in parser.mentions):
@@ -238,7 +327,7 @@ def calendar_leftovers(parser: ParserState) -> list[Leftover]:
 
 def leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     """Everything in the question the plan does not account for, in a stable order."""
-    found = [*calendar_leftovers(parser), *cue_leftovers(parser, plan), *group_leftovers(parser, plan),
+    found = [*calendar_leftovers(parser, plan), *cue_leftovers(parser, plan), *group_leftovers(parser, plan),
              *mention_leftovers(parser, plan), *unlinked_leftovers(parser)]
     return list(dict.fromkeys(found))
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 
 from analyst_service.errors import PlannerError
-from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, NEGATIONS, SHARE_SPLITS
+from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, MONEY_WORDS, NEGATIONS, PERCENT_WORDS, SHARE_SPLITS
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
+
+
+# Words asking for rows rather than a total ("list the revenue of each order").
+_LISTING_WORDS = frozenset({"list", "rows", "row", "which", "each", "every", "all", "records", "entries"})
 
 
 def _truth(column: ColumnInfo, value: bool) -> Scalar:
@@ -38,6 +42,11 @@ class Assembler(ParserState):
                     best = (distance, mention)
             if best is None and ((op == P.FILTER_OPERATOR_GE and values == [1]) or (op == P.FILTER_OPERATOR_GT and values == [0])):
                 continue  # "cities that had at least one sale": every row listed is one, so it always holds
+            money = self._money_column(values) if best is None and self.mentions_money else None
+            if money is not None:  # "over $40": the one column holding money
+                self.spec.conditions.append(Condition((money,), op, values, start))
+                self.spec.understood.append(f"{money.name} (the money column)")
+                continue
             if best is None:
                 measures = [c for c in self.index.columns if c.is_measure]
                 raise PlannerError(
@@ -49,11 +58,23 @@ class Assembler(ParserState):
             self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start,
                                                   as_year=column.is_temporal))
 
+    def _money_column(self, values: list[Scalar]) -> ColumnInfo | None:
+        """The one numeric column that holds money (by its name's or description's words) and whose profiled
+        range holds the amounts compared with ("over $40" with a bill of 3-50 and a tip of 1-10), else None."""
+        found = [c for c in self.index.columns if c.is_measure and not c.year_like
+                 and (set(c.words) | set(c.description_words)) & MONEY_WORDS]
+        if len(found) > 1:
+            found = [c for c in found if c.number_range is not None and all(
+                isinstance(v, int | float) and c.number_range[0] <= v <= c.number_range[1] for v in values)]
+        return found[0] if len(found) == 1 else None
+
     def _find_entity(self) -> Mention | None:
         """The thing being ranked or listed: after `top N`, or after a leading which/what."""
         position = self.entity_position
         if position is None:
             for i, token in enumerate(self.tokens):
+                if token in ("which", "what") and self.tokens[i + 1:i + 2] in ([w] for w in PERCENT_WORDS):
+                    return None  # "what percent of states ...": a share of the rows, not one state
                 if token in ("which", "what") and i + 1 < len(self.tokens):
                     candidate = self._next_mention(i + 1, window=0)
                     if candidate is not None and not (candidate.column and candidate.column.is_measure
@@ -111,7 +132,7 @@ class Assembler(ParserState):
 
     def _assign_aggregations(self) -> None:
         distinct = any(c.kind == "distinct" for c in self.cues)
-        explicit = any(c.kind in ("avg", "sum", "count", "median", "range") for c in self.cues)
+        explicit = any(c.kind in ("avg", "sum", "count", "median", "range", "stddev", "variance") for c in self.cues)
         if explicit:  # "worst highway mpg on average", "biggest total yield": the superlative only ranks
             for cue in self.cues:
                 if cue.kind in ("max?", "min?"):
@@ -150,12 +171,20 @@ class Assembler(ParserState):
                             f"{self._candidates(lambda c: c.is_measure)}",
                     metadata={"aggregation": cue.kind.rstrip("?"), "unmatched": ", ".join(self.unlinked)},
                 )
-            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity()):
+            aggregation = AGGREGATIONS[cue.kind]
+            if cue.kind.endswith("?") and (self.spec.groups or self._find_entity() or self.time_entity):
                 self.spec.descending = cue.kind == "max?"
+                if self._is_additive(target):
+                    aggregation = P.AGGREGATION_SUM  # "which month had the highest revenue": the month's total
             self._claim(target)
-            self.spec.measures.append(Measure(AGGREGATIONS[cue.kind], target.columns))
+            self.spec.measures.append(Measure(aggregation, target.columns))
             self.spec.explicit_measure = True
             self.spec.understood.append(f"{cue.kind.rstrip('?')} of {target.columns[0].name}")
+
+    def _is_additive(self, mention: Mention) -> bool:
+        """True when the mention names an amount that adds up (revenue, quantity, cost), by its words or the column's."""
+        words = {*self.words[mention.start:mention.end], *(mention.columns[0].words if mention.columns else ())}
+        return bool(words & ADDITIVE)
 
     def _add_count(self, target: Mention | None, distinct: bool) -> None:
         self.spec.explicit_measure = True
@@ -163,8 +192,12 @@ class Assembler(ParserState):
             self._claim(target)
         column = target.column if target else None
         if target is not None and target.table:
-            if distinct and (id_column := self.index.id_column(target.table)) is not None:
-                self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, (id_column,)))
+            id_column = self.index.id_column(target.table)
+            if id_column is not None and id_column.is_id and id_column.words[:-1] == self.index.table_words[target.table] \
+                    and 0 < id_column.distinct_count < 0.98 * id_column.row_count:
+                distinct = True  # "how many sensors": a table of readings repeats each sensor's id
+            if distinct and id_column is not None:
+                self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, (id_column,)))  # type: ignore[arg-type]
             else:
                 self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, target.table))
                 self.spec.tables.append(target.table)
@@ -181,7 +214,9 @@ class Assembler(ParserState):
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"count of rows with {column.name}")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
-            self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, target.columns))  # type: ignore[union-attr]
+            # "how many products": count them in the table they identify (every product), not where they are referenced
+            owners = sorted(target.columns, key=lambda c: self.index.id_column(c.table) != c)  # type: ignore[union-attr]
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT_DISTINCT, tuple(owners)))
             self.spec.understood.append(f"distinct count of {column.name}")
         elif column is not None and target is not None and self._holds_counts(target):
             # "how many laps did X complete", "how many points did team X score": the column already
@@ -196,7 +231,7 @@ class Assembler(ParserState):
             self.spec.understood.append("count of rows")
 
     def _holds_counts(self, target: Mention) -> bool:
-        """True when a counted column already holds counts: "Laps", "# of prisoners", "gold (medals)"."""
+        """True when a counted column already holds counts: "Laps", "Units shipped", "# of prisoners", "gold (medals)"."""
         column = target.columns[0]
         if not column.is_measure or column.year_like or column.is_flag or set(column.words) & DATE_PARTS:
             return False
@@ -204,7 +239,7 @@ class Assembler(ParserState):
                and c.ref[0].distinct_count >= 0.9 * c.ref[0].row_count for c in self.spec.conditions):
             return True  # "how many laps did jj lehto complete": one named row's own cell
         raw = [w for w in re.split(r"[^a-z#]+", column.name.lower()) if w]
-        if raw and (raw[-1] != singular(raw[-1]) or raw[0] in ("#", "no", "number", "num")):
+        if raw and (any(w != singular(w) for w in raw) or raw[0] in ("#", "no", "number", "num")):
             return True
         after = target.end
         return after < len(self.tokens) and not self.used[after] and self.tokens[after] not in STOPWORDS \
@@ -244,12 +279,19 @@ class Assembler(ParserState):
                 self.spec.understood.append(f"{'sum' if default == P.AGGREGATION_SUM else 'average'} of {column.name}")
             else:
                 self.spec.order_ref = self._claim(measures[0]).columns
+        elif not self.spec.measures and len(measures) == 1 and not ranking and self.spec.order_ref is None \
+                and entity is None and self._is_additive(measures[0]) and not set(self.tokens) & _LISTING_WORDS:
+            # "revenue last month": an amount named on its own is its total, not a listing of rows
+            self.spec.measures.append(Measure(P.AGGREGATION_SUM, self._claim(measures[0]).columns))
+            self.spec.understood.append(f"sum of {measures[0].columns[0].name}")
         if self.spec.groups and not self.spec.measures:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
         if ranking and self.spec.descending is None:
             self.spec.descending = True
+        if self.spec.descending is not None and not self.spec.limit and self.time_entity and entity is None:
+            self.spec.limit = 1  # "which month had the fewest orders" asks for one month
         if (self.spec.descending is not None and not self.spec.limit and entity is not None
-                and not self.tokens[entity.end - 1].endswith("s")):
+                and singular(self.tokens[entity.end - 1]) == self.tokens[entity.end - 1]):
             self.spec.limit = 1  # "which location has the highest ..." asks for one row
         if self.implicit_rank and not self.spec.limit and not self.spec.groups:
             self.spec.limit = 1  # "what was the hottest day?"
@@ -263,8 +305,8 @@ class Assembler(ParserState):
         """
         spec = self.spec
         if spec.measures or spec.groups or spec.order_ref or spec.position or spec.anchor is not None \
-                or spec.descending is not None or spec.limit:
-            return
+                or spec.descending is not None or spec.limit or any(c.kind == "percent" for c in self.cues):
+            return  # "what percent of states ...": a share of the rows, not a listing of states
         starts = [c.end for c in self.cues if c.kind == "distinct"]
         starts += [i + 1 for i, t in enumerate(self.tokens[:2]) if t in ("which", "what")]
         for start in starts:

@@ -18,8 +18,12 @@ from csv_analyst.v1 import plan_pb2, value_pb2
 
 P = plan_pb2
 _UNITS = {P.TIME_BUCKET_HOUR: "hour", P.TIME_BUCKET_DAY: "day", P.TIME_BUCKET_WEEK: "week",
-          P.TIME_BUCKET_MONTH: "month", P.TIME_BUCKET_QUARTER: "quarter", P.TIME_BUCKET_YEAR: "year"}
-_FAN_OUT_SENSITIVE = {P.AGGREGATION_SUM, P.AGGREGATION_AVG, P.AGGREGATION_COUNT, P.AGGREGATION_MEDIAN}
+          P.TIME_BUCKET_MONTH: "month", P.TIME_BUCKET_QUARTER: "quarter", P.TIME_BUCKET_YEAR: "year",
+          P.TIME_BUCKET_HOUR_OF_DAY: "hour_of_day", P.TIME_BUCKET_DAY_OF_WEEK: "day_of_week",
+          P.TIME_BUCKET_MONTH_OF_YEAR: "month_of_year"}
+# Aggregations whose result changes when a row is repeated by a join (a percentage of a column's total sums it).
+_FAN_OUT_SENSITIVE = {P.AGGREGATION_SUM, P.AGGREGATION_AVG, P.AGGREGATION_COUNT, P.AGGREGATION_MEDIAN,
+                      P.AGGREGATION_PERCENT, P.AGGREGATION_STDDEV, P.AGGREGATION_VARIANCE}
 
 
 def reachable(index: SchemaIndex, base: str) -> dict[str, int]:
@@ -184,13 +188,15 @@ def build_plan(spec: Spec, index: SchemaIndex) -> plan_pb2.Plan:
             agg = P.AGGREGATION_COUNT_DISTINCT
             resolver.column((column,))  # type: ignore[arg-type]
         agg_name = P.Aggregation.Name(agg).removeprefix("AGGREGATION_").lower()
-        name = alias(agg_name if column is None else f"{agg_name}_days" if id(measure) in minus_columns
+        unit = P.DurationUnit.Name(measure.unit).removeprefix("DURATION_UNIT_").lower() if measure.unit else "days"
+        name = alias(agg_name if column is None else f"{agg_name}_{unit}" if id(measure) in minus_columns
                      else f"{agg_name}_{column.name}")
         measure_aliases.append(name)
         item = P.SelectItem(column="*" if column is None else ref(column), aggregation=agg, alias=name,
                             as_number=column is not None and column.numeric_text)
         if id(measure) in minus_columns:
             item.minus_column = ref(minus_columns[id(measure)])
+            item.duration_unit = measure.unit
         if id(measure) in ratio_columns:
             item.ratio_of = ref(ratio_columns[id(measure)])
         for condition in measure.share:

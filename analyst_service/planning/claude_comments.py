@@ -18,8 +18,19 @@ COMMENTS: dict[str, str] = {'csv_analyst.v1.Aggregation': 'Aggregation functions
                                                    "column's total) matching share_of.",
  'csv_analyst.v1.Aggregation.AGGREGATION_RANGE': 'MAX(column) - MIN(column): the spread of the '
                                                  'values.',
+ 'csv_analyst.v1.Aggregation.AGGREGATION_STDDEV': 'STDDEV_SAMP(column): the sample standard '
+                                                  'deviation.',
  'csv_analyst.v1.Aggregation.AGGREGATION_SUM': 'SUM(column).',
  'csv_analyst.v1.Aggregation.AGGREGATION_UNSPECIFIED': 'No aggregation: the plain column value.',
+ 'csv_analyst.v1.Aggregation.AGGREGATION_VARIANCE': 'VAR_SAMP(column): the sample variance.',
+ 'csv_analyst.v1.DurationUnit': 'The unit of a difference between two dates or timestamps '
+                                '(SelectItem.minus_column).',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_DAYS': 'Days.',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_HOURS': 'Hours.',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_MINUTES': 'Minutes.',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_SECONDS': 'Seconds.',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_UNSPECIFIED': 'Days (the default).',
+ 'csv_analyst.v1.DurationUnit.DURATION_UNIT_WEEKS': 'Weeks (7 days).',
  'csv_analyst.v1.Filter': 'A row filter.',
  'csv_analyst.v1.Filter.as_number': 'Compare the column read as a number (see '
                                     'SelectItem.as_number).',
@@ -106,6 +117,8 @@ COMMENTS: dict[str, str] = {'csv_analyst.v1.Aggregation': 'Aggregation functions
                                      'then appear in group_by with the same bucket when '
                                      'aggregating).',
  'csv_analyst.v1.SelectItem.column': 'Column reference, or `*` with AGGREGATION_COUNT.',
+ 'csv_analyst.v1.SelectItem.duration_unit': 'With minus_column on dates or timestamps: the unit of '
+                                            'the difference (days when unspecified).',
  'csv_analyst.v1.SelectItem.minus_column': 'Subtract this column from `column` first: for two DATE '
                                            'columns, the number of days between them '
                                            "(date_diff('day', minus_column, column)); when either "
@@ -118,8 +131,16 @@ COMMENTS: dict[str, str] = {'csv_analyst.v1.Aggregation': 'Aggregation functions
                                        'computed (filters ANDed).',
  'csv_analyst.v1.TimeBucket': 'Date truncation units for grouping a date or timestamp column.',
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_DAY': "date_trunc('day', ...).",
+ 'csv_analyst.v1.TimeBucket.TIME_BUCKET_DAY_OF_WEEK': 'A calendar part: isodow(...), the day of '
+                                                      'the week 1 (Monday) to 7 (Sunday).',
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_HOUR': "date_trunc('hour', ...).",
+ 'csv_analyst.v1.TimeBucket.TIME_BUCKET_HOUR_OF_DAY': 'A calendar part, not a timeline bucket: '
+                                                      'hour(...), the hour of the day 0-23 (every '
+                                                      "day's 9 o'clock together).",
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_MONTH': "date_trunc('month', ...).",
+ 'csv_analyst.v1.TimeBucket.TIME_BUCKET_MONTH_OF_YEAR': 'A calendar part: month(...), the month of '
+                                                        "the year 1-12 (every year's Januaries "
+                                                        'together).',
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_QUARTER': "date_trunc('quarter', ...).",
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_UNSPECIFIED': 'No bucketing.',
  'csv_analyst.v1.TimeBucket.TIME_BUCKET_WEEK': "date_trunc('week', ...), weeks start on Monday.",

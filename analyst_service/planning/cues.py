@@ -34,6 +34,8 @@ AGG_CUES: dict[tuple[str, ...], str] = {
     ("how", "much"): "sum", ("sum", "of"): "sum", ("sum",): "sum", ("total",): "sum",
     ("add", "up"): "sum", ("adds", "up"): "sum", ("added", "up"): "sum", ("combined",): "sum",
     ("median",): "median",
+    ("standard", "deviation"): "stddev", ("std", "dev"): "stddev", ("stdev",): "stddev", ("stddev",): "stddev",
+    ("variance",): "variance",
     ("average",): "avg", ("avg",): "avg", ("mean",): "avg", ("typical",): "avg",
     ("maximum",): "max", ("max",): "max", ("peak",): "max?", ("peaked",): "max?",
     ("minimum",): "min", ("min",): "min",
@@ -47,7 +49,16 @@ AGG_CUES: dict[tuple[str, ...], str] = {
 }
 AGGREGATIONS = {"count": P.AGGREGATION_COUNT, "sum": P.AGGREGATION_SUM, "avg": P.AGGREGATION_AVG,
                 "max": P.AGGREGATION_MAX, "min": P.AGGREGATION_MIN, "median": P.AGGREGATION_MEDIAN, "max?": P.AGGREGATION_MAX,
-                "min?": P.AGGREGATION_MIN, "range": P.AGGREGATION_RANGE}
+                "min?": P.AGGREGATION_MIN, "range": P.AGGREGATION_RANGE,
+                "stddev": P.AGGREGATION_STDDEV, "variance": P.AGGREGATION_VARIANCE}
+# Units a duration may be asked in ("resolution time in hours"), after "in" or "of".
+DURATION_UNITS = {"second": P.DURATION_UNIT_SECONDS,
+                  "minute": P.DURATION_UNIT_MINUTES,
+                  "hour": P.DURATION_UNIT_HOURS, "hr": P.DURATION_UNIT_HOURS,
+                  "day": P.DURATION_UNIT_DAYS, "week": P.DURATION_UNIT_WEEKS, "wk": P.DURATION_UNIT_WEEKS}
+# Calendar parts ("by hour of the day", "per day of the week", "month of the year"): part word, whole words.
+CALENDAR_PARTS = {("hour", "day"): P.TIME_BUCKET_HOUR_OF_DAY, ("day", "week"): P.TIME_BUCKET_DAY_OF_WEEK,
+                  ("weekday",): P.TIME_BUCKET_DAY_OF_WEEK, ("month", "year"): P.TIME_BUCKET_MONTH_OF_YEAR}
 GROUP_CUES = {"per", "by", "each", "every", "across"}
 DISTINCT_WORDS = {"distinct", "unique", "different"}
 NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "isn", "wasn", "weren", "missed",
@@ -55,6 +66,10 @@ NEGATIONS = {"not", "no", "never", "without", "non", "didn", "don", "doesn", "is
 ROW_NOUNS = {"row", "record", "entry", "line", "reading", "observation", "measurement", "event"}
 ADDITIVE = {"quantity", "qty", "unit", "total", "amount", "revenue", "sale", "sales", "count", "cost",
             "stock", "spend", "volume", "value", "profit", "fee", "tax"}
+# Column-name and description words of columns that hold money ("$40" compares with such a column).
+MONEY_WORDS = frozenset({"price", "cost", "bill", "fee", "fare", "salary", "wage", "pay", "revenue", "sale", "sales",
+                         "income", "spend", "amount", "dollar", "euro", "usd", "eur", "gbp", "money", "budget",
+                         "prize", "earning", "profit", "payment", "charge"})
 # Words that pick rows by their position in the file (the table's own order).
 POSITION_WORDS = {"first": "first", "last": "last", "final": "last"}
 # Words asking for a share ("what percent of the bills ...", "the share of women").

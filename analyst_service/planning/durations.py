@@ -9,6 +9,7 @@ by which column's dates come later in the data.
 from __future__ import annotations
 
 from analyst_service.errors import PlannerError
+from analyst_service.planning.cues import DURATION_UNITS
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import ColumnInfo
 from analyst_service.planning.spec import Measure
@@ -19,7 +20,7 @@ P = plan_pb2
 DURATION_PHRASES: tuple[tuple[str, ...], ...] = (
     ("how", "long"), ("time", "to"), ("time", "taken"), ("time", "it", "take"), ("duration",), ("turnaround",),
     ("lead", "time"), ("resolution", "time"), ("processing", "time"), ("handling", "time"), ("day", "between"),
-    ("day", "to"), ("cycle", "time"),
+    ("day", "to"), ("cycle", "time"), ("it", "take"), ("it", "took"),
 )
 DURATION_AGGREGATIONS = {"average": P.AGGREGATION_AVG, "avg": P.AGGREGATION_AVG, "mean": P.AGGREGATION_AVG,
                          "typical": P.AGGREGATION_AVG, "median": P.AGGREGATION_MEDIAN, "longest": P.AGGREGATION_MAX,
@@ -83,11 +84,30 @@ class Durations(ParserState):
                 aggregation = DURATION_AGGREGATIONS[word]
                 self._use(j, j + 1)
                 break
+        unit = self._duration_unit()
         # Words that name the two columns ("resolve", "created") are part of the duration.
         stems = {w[:5] for w in start.words + end.words if len(w) >= 4}
         for j, word in enumerate(self.words):
             if not self.used[j] and (word[:5] in stems or word in ("day", "it", "take", "took", "in")):
                 self._use(j, j + 1)
-        self.spec.measures.append(Measure(aggregation, ref=(end,), minus=(start,)))
+        self.spec.measures.append(Measure(aggregation, ref=(end,), minus=(start,), unit=unit))
         self.spec.explicit_measure = True
-        self.spec.understood.append(f"days from {start.name} to {end.name}")
+        unit_name = P.DurationUnit.Name(unit).removeprefix("DURATION_UNIT_").lower() if unit else "days"
+        self.spec.understood.append(f"{unit_name} from {start.name} to {end.name}")
+
+    def _duration_unit(self) -> int:
+        """The unit a duration is asked in: "in hours", "how many minutes", "hours to resolve"; 0 (days) when none.
+
+        The unit word is consumed. A unit word followed by "of" ("hour of the day") names a calendar part,
+        not the duration's unit.
+        """
+        for j, word in enumerate(self.words):
+            if self.used[j] or word not in DURATION_UNITS or self.tokens[j + 1:j + 2] == ["of"]:
+                continue
+            self._use(j, j + 1)
+            if j > 0 and self.tokens[j - 1] == "in":
+                self._use(j - 1, j)
+            if j > 1 and self.tokens[j - 2:j] == ["how", "many"]:
+                self._use(j - 2, j)  # "how many hours did it take": the unit, not a count
+            return DURATION_UNITS[word]
+        return 0

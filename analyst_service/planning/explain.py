@@ -8,13 +8,18 @@ P = plan_pb2
 _AGGREGATIONS = {P.AGGREGATION_SUM: "sum", P.AGGREGATION_AVG: "average", P.AGGREGATION_MIN: "minimum",
                  P.AGGREGATION_MAX: "maximum", P.AGGREGATION_COUNT: "count",
                  P.AGGREGATION_COUNT_DISTINCT: "number of distinct", P.AGGREGATION_MEDIAN: "median",
-                 P.AGGREGATION_PERCENT: "percentage", P.AGGREGATION_RANGE: "range (maximum minus minimum)"}
+                 P.AGGREGATION_PERCENT: "percentage", P.AGGREGATION_RANGE: "range (maximum minus minimum)",
+                 P.AGGREGATION_STDDEV: "standard deviation", P.AGGREGATION_VARIANCE: "variance"}
 _OPERATORS = {P.FILTER_OPERATOR_EQ: "=", P.FILTER_OPERATOR_NE: "≠", P.FILTER_OPERATOR_LT: "<",
               P.FILTER_OPERATOR_LE: "≤", P.FILTER_OPERATOR_GT: ">", P.FILTER_OPERATOR_GE: "≥",
               P.FILTER_OPERATOR_CONTAINS: "contains", P.FILTER_OPERATOR_STARTSWITH: "starts with",
               P.FILTER_OPERATOR_ENDSWITH: "ends with"}
 _UNITS = {P.TIME_BUCKET_HOUR: "hour", P.TIME_BUCKET_DAY: "day", P.TIME_BUCKET_WEEK: "week",
-          P.TIME_BUCKET_MONTH: "month", P.TIME_BUCKET_QUARTER: "quarter", P.TIME_BUCKET_YEAR: "year"}
+          P.TIME_BUCKET_MONTH: "month", P.TIME_BUCKET_QUARTER: "quarter", P.TIME_BUCKET_YEAR: "year",
+          P.TIME_BUCKET_HOUR_OF_DAY: "hour of the day (0-23)", P.TIME_BUCKET_DAY_OF_WEEK: "day of the week (1 = Monday)",
+          P.TIME_BUCKET_MONTH_OF_YEAR: "month of the year (1-12)"}
+_DURATION_UNITS = {P.DURATION_UNIT_SECONDS: "seconds", P.DURATION_UNIT_MINUTES: "minutes",
+                   P.DURATION_UNIT_HOURS: "hours", P.DURATION_UNIT_WEEKS: "weeks"}
 
 
 def _text(value: value_pb2.Value) -> str:
@@ -51,7 +56,8 @@ def _item(item: plan_pb2.SelectItem) -> str:
         return f"percentage of {of} where {' and '.join(_filter(f) for f in item.share_of)}"
     name = _AGGREGATIONS.get(item.aggregation, "")
     if item.minus_column:
-        return f"{name} of the days from {item.minus_column} to {item.column}"
+        unit = _DURATION_UNITS.get(item.duration_unit, "days")
+        return f"{name} of the {unit} from {item.minus_column} to {item.column}"
     if item.aggregation == P.AGGREGATION_COUNT_DISTINCT:
         return f"{name} {item.column}"
     return f"{name} of {item.column}"

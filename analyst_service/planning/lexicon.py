@@ -106,6 +106,15 @@ def is_verb_form(word: str) -> bool:
 
 
 @functools.cache
+def can_be_verb(word: str) -> bool:
+    """True when WordNet knows the word (or its base form) as a verb at all ("place", "buy", "sold")."""
+    reader = wordnet()
+    if reader is None or not word.isalpha():
+        return False
+    return bool(reader.synsets(word, "v"))
+
+
+@functools.cache
 def synonyms(word: str) -> frozenset[str]:
     """Single words WordNet gives for a noun or adjective (lower case, not the word itself).
 
@@ -193,3 +202,35 @@ def names_things(word: str) -> bool:
     base = reader.morphy(word, "n")
     senses = reader.synsets(word, "n")
     return bool(base and base != word and senses and senses[0].lexname() in _THING_FILES)
+
+
+# Kinds this general name everything, so they say nothing about a table's rows.
+_MIN_KIND_DEPTH = 6
+
+
+@functools.cache
+def _ancestors(word: str) -> frozenset[str]:
+    """Synset names of the broader kinds of a noun's first two senses (six levels up)."""
+    reader = wordnet()
+    if reader is None or not word.isalpha():
+        return frozenset()
+    found: set[str] = set()
+    for synset in reader.synsets(word, "n")[:2]:
+        found.update(kind.name() for kind in synset.closure(lambda s: s.hypernyms(), depth=6))
+    return frozenset(found)
+
+
+def names_a_kind_of(word: str, values: tuple[str, ...]) -> bool:
+    """True when the noun is a broader kind of at least two of the values ("tree" of oak and maple).
+
+    Over a column whose values are kinds of tree, "tree" names what the rows are and filters nothing.
+    Very general kinds ("object", "whole") are never taken this way.
+    """
+    reader = wordnet()
+    if reader is None or not word.isalpha():
+        return False
+    senses = {s.name() for s in reader.synsets(word, "n")[:2] if s.min_depth() >= _MIN_KIND_DEPTH}
+    if not senses:
+        return False
+    heads = {value.lower().split()[-1] for value in values if value.strip()}
+    return sum(bool(senses & _ancestors(head)) for head in heads if head != word) >= 2

@@ -12,6 +12,7 @@ from analyst_service.planning.accounting import Leftover, describe, leftovers
 from analyst_service.planning.base import ClarificationNeededError, PlanningContext
 from analyst_service.planning.builder import build_plan, spec_from_plan
 from analyst_service.planning.question import parse_question_traced
+from analyst_service.planning.readings import competing_readings
 from analyst_service.planning.schema_linking import SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Spec
 from csv_analyst.v1 import dataset_pb2, plan_pb2
@@ -64,6 +65,12 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
     left = leftovers(parser, plan)
     if left:
         raise _leftover_clarification(left, plan)
+    readings = competing_readings(parser, plan)
+    if readings:
+        raise ClarificationNeededError(
+            message="The question can be read in more than one way: " + " Or: ".join(r.explanation for r in readings)
+                    + " Choose a reading, or say which one you mean.",
+            metadata={"readings": str(len(readings))}, options=readings)
     notes = []
     if unlinked:
         notes.append(f"Ignored words: {', '.join(unlinked)}.")

@@ -7,6 +7,8 @@ and `date_filters` (date phrases onto date, year and month columns). `question` 
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from analyst_service.planning.cues import NEGATIONS
@@ -37,11 +39,15 @@ class ParserState:
         """
         self.index = index
         self.tokens = tokenize(question)
+        self.mentions_money = bool(re.search(r"[$€£]\s*\d|\d\s*(?:dollars?|euros?|pounds?|usd|eur|gbp)\b", question,
+                                             flags=re.IGNORECASE))
         self.words = [singular(t) for t in self.tokens]
         self.used = [False] * len(self.tokens)
         self.spec = Spec()
         self.date_spans: list[DateSpan] = []
         self.bucket = 0
+        self.calendar: tuple[int, int, int] | None = None  # (start, end, TimeBucket) of "hour of the day"
+        self.time_entity = False  # "which month ...": one time bucket is the answer's label
         self.comparisons: list[tuple[int, int, int, list[Scalar]]] = []
         self.cues: list[Cue] = []
         self.group_cues: list[int] = []

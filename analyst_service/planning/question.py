@@ -42,6 +42,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
         self._values()
         self._anchor()
         self._empty_states()
+        self._none_left()
         self._missing_values()
         self._durations()
         self._agg_cues()

@@ -12,6 +12,7 @@ from analyst_service.planning.cues import (
     POSITION_WORDS,
     BUCKET_UNITS,
     BUCKET_WORDS,
+    CALENDAR_PARTS,
     COMPARISONS,
     DISTINCT_WORDS,
     GROUP_CUES,
@@ -136,7 +137,43 @@ class Recognizers(ParserState):
         for span in self.date_spans:
             self.spec.understood.append(" ".join(self.tokens[span.start:span.end]))
 
+    def _calendar_parts(self) -> None:
+        """ "by hour of the day", "which day of the week", "per weekday": group by a calendar part of the dates.
+
+        Only after a grouping cue or which/what, only when the dataset has a date column, and not when the
+        part names a plain column of its own (an integer `Month`, a text `day`), which is read as that column.
+        """
+        dated = any(c.is_temporal for c in self.index.columns)
+        for i in range(1, len(self.tokens)):
+            if self.used[i] or (self.tokens[i - 1] not in GROUP_CUES | {"which", "what"}):
+                continue
+            for phrase, part in CALENDAR_PARTS.items():
+                end = self._calendar_phrase_end(i, phrase)
+                if end and self._names_plain_column(self.words[i]):
+                    self._use(i + 1, end)  # "by month of the year" over a `Month` column: that column
+                    return
+                if end and dated:
+                    self.bucket = part
+                    self.time_entity = self.tokens[i - 1] in ("which", "what")
+                    self._use(i - 1 if self.tokens[i - 1] in GROUP_CUES else i, end)
+                    self.calendar = (i, end, part)
+                    self.spec.understood.append(f"per {' '.join(self.tokens[i:end])}")
+                    return
+
+    def _calendar_phrase_end(self, i: int, phrase: tuple[str, ...]) -> int:
+        """The end of "<part> of [the|a] <whole>" (or a one-word part) starting at i, else 0."""
+        if self.words[i] != phrase[0]:
+            return 0
+        if len(phrase) == 1:
+            return i + 1
+        j = i + 1
+        if self.tokens[j:j + 1] != ["of"]:
+            return 0
+        j += 2 if self.tokens[j + 1:j + 2] in (["the"], ["a"]) else 1
+        return j + 1 if j < len(self.tokens) and self.words[j] == phrase[1] else 0
+
     def _buckets(self) -> None:
+        self._calendar_parts()
         for i, token in enumerate(self.tokens):
             if self.used[i]:
                 continue
@@ -147,6 +184,12 @@ class Recognizers(ParserState):
                     and self.words[i + 1] in BUCKET_UNITS and not self._names_plain_column(self.words[i + 1]):
                 self.bucket = BUCKET_UNITS[self.words[i + 1]]
                 self._use(i, i + 2)
+            elif token in ("which", "what") and self.tokens[i + 1:i + 2] in ([u] for u in BUCKET_UNITS) \
+                    and not self.used[i + 1] and not self._names_plain_column(self.tokens[i + 1]) \
+                    and any(c.is_temporal for c in self.index.columns):
+                self.bucket = BUCKET_UNITS[self.tokens[i + 1]]  # "which month had the fewest orders"
+                self.time_entity = True
+                self._use(i + 1, i + 2)
             elif self._at(i, ("over", "time")):
                 self.bucket = P.TIME_BUCKET_MONTH
                 self._use(i, i + 2)
@@ -191,6 +234,19 @@ class Recognizers(ParserState):
             return False
         return any(self.words[start] in c.words and c.ref != column.ref and c.null_count == 0 and len(c.words) > 1
                    for c in self.index.columns if c.table == column.table)
+
+    def _none_left(self) -> None:
+        """ "out of stock", "out of paper": a quantity column at zero or below."""
+        for i in range(len(self.tokens) - 2):
+            if self.used[i] or self.tokens[i:i + 2] != ["out", "of"] or self.used[i + 2]:
+                continue
+            columns = [c for c in self.index.link_span([self.words[i + 2]]) if c.is_native_numeric and c.is_measure]
+            if not columns:
+                continue
+            self.spec.conditions.append(Condition(tuple(columns), P.FILTER_OPERATOR_LE, [0], i))
+            self.value_columns.add(columns[0].ref)
+            self._use(i, i + 3)
+            self.spec.understood.append(f"{columns[0].name} ≤ 0")
 
     def _empty_states(self) -> None:
         for i, word in enumerate(self.words):
@@ -316,9 +372,9 @@ class Recognizers(ParserState):
             if self.tokens[i] == "for" and self._at(i + 1, ("each",)):
                 self._use(i, i + 1)
                 continue
-            if self.tokens[i] == "by" and any(c.position == i + 1 and c.op == P.FILTER_OPERATOR_EQ
+            if self.tokens[i] == "by" and any(c.position == i + 1 and c.op in (P.FILTER_OPERATOR_EQ, P.FILTER_OPERATOR_IS_NULL)
                                               for c in self.spec.conditions):
-                self._use(i, i + 1)  # "investment by Chrysler": "by" names whose rows, not a breakdown
+                self._use(i, i + 1)  # "investment by Chrysler", "placed by guests": whose rows, not a breakdown
                 continue
             if self.tokens[i] in GROUP_CUES or self._at(i, ("grouped", "by")) or self._at(i, ("broken", "down", "by")):
                 self.group_cues.append(i)

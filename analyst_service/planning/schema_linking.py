@@ -345,10 +345,11 @@ def _enumerated_values(description: str) -> tuple[str, ...]:
 
 
 def _null_states(description: str) -> frozenset[str]:
-    """The state word that makes a column empty: "empty while the ticket is still open" -> open."""
-    match = re.search(r"\b(?:empty|null|blank|missing)\b[^.;]*?\b(?:while|when|if|until|for)\b([^.;]*)",
+    """The words that make a column empty: "empty while the ticket is still open" -> open;
+    "empty for guest checkouts" -> guest, checkout (the kind of row and the word that qualifies it)."""
+    match = re.search(r"\b(?:empty|null|blank|missing)\b[^.;]*?\b(while|when|if|until|for)\b([^.;]*)",
                       description, flags=re.IGNORECASE)
     if not match:
         return frozenset()
-    words = [singular(w) for w in tokenize(match.group(1)) if w not in STOPWORDS]
-    return frozenset(words[-1:])
+    words = [singular(w) for w in tokenize(match.group(2)) if w not in STOPWORDS]
+    return frozenset(words[-2:] if match.group(1).lower() == "for" else words[-1:])

@@ -46,7 +46,8 @@ class Measure:
     count_table: str = ""
     share: list[Condition] = field(default_factory=list)
     ratio_of: Ref | None = None
-    minus: Ref | None = None  # a duration: days from this column to `ref`
+    minus: Ref | None = None  # a duration: days (or `unit`) from this column to `ref`
+    unit: int = 0  # plan_pb2.DurationUnit of a duration; 0 for days
 
 
 @dataclass

@@ -77,3 +77,22 @@ def test_tab_separated_file_notes_its_delimiter(tmp_path: Path) -> None:
     connection, notes = _notes(tmp_path, b"a\tb\n1\t2\n")
     assert notes == [("delimiter_detected", "values are separated by '\\t', not commas")]
     assert connection.execute("SELECT a + b FROM t").fetchall() == [(3,)]
+
+
+def test_decimal_commas_of_a_semicolon_file_are_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("city;price;code;note\nBergen;1,5;007;a,b\nNarvik;1.234,25;010;c\nMolde;;011;d\n",
+                    encoding="utf-8")
+    connection = duckdb.connect()
+    load_csv(connection, "t", str(path))
+    rows = connection.execute("SELECT price, note FROM t ORDER BY city").fetchall()
+    assert rows == [(1.5, "a,b"), (None, "d"), (1234.25, "c")]  # text with commas stays text
+    assert "'price'" in capsys.readouterr().err
+
+
+def test_commas_of_a_comma_separated_file_are_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('city,price\nBergen,"1,5"\nNarvik,"2,25"\n', encoding="utf-8")
+    connection = duckdb.connect()
+    load_csv(connection, "t", str(path))
+    assert connection.execute("SELECT price FROM t ORDER BY city").fetchall() == [("1,5",), ("2,25",)]

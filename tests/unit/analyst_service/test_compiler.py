@@ -288,6 +288,10 @@ def test_limit_default_and_explicit(dataset: dataset_pb2.Dataset, run: Run) -> N
     (P.TIME_BUCKET_HOUR, "placed_at",
      [("2024-01-01 09", 1), ("2024-01-07 09", 1), ("2024-01-08 10", 1), ("2024-02-15 23", 1),
       ("2024-04-01 00", 1), ("2025-06-30 12", 1)]),
+    # Calendar parts put every day's (week's, year's) same hour (weekday, month) together.
+    (P.TIME_BUCKET_HOUR_OF_DAY, "placed_at", [("0", 1), ("9", 2), ("10", 1), ("12", 1), ("23", 1)]),
+    (P.TIME_BUCKET_DAY_OF_WEEK, "placed_at", [("1", 4), ("4", 1), ("7", 1)]),
+    (P.TIME_BUCKET_MONTH_OF_YEAR, "placed_at", [("1", 3), ("2", 1), ("4", 1), ("6", 1)]),
 ])
 def test_time_buckets(run: Run, bucket: int, column: str, expected: list[tuple[str, int]]) -> None:
     plan = P.Plan(base_table="orders", select=[col(column, bucket=bucket, alias="b"), col("*", P.AGGREGATION_COUNT)],
@@ -301,7 +305,7 @@ def test_time_buckets(run: Run, bucket: int, column: str, expected: list[tuple[s
 def test_every_time_bucket_is_covered() -> None:
     assert set(plan_pb2.TimeBucket.values()) - {P.TIME_BUCKET_UNSPECIFIED} == {
         P.TIME_BUCKET_HOUR, P.TIME_BUCKET_DAY, P.TIME_BUCKET_WEEK, P.TIME_BUCKET_MONTH, P.TIME_BUCKET_QUARTER,
-        P.TIME_BUCKET_YEAR}
+        P.TIME_BUCKET_YEAR, P.TIME_BUCKET_HOUR_OF_DAY, P.TIME_BUCKET_DAY_OF_WEEK, P.TIME_BUCKET_MONTH_OF_YEAR}
 
 
 def test_bucketed_select_needs_the_same_bucket_in_group_by(dataset: dataset_pb2.Dataset) -> None:

@@ -156,3 +156,35 @@ def test_range_and_ratio_of_totals(dataset, connection) -> None:
     ratio = plan_pb2.Plan(base_table="events", select=[plan_pb2.SelectItem(
         column="score", aggregation=plan_pb2.AGGREGATION_PERCENT, ratio_of="prize", as_number=True)])
     assert run(ratio, dataset, connection) == [(pytest.approx(100 * 24 / 250001.5),)]
+
+
+def test_standard_deviation_and_variance(dataset, connection) -> None:
+    # Scores 7, 3, 9, 5: mean 6, squared deviations 1 + 9 + 9 + 1 = 20, sample variance 20 / 3.
+    plan = plan_pb2.Plan(base_table="events", select=[
+        plan_pb2.SelectItem(column="score", aggregation=plan_pb2.AGGREGATION_STDDEV),
+        plan_pb2.SelectItem(column="score", aggregation=plan_pb2.AGGREGATION_VARIANCE)])
+    assert run(plan, dataset, connection) == [(pytest.approx((20 / 3) ** 0.5), pytest.approx(20 / 3))]
+    text_column = plan_pb2.Plan(base_table="events", select=[
+        plan_pb2.SelectItem(column="country", aggregation=plan_pb2.AGGREGATION_STDDEV)])
+    with pytest.raises(ValidationError):
+        compile_plan(text_column, dataset)
+
+
+@pytest.mark.parametrize(("unit", "expected"), [
+    (plan_pb2.DURATION_UNIT_UNSPECIFIED, 10), (plan_pb2.DURATION_UNIT_DAYS, 10),
+    (plan_pb2.DURATION_UNIT_HOURS, 240), (plan_pb2.DURATION_UNIT_MINUTES, 14400),
+    (plan_pb2.DURATION_UNIT_SECONDS, 864000), (plan_pb2.DURATION_UNIT_WEEKS, pytest.approx(10 / 7)),
+])
+def test_a_duration_in_a_unit(dataset, connection, unit: int, expected: object) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[
+        plan_pb2.SelectItem(column="ended_on", minus_column="held_on", alias="d", duration_unit=unit)],
+        order_by=[plan_pb2.OrderBy(key="d", descending=True)], limit=1)
+    assert run(plan, dataset, connection) == [(expected,)]
+
+
+def test_a_duration_unit_needs_a_difference(dataset) -> None:
+    plan = plan_pb2.Plan(base_table="events", select=[
+        plan_pb2.SelectItem(column="score", duration_unit=plan_pb2.DURATION_UNIT_HOURS)])
+    with pytest.raises(ValidationError) as raised:
+        compile_plan(plan, dataset)
+    assert raised.value.violations[0][0] == "plan.select[0].duration_unit"

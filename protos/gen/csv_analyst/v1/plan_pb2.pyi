@@ -20,6 +20,8 @@ class Aggregation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGGREGATION_MEDIAN: _ClassVar[Aggregation]
     AGGREGATION_PERCENT: _ClassVar[Aggregation]
     AGGREGATION_RANGE: _ClassVar[Aggregation]
+    AGGREGATION_STDDEV: _ClassVar[Aggregation]
+    AGGREGATION_VARIANCE: _ClassVar[Aggregation]
 
 class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +32,18 @@ class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIME_BUCKET_MONTH: _ClassVar[TimeBucket]
     TIME_BUCKET_QUARTER: _ClassVar[TimeBucket]
     TIME_BUCKET_YEAR: _ClassVar[TimeBucket]
+    TIME_BUCKET_HOUR_OF_DAY: _ClassVar[TimeBucket]
+    TIME_BUCKET_DAY_OF_WEEK: _ClassVar[TimeBucket]
+    TIME_BUCKET_MONTH_OF_YEAR: _ClassVar[TimeBucket]
+
+class DurationUnit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DURATION_UNIT_UNSPECIFIED: _ClassVar[DurationUnit]
+    DURATION_UNIT_SECONDS: _ClassVar[DurationUnit]
+    DURATION_UNIT_MINUTES: _ClassVar[DurationUnit]
+    DURATION_UNIT_HOURS: _ClassVar[DurationUnit]
+    DURATION_UNIT_DAYS: _ClassVar[DurationUnit]
+    DURATION_UNIT_WEEKS: _ClassVar[DurationUnit]
 
 class JoinType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -63,6 +77,8 @@ AGGREGATION_COUNT_DISTINCT: Aggregation
 AGGREGATION_MEDIAN: Aggregation
 AGGREGATION_PERCENT: Aggregation
 AGGREGATION_RANGE: Aggregation
+AGGREGATION_STDDEV: Aggregation
+AGGREGATION_VARIANCE: Aggregation
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
@@ -70,6 +86,15 @@ TIME_BUCKET_WEEK: TimeBucket
 TIME_BUCKET_MONTH: TimeBucket
 TIME_BUCKET_QUARTER: TimeBucket
 TIME_BUCKET_YEAR: TimeBucket
+TIME_BUCKET_HOUR_OF_DAY: TimeBucket
+TIME_BUCKET_DAY_OF_WEEK: TimeBucket
+TIME_BUCKET_MONTH_OF_YEAR: TimeBucket
+DURATION_UNIT_UNSPECIFIED: DurationUnit
+DURATION_UNIT_SECONDS: DurationUnit
+DURATION_UNIT_MINUTES: DurationUnit
+DURATION_UNIT_HOURS: DurationUnit
+DURATION_UNIT_DAYS: DurationUnit
+DURATION_UNIT_WEEKS: DurationUnit
 JOIN_TYPE_UNSPECIFIED: JoinType
 JOIN_TYPE_INNER: JoinType
 JOIN_TYPE_LEFT: JoinType
@@ -133,7 +158,7 @@ class Join(_message.Message):
     def __init__(self, table: _Optional[str] = ..., type: _Optional[_Union[JoinType, str]] = ...) -> None: ...
 
 class SelectItem(_message.Message):
-    __slots__ = ("column", "aggregation", "alias", "bucket", "as_number", "share_of", "minus_column", "as_year", "ratio_of")
+    __slots__ = ("column", "aggregation", "alias", "bucket", "as_number", "share_of", "minus_column", "as_year", "ratio_of", "duration_unit")
     COLUMN_FIELD_NUMBER: _ClassVar[int]
     AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +168,7 @@ class SelectItem(_message.Message):
     MINUS_COLUMN_FIELD_NUMBER: _ClassVar[int]
     AS_YEAR_FIELD_NUMBER: _ClassVar[int]
     RATIO_OF_FIELD_NUMBER: _ClassVar[int]
+    DURATION_UNIT_FIELD_NUMBER: _ClassVar[int]
     column: str
     aggregation: Aggregation
     alias: str
@@ -152,7 +178,8 @@ class SelectItem(_message.Message):
     minus_column: str
     as_year: bool
     ratio_of: str
-    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., as_number: _Optional[bool] = ..., share_of: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., minus_column: _Optional[str] = ..., as_year: _Optional[bool] = ..., ratio_of: _Optional[str] = ...) -> None: ...
+    duration_unit: DurationUnit
+    def __init__(self, column: _Optional[str] = ..., aggregation: _Optional[_Union[Aggregation, str]] = ..., alias: _Optional[str] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., as_number: _Optional[bool] = ..., share_of: _Optional[_Iterable[_Union[Filter, _Mapping]]] = ..., minus_column: _Optional[str] = ..., as_year: _Optional[bool] = ..., ratio_of: _Optional[str] = ..., duration_unit: _Optional[_Union[DurationUnit, str]] = ...) -> None: ...
 
 class Filter(_message.Message):
     __slots__ = ("column", "op", "values", "as_number", "as_year")

@@ -21,12 +21,18 @@ TABLES = {
     "shop": "region,product,units,price,sold_at\nnorth,pen,3,1.5,2024-01-05 10:00:00\n"
             "south,ink,5,7.0,2024-01-06 15:30:00\nnorth,ink,2,7.5,2024-02-01 09:15:00\n"
             "east,pad,9,3.0,2024-02-03 18:45:00\n",
+    "kennel": "breed,coat,weight,pen\nbeagle,short,10,A1\npoodle,curly,20,B2\nterrier,wiry,8,C3\n",
 }
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    return profiled_tables(TABLES, tmp_path_factory.mktemp("accounting"))["shop"]
+    return profiled_tables({"shop": TABLES["shop"]}, tmp_path_factory.mktemp("accounting"))["shop"]
+
+
+@pytest.fixture(scope="module")
+def kennel(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
+    return profiled_tables({"kennel": TABLES["kennel"]}, tmp_path_factory.mktemp("kennel"))["kennel"]
 
 
 def _leftovers(question: str, dataset: dataset_pb2.Dataset, plan: plan_pb2.Plan | None = None
@@ -98,3 +104,41 @@ def test_plan_columns_reads_every_part(tmp_path: Path) -> None:
     plan = plan_pb2.Plan(base_table="t", select=[plan_pb2.SelectItem(column="t.a", minus_column="b")],
                          filters=[plan_pb2.Filter(column="c")], group_by=[plan_pb2.GroupBy(column="d")])
     assert {"t.a", "a", "b", "c", "d"} <= accounting.plan_columns(plan)
+
+
+def test_a_gerund_before_a_column_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    # "handling price" is not the price column: the qualifier changes which price is meant.
+    found = _leftovers("average handling price per region", shop[0])
+    assert [item.words for item in found] == ["handling"]
+
+
+def test_the_verb_after_an_auxiliary_is_not_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("how many rows did the north region place", shop[0]) == []  # "place": as much a noun as a verb
+
+
+def test_a_broader_kind_of_the_values_names_the_rows(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    # beagle, poodle and terrier are kinds of dog (WordNet): "dog" names what the rows are.
+    assert _leftovers("average weight of a dog", kennel[0]) == []
+    assert [item.words for item in _leftovers("average weight of a boat", kennel[0])] == ["boat"]
+
+
+def test_an_opening_command_verb_is_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "rank" not in [item.words for item in _leftovers("rank the pens by weight", kennel[0])]
+    assert "rank" in [item.words for item in _leftovers("average weight of the rank", kennel[0])]
+
+
+def test_a_kind_word_after_a_column_is_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("how many different coat types are there", kennel[0]) == []
+
+
+def test_words_pointing_at_other_rows_are_never_excused(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "other" in [item.words for item in _leftovers("in what other region were units sold", shop[0])]
+
+
+def test_a_negated_verb_is_left_over(shop: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert "place" in [item.words for item in _leftovers("how many rows did the north region not place", shop[0])]
+
+
+def test_pronouns_and_units_of_a_count_column_are_not_left_over(kennel: tuple[dataset_pb2.Dataset, object]) -> None:
+    assert _leftovers("his average weight", kennel[0]) == []  # whom the one table is about
+    assert _leftovers("average weight units", kennel[0]) == []  # "units" counted by the weight column

@@ -15,8 +15,8 @@ _MAX_CATEGORIES = 50
 
 
 def dataset_summary(dataset: dataset_pb2.Dataset) -> str:
-    """The dataset's description and each table's columns, as Markdown."""
-    lines = [dataset.description, ""]
+    """The dataset's title and id, its description and each table's columns, as Markdown."""
+    lines = [f"**{dataset.title or dataset.dataset_id}** (`{dataset.dataset_id}`)", "", dataset.description, ""]
     for table in dataset.tables:
         rows = f" ({table.row_count:,} rows)" if table.row_count else ""
         lines.append(f"- **{table.name}**{rows}: {', '.join(column.name for column in table.columns)}")

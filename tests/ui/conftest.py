@@ -114,6 +114,9 @@ def choose_dataset(page: Any, dataset_id: str) -> None:
     dropdown.click()
     page.get_by_role("option", name=re.compile(rf"\({re.escape(dataset_id)}\)")).click()
     expect(dropdown).to_have_value(re.compile(rf"\({re.escape(dataset_id)}\)"))
+    # Switching clears the chat and then shows the dataset's summary: a question asked before the
+    # switch is over could be wiped by it on a loaded machine.
+    expect(page.locator("#dataset-summary")).to_contain_text(f"({dataset_id})")
 
 
 def replace_plan(page: Any, text: str) -> None:

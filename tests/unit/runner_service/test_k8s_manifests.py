@@ -296,8 +296,11 @@ def test_a_failed_runner_keeps_its_stderr_out_of_the_client_error() -> None:
 
 # --- reaping -------------------------------------------------------------------------------------
 
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the jobs' ages count from a fixed instant, not from collection
+
+
 def job_meta(instance: str, age_s: float, owner_pod: str = "") -> client.V1Job:
-    created = datetime.now(timezone.utc) - timedelta(seconds=age_s)
+    created = NOW - timedelta(seconds=age_s)
     return client.V1Job(metadata=client.V1ObjectMeta(
         name="run-x", labels={LABEL_INSTANCE: instance}, creation_timestamp=created,
         annotations={ANNOTATION_INSTANCE_POD: owner_pod} if owner_pod else None))
@@ -311,7 +314,7 @@ def job_meta(instance: str, age_s: float, owner_pod: str = "") -> client.V1Job:
     (job_meta("other", 5), False, False),               # unknown owner, young: leave it to its deadline
 ])
 def test_should_reap(job: client.V1Job, alive: bool, reap: bool) -> None:
-    assert should_reap(job, "me", datetime.now(timezone.utc), 600.0, lambda _: alive) is reap
+    assert should_reap(job, "me", NOW, 600.0, lambda _: alive) is reap
 
 
 # --- retries and the rate limit ------------------------------------------------------------------

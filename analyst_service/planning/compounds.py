@@ -48,9 +48,9 @@ _WHOLE_TAILS = ("total", "tot", "all")
 
 
 def whole_of(word: str, column_word: str) -> bool:
-    """True when a one-word column name is a shortening of `word` glued to "total" (`poptotal`).
+    """True when a one-word column name is a shortening of `word` glued to "total" (`revtotal`).
 
-    "population" alone names `poptotal`, the whole amount, and not `popdensity` or `popwhite`,
+    "revenue" alone names `revtotal`, the whole amount, and not `revgrowth` or `revdomestic`,
     whose tails narrow the quantity down. The head keeps three letters or more and is a prefix of
     the word, so short heads never match by accident.
     """

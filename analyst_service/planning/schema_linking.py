@@ -243,7 +243,7 @@ def word_match(word: str, column_word: str) -> float:
     if abbreviates(column_word, word):
         return 0.65
     if whole_of(word, column_word):
-        return 0.7  # "population" -> poptotal
+        return 0.7  # "revenue" -> revtotal
     if len(word) >= 5 and stem(word) == stem(column_word) and len(stem(word)) >= 4:
         return 0.7
     for synonym in SYNONYMS.get(word, ()):

@@ -41,3 +41,21 @@ def _spells(words: tuple[str, ...], target: str, start: int, long_part: bool) ->
         if target.startswith(word[:size], start) and _spells(rest, target, start + size, long_part or size >= 3):
             return True
     return False
+
+
+# Words a glued name ends with to say it holds the whole amount of what its head abbreviates.
+_WHOLE_TAILS = ("total", "tot", "all")
+
+
+def whole_of(word: str, column_word: str) -> bool:
+    """True when a one-word column name is a shortening of `word` glued to "total" (`revtotal`).
+
+    "revenue" alone names `revtotal`, the whole amount, and not `revgrowth` or `revdomestic`,
+    whose tails narrow the quantity down. The head keeps three letters or more and is a prefix of
+    the word, so short heads never match by accident.
+    """
+    for tail in _WHOLE_TAILS:
+        head = column_word[: -len(tail)]
+        if column_word.endswith(tail) and len(head) >= 3 and len(word) > len(head) and word.startswith(head):
+            return True
+    return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from analyst_service.planning.compounds import glued_from
+from analyst_service.planning.compounds import glued_from, whole_of
 from analyst_service.planning.lexicon import broader, synonyms
 from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates, stem
 from csv_analyst.v1 import dataset_pb2
@@ -242,6 +242,8 @@ def word_match(word: str, column_word: str) -> float:
         return 0.7
     if abbreviates(column_word, word):
         return 0.65
+    if whole_of(word, column_word):
+        return 0.7  # "revenue" -> revtotal
     if len(word) >= 5 and stem(word) == stem(column_word) and len(stem(word)) >= 4:
         return 0.7
     for synonym in SYNONYMS.get(word, ()):

@@ -7,6 +7,8 @@ Female, US state names for their postal codes).
 
 from __future__ import annotations
 
+import os
+
 # A question word -> column-name words it may stand for (matched after singularisation). Only the
 # vocabulary of money, quantities and time that spreadsheets share; everything else comes from
 # WordNet (`lexicon`), abbreviations, glued names (`compounds`), descriptions and profiled values.
@@ -49,11 +51,14 @@ def abbreviates(short: str, word: str) -> bool:
     """True when `short` reads as an abbreviation of `word` ("hwy" of highway, "yrs" of years).
 
     The abbreviation keeps the first letter and a subsequence of the others, and has at least three
-    letters, so that two-letter codes never match by accident.
+    letters, so that two-letter codes never match by accident. Past the opening it shares with the
+    word it keeps consonants only: abbreviations drop vowels ("asst", "govt", "dept"), so a word
+    of its own such as "bale" is no abbreviation of "balance".
     """
     if len(short) < 3 or len(word) <= len(short) or short[0] != word[0] or not short.isalpha():
         return False
-    if any(letter in "aeiou" for letter in short[1:]) and not word.startswith(short[:2]):
+    opening = len(os.path.commonprefix([short, word]))
+    if any(letter in "aeiou" for letter in short[max(opening, 1):]):
         return False  # "sat" is no abbreviation of "smallest"; "asst" of "assistant" keeps its opening
     position = 1
     for letter in short[1:]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from analyst_service.planning.compounds import glued_from, squeeze
+from analyst_service.planning.compounds import glued_from, squeeze, whole_of
+from analyst_service.planning.schema_linking import word_match
 
 
 @pytest.mark.parametrize(("words", "name"), [
@@ -31,3 +32,26 @@ def test_other_names_do_not(words: tuple[str, ...], name: str) -> None:
 
 def test_squeeze_drops_separators() -> None:
     assert squeeze("Yrs.Service_2") == "yrsservice2"
+
+
+@pytest.mark.parametrize(("word", "name"), [
+    ("revenue", "revtotal"),
+    ("visitors", "visall"),
+    ("employees", "emptot"),
+])
+def test_a_word_alone_names_its_total(word: str, name: str) -> None:
+    assert whole_of(word, name)
+
+
+@pytest.mark.parametrize(("word", "name"), [
+    ("revenue", "revgrowth"),  # the tail narrows the amount down
+    ("revenue", "rvtotal"),  # the head is no prefix of the word
+    ("rev", "revtotal"),  # the word is no longer than the head
+    ("total", "total"),  # no head at all
+])
+def test_other_tails_and_heads_do_not(word: str, name: str) -> None:
+    assert not whole_of(word, name)
+
+
+def test_linking_ranks_the_total_above_its_parts() -> None:
+    assert word_match("revenue", "revtotal") > word_match("revenue", "revgrowth") == 0.0

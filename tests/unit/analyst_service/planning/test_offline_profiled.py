@@ -106,7 +106,8 @@ def test_year_range_on_integer_year_column(
 
 @pytest.mark.parametrize(("short", "word", "expected"), [
     ("hwy", "highway", True), ("cty", "city", True), ("yrs", "years", True), ("asst", "assistant", True),
-    ("sat", "smallest", False), ("fl", "fuel", False), ("drv", "drive", True),
+    ("sat", "smallest", False), ("fl", "fuel", False), ("drv", "drive", True), ("govt", "government", True),
+    ("bale", "balance", False), ("bat", "boat", False),
 ])
 def test_abbreviations(short: str, word: str, expected: bool) -> None:
     assert abbreviates(short, word) is expected

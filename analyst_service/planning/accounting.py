@@ -327,8 +327,10 @@ def calendar_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftove
 
 def leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     """Everything in the question the plan does not account for, in a stable order."""
+    from analyst_service.planning.plan_shapes import shape_leftovers  # it builds on this module's Leftover
+
     found = [*calendar_leftovers(parser, plan), *cue_leftovers(parser, plan), *group_leftovers(parser, plan),
-             *mention_leftovers(parser, plan), *unlinked_leftovers(parser)]
+             *mention_leftovers(parser, plan), *unlinked_leftovers(parser), *shape_leftovers(parser, plan)]
     return list(dict.fromkeys(found))
 
 

@@ -94,6 +94,7 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
             if not vwords:
                 continue
             short = len(value.strip()) <= 2 or value.strip().replace(".", "").isdigit()
+            code = value.strip().isupper() and value.strip().isalpha() and len(value.strip()) <= 4
             for start in range(len(words)):
                 if used[start] or words[start] in STOPWORDS:
                     continue
@@ -103,8 +104,8 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
                     if i >= len(words) or used[i]:
                         break
                     s = _word_matches(words[i], tokens[i], vword)
-                    if s == 0.0:
-                        break
+                    if s == 0.0 or (s < 0.8 and code):
+                        break  # a code (`LIN`, `OAO`) is written as it is, never abbreviated further
                     matched, score = matched + 1, score + s
                 if not matched:
                     continue
@@ -114,9 +115,11 @@ def link_values(tokens: list[str], words: list[str], used: list[bool], columns: 
                     continue
                 if matched < len(vwords):
                     # Only short values complete from their first words ("nuclear" -> Nuclear Energy);
-                    # a sentence in a notes column is no value a question names by its opening.
+                    # a sentence in a notes column is no value a question names by its opening, and a
+                    # word whose letters merely occur in a first name ("round" and `Rod ...`) names none.
                     if len(vwords) > 3 or len(words[start]) < 4 or words[start] in CUE_WORDS \
-                            or words[start] in column_words:  # "the first team": the Team column, not `Team USA`
+                            or words[start] in column_words \
+                            or score < 0.8 * matched:  # "the first team": the Team column, not `Team USA`
                         continue
                     strength = 0.5 * score / len(vwords)
                 else:

@@ -78,7 +78,7 @@ _DETERMINERS = frozenset({"the", "all", "these", "those"})
 _SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fraction"})
 
 
-def _names_the_rows(parser: ParserState, word: str) -> bool:
+def names_the_rows(parser: ParserState, word: str) -> bool:
     """True for the noun right after "how many", "number of", "which" or "what": the rows counted or picked.
 
     ("how many people ...", "which person ..."): a noun there names what one row is, not a column.
@@ -209,7 +209,7 @@ def _excused(parser: ParserState, word: str) -> bool:
     """True for a word that needs no part in the plan: filler, a verb, people or things naming the rows,
     a unit, a kind word, a broader kind of the values."""
     return word in FILLER_WORDS or _is_verb(parser, word) or names_people(word) or _imperative(parser, word) \
-        or _kind_of_the_values(parser, word) or _names_the_rows(parser, word) or _is_unit(parser, word) \
+        or _kind_of_the_values(parser, word) or names_the_rows(parser, word) or _is_unit(parser, word) \
         or _kind_of(parser, word) or _rows_of_one_table(parser, word) or _pronoun_of_the_subject(parser, word) \
         or _unit_of_a_column(parser, word)
 
@@ -227,7 +227,7 @@ def mention_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover
             continue
         if all(c.is_id and c.table in tables for c in mention.columns):
             continue  # "items", "orders": an identifier names the rows themselves
-        if counts and _names_the_rows(parser, parser.tokens[mention.start]):
+        if counts and names_the_rows(parser, parser.tokens[mention.start]):
             continue  # "how many counties ...": the rows counted
         single = mention.end - mention.start == 1
         if single and (parser.tokens[mention.start] in FILLER_WORDS

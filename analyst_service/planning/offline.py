@@ -11,6 +11,8 @@ from analyst_service.errors import PlannerError
 from analyst_service.planning.accounting import Leftover, describe, leftovers
 from analyst_service.planning.base import ClarificationNeededError, PlanningContext
 from analyst_service.planning.builder import build_plan, spec_from_plan
+from analyst_service.planning.event_order import order_by_event
+from analyst_service.planning.explain import explain
 from analyst_service.planning.question import parse_question_traced
 from analyst_service.planning.readings import competing_readings
 from analyst_service.planning.schema_linking import SchemaIndex, singular, tokenize
@@ -62,6 +64,8 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
                            and _only_bare_count(spec, unlinked) and not _counts_the_rows(question, unlinked, index)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
+    if order_by_event(parser, plan):
+        plan.explanation = explain(plan)
     left = leftovers(parser, plan)
     if left:
         raise _leftover_clarification(left, plan)

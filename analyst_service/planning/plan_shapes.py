@@ -9,13 +9,17 @@ They are general rules about how questions over small tables are put, not about 
 - "how many more", "how much more": a difference between rows, which no plan here computes;
 - "which ..." or "who ...": the answer is a label, so a plan that returns one ungrouped total
   has dropped the thing asked for;
+- "the first" or "the last" row in file order is the answer only when no verb names an event
+  whose order might differ ("the first lighthouse built": see `event_order`), and a question
+  asking for the first rows is not answered over all of them;
 - the answer is never a sum of a year column, and a year column is never compared with a number
   that is no year.
 """
 
 from __future__ import annotations
 
-from analyst_service.planning.accounting import Leftover, plan_columns
+from analyst_service.planning.accounting import FILLER_WORDS, Leftover, names_the_rows, plan_columns
+from analyst_service.planning.event_order import event_words
 from analyst_service.planning.lexicon import can_be_verb, wordnet
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import ColumnInfo
@@ -107,7 +111,31 @@ def year_arithmetic(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     return found
 
 
+def _file_order(plan: plan_pb2.Plan) -> bool:
+    return bool(plan.order_by) and plan.order_by[0].file_order
+
+
+def position_by_event(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
+    """ "which lighthouse was built first" read as the first row of the file, when the verb (or a noun made
+    from it) names a column ("Builder") that dates nothing: the verb names the event ordered."""
+    if not _file_order(plan) or plan.HasField("anchor"):
+        return []
+    named = {w for c in parser.index.table_columns(plan.base_table) for w in c.words}
+    return [Leftover(word, "name an event whose order the file order need not follow")
+            for word in dict.fromkeys(parser.unlinked)
+            if word not in FILLER_WORDS and can_be_verb(word) and not names_the_rows(parser, word)
+            and event_words(word) & named and len(event_words(word)) > 1]
+
+
+def position_dropped(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
+    """ "the first three ..." over a plan that neither takes rows in file order nor locates a row."""
+    if not parser.spec.position or _file_order(plan) or plan.HasField("anchor") \
+            or any(o.file_order for o in plan.order_by):
+        return []
+    return [Leftover(parser.spec.position, "pick rows by their place in the table, which the plan does not do")]
+
+
 def shape_leftovers(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     """Every plan-shape problem found (see the module docstring)."""
     return [*verb_naming_a_column(parser, plan), *difference_asked(parser, plan), *label_dropped(parser, plan),
-            *year_arithmetic(parser, plan)]
+            *year_arithmetic(parser, plan), *position_by_event(parser, plan), *position_dropped(parser, plan)]

@@ -384,6 +384,9 @@ class Recognizers(ParserState):
                 if self._at(i, phrase):
                     if phrase == ("total",) and self._total_is_column(i):
                         break
+                    if phrase == ("total",) and self._total_of_a_count(i):
+                        self._use(i, i + 1)  # "the total number of X", "how many total X": one count
+                        break
                     if kind in ("max?", "min?") and len(phrase) == 1 and self._implicit_measure(i):
                         # "hottest", "youngest": the word names its measure; rank the rows by it.
                         self.spec.descending = kind == "max?"
@@ -392,6 +395,11 @@ class Recognizers(ParserState):
                     self.cues.append(Cue(i, i + len(phrase), kind))
                     self._use(i, i + len(phrase))
                     break
+
+    def _total_of_a_count(self, i: int) -> bool:
+        """True for "total" before "number of"/"count of" or right after "how many": it adds nothing to the count."""
+        return self._at(i + 1, ("number", "of")) or self._at(i + 1, ("count", "of")) \
+            or (i >= 2 and self.tokens[i - 2:i] == ["how", "many"])
 
     def _implicit_measure(self, i: int) -> bool:
         """True when a superlative word itself names a numeric column ("hottest" -> temp)."""

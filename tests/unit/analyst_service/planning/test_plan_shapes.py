@@ -69,7 +69,7 @@ def test_which_answered_with_one_total_is_asked_about(tables: dict) -> None:
 
 
 def test_a_year_column_is_never_the_sum_asked_for(tables: dict) -> None:
-    message = _asks(tables, "lighthouses", "what is the total number of year lit?")
+    message = _asks(tables, "lighthouses", "what is the sum of year lit?")
     assert "add up years" in message
 
 

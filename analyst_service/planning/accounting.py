@@ -79,7 +79,8 @@ _SHARE_WORDS = frozenset({"percent", "percentage", "share", "proportion", "fract
 
 
 def names_the_rows(parser: ParserState, word: str) -> bool:
-    """True for the noun right after "how many", "number of", "which" or "what": the rows counted or picked.
+    """True for the noun right after "how many", "number of", "which" or "what" (or after "first"/"last" when
+    the question picks rows by their place): the rows counted or picked.
 
     ("how many people ...", "which person ..."): a noun there names what one row is, not a column.
     """
@@ -89,6 +90,7 @@ def names_the_rows(parser: ParserState, word: str) -> bool:
         lead = i - 1 if parser.tokens[i - 1] in _DETERMINERS and i >= 2 else i
         before = tuple(parser.tokens[max(0, lead - 2):lead])
         if before[-1:] in (("which",), ("what",)) or before in (("how", "many"), ("number", "of")) \
+                or (before[-1:] in (("first",), ("last",), ("final",)) and parser.spec.position) \
                 or (len(before) == 2 and before[0] in _SHARE_WORDS and before[1] == "of" and singular(token) != token):
             return True  # "what percent of the bills ...": things counted (a plural), not an amount ("of revenue")
     return False

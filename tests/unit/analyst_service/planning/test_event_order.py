@@ -20,6 +20,7 @@ TABLES: dict[str, str] = {
     # Listed by name; the maker column dates nothing.
     "engines": "Engine,Builder,Gauge,Year\nBetsy,Ridley,2 ft,1921\nCoaster,Hallam,3 ft,1899\n"
                "Dapper,Ridley,2 ft,1910\nEmber,Hallam,3 ft,1934\n",
+    "fixtures": "Round,Opponent,Result\n1,Kelby Town,Won\n2,Orton Rovers,Lost\n3,Pellam United,Drawn\n",
     "governors": "Governor,Party,Years in office\nA. Marsh,Liberal,6\nB. Stone,Labour,4\nC. Reed,Liberal,9\n"
                  "D. Hale,Labour,3\n",
 }
@@ -69,3 +70,9 @@ def test_the_first_rows_are_not_dropped_from_a_total(tables: dict) -> None:
     with pytest.raises(ClarificationNeededError) as raised:
         plan_question("how many years in office did the first two governors serve combined?", dataset)
     assert "first" in raised.value.message
+
+
+def test_a_noun_after_first_or_last_names_the_rows_picked(tables: dict) -> None:
+    # "game" names no column: after "last" it is what one row is, so the last row answers.
+    rows = _answer(tables, "fixtures", "what was the result of the last game?")
+    assert [r[2] for r in rows] == ["Drawn"]

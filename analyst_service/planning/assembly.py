@@ -6,6 +6,7 @@ import re
 
 from analyst_service.errors import PlannerError
 from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, MONEY_WORDS, NEGATIONS, PERCENT_WORDS, SHARE_SPLITS
+from analyst_service.planning.counted_rows import names_rows_not_column
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
@@ -213,6 +214,9 @@ class Assembler(ParserState):
             # "how many people died" -> death_date: the rows with that event, not its distinct dates
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT, target.columns))  # type: ignore[union-attr]
             self.spec.understood.append(f"count of rows with {column.name}")
+        elif column is not None and target is not None and not distinct and names_rows_not_column(self.tokens, target):
+            self.spec.measures.append(Measure(P.AGGREGATION_COUNT, None, column.table))  # "how many games" beside `Game site`
+            self.spec.understood.append("count of rows")
         elif column is not None and (distinct or column.is_id or not column.is_numeric):
             # "how many products": count them in the table they identify (every product), not where they are referenced
             owners = sorted(target.columns, key=lambda c: self.index.id_column(c.table) != c)  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ from analyst_service.planning.anchors import Anchors
 from analyst_service.planning.assembly import Assembler
 from analyst_service.planning.date_filters import DateFilters
 from analyst_service.planning.durations import Durations
+from analyst_service.planning.number_words import number_word_values
 from analyst_service.planning.recognizers import Recognizers
 from analyst_service.planning.schema_linking import SchemaIndex
 from analyst_service.planning.spec import Condition, Spec
@@ -79,6 +80,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
                 self.spec.conditions.append(Condition(self._claim(mention).columns, P.FILTER_OPERATOR_EQ, [value]))
                 self.value_columns.add(mention.column.ref)
                 self.stray_numbers.remove(i)
+        number_word_values(self)
         self._assign_comparisons()
         entity = self._find_entity()
         self._assign_groups(entity)

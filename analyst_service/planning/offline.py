@@ -15,6 +15,7 @@ from analyst_service.planning.event_order import order_by_event
 from analyst_service.planning.explain import explain
 from analyst_service.planning.question import parse_question_traced
 from analyst_service.planning.readings import competing_readings
+from analyst_service.planning.shared_value import select_shared_value
 from analyst_service.planning.schema_linking import SchemaIndex, singular, tokenize
 from analyst_service.planning.spec import Spec
 from csv_analyst.v1 import dataset_pb2, plan_pb2
@@ -64,7 +65,9 @@ def plan_question(question: str, dataset: dataset_pb2.Dataset, context: Planning
                            and _only_bare_count(spec, unlinked) and not _counts_the_rows(question, unlinked, index)):
         raise _clarification(spec, unlinked, index)
     plan = build_plan(spec, index)
-    if order_by_event(parser, plan):
+    entity = parser._find_entity()
+    asked = entity.column.name if entity is not None and entity.column is not None and entity.column.is_text else ""
+    if order_by_event(parser, plan) or select_shared_value(parser, plan, asked):
         plan.explanation = explain(plan)
     left = leftovers(parser, plan)
     if left:

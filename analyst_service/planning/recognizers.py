@@ -111,6 +111,7 @@ class Recognizers(ParserState):
                     if value is not None:
                         self.comparisons.append((i, i + len(phrase) + 1, op, [value]))
                         self._use(i, i + len(phrase) + 1)
+                        self._redundant_or_more(i + len(phrase) + 1, op)
                     break
             value = self._number(i)
             for gap in (1, 2):  # "30 or more", "20 units or more"
@@ -125,6 +126,15 @@ class Recognizers(ParserState):
         for _, _, op, values in self.comparisons:
             self.spec.understood.append(f"{P.FilterOperator.Name(op).removeprefix('FILTER_OPERATOR_').lower()} "
                                         + " and ".join(str(v) for v in values))
+
+    def _redundant_or_more(self, after: int, op: int) -> None:
+        """ "at least 20 points or more": the trailing "or more" (within two words) repeats the comparison."""
+        same = {P.FILTER_OPERATOR_GE: ("more", "higher", "greater"), P.FILTER_OPERATOR_LE: ("less", "fewer", "lower")}
+        for gap in (0, 1):
+            if self._at(after + gap, ("or",)) and self.tokens[after + gap + 1:after + gap + 2] \
+                    and self.tokens[after + gap + 1] in same.get(op, ()):
+                self._use(after + gap, after + gap + 2)
+                return
 
     def _relative_dates(self) -> None:
         # Only where there are dates to be relative to: in a table of seasons or years, "the

@@ -32,3 +32,8 @@ def test_a_number_word_outside_the_column_range_is_not_a_value(tables: dict) -> 
     dataset, _ = tables["cups"]
     with pytest.raises(Exception):
         plan_question("which club was the first to have seven titles?", dataset)
+
+
+def test_a_trailing_or_more_repeats_at_least(tables: dict) -> None:
+    # "at least 3 titles or more" is "at least 3": the trailing words are no part left over.
+    assert _answer(tables, "how many clubs won at least 3 titles or more?")[0][0] == 3

@@ -22,10 +22,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
 
-def _connection(item: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+def _connection(item: dict[str, Any], folder: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     if "table" in item:
-        path = HERE / "tables" / f"{item['table']}.csv"
+        path = folder / "tables" / f"{item['table']}.csv"
         con.execute(f"CREATE VIEW {item['table']} AS SELECT * FROM read_csv_auto('{path}', header=true)")
     else:
         registry = json.loads((REPO / "datasets" / "registry.json").read_text(encoding="utf-8"))
@@ -42,9 +42,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def build() -> dict[str, int]:
-    """Compute every gold answer and write both halves; return the number of questions in each."""
-    items = [json.loads(line) for line in (HERE / "questions.src.jsonl").read_text(encoding="utf-8").splitlines()
+def build(folder: Path = HERE, id_prefix: str = "p") -> dict[str, int]:
+    """Compute every gold answer and write both halves; return the number of questions in each.
+
+    Args:
+        folder: The set's folder, holding ``questions.src.jsonl`` and ``tables/``; the halves are
+            written to its ``dev/`` and ``heldout/``.
+        id_prefix: Question ids are ``<id_prefix>-NNN`` in source order.
+    """
+    items = [json.loads(line) for line in (folder / "questions.src.jsonl").read_text(encoding="utf-8").splitlines()
              if line.strip()]
     halves: dict[str, list[dict[str, Any]]] = {"dev": [], "heldout": []}
     seen: dict[str, int] = defaultdict(int)
@@ -52,11 +58,13 @@ def build() -> dict[str, int]:
         source = item.get("table") or item["dataset"]
         half = item.get("split") or ("dev" if seen[source] % 2 == 0 else "heldout")
         seen[source] += 0 if item.get("split") else 1
-        rows = _connection(item).execute(item["gold_sql"]).fetchall()
-        question: dict[str, Any] = {"id": f"p-{number:03d}", "question": item["question"],
+        rows = _connection(item, folder).execute(item["gold_sql"]).fetchall()
+        question: dict[str, Any] = {"id": f"{id_prefix}-{number:03d}", "question": item["question"],
                                     "category": item["category"], "gold_sql": item["gold_sql"],
                                     "gold": [[_plain(v) for v in row] for row in rows],
                                     "order_matters": bool(item.get("order_matters", False))}
+        if "scoring" in item:
+            question["scoring"] = item["scoring"]
         if "table" in item:
             question["csv"] = [f"../tables/{item['table']}.csv"]
         else:
@@ -64,8 +72,8 @@ def build() -> dict[str, int]:
             question["dataset"] = item["dataset"]
         halves[half].append(question)
     for half, questions in halves.items():
-        (HERE / half).mkdir(exist_ok=True)
-        (HERE / half / "questions.jsonl").write_text(
+        (folder / half).mkdir(exist_ok=True)
+        (folder / half / "questions.jsonl").write_text(
             "".join(json.dumps(q) + "\n" for q in questions), encoding="utf-8")
     return {half: len(questions) for half, questions in halves.items()}
 

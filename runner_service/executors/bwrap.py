@@ -48,6 +48,7 @@ from runner_service.executors.base import (
 from runner_service.executors import native_sql
 from runner_service.executors.cgroups import RunCgroup, owned_cgroup_name, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
+from runner_service.executors.read_ahead import QuietSpell
 from runner_service.executors.sandbox_user import SandboxUser, default_sandbox_user
 from runner.messages import complete_frame, frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
@@ -60,9 +61,9 @@ SANDBOX_UID = 65534
 # DuckDB memory_limit, so RLIMIT_AS is a multiple of it (cgroups give the exact cap).
 ADDRESS_SPACE_FACTOR = 4
 MIN_ADDRESS_SPACE = 1 << 30
-# How long a native pool sandbox waits unused before it reads its dataset ahead (see
-# BwrapExecutor._read_ahead): longer than the gap between back-to-back runs, far shorter than an
-# analyst's pause between questions.
+# How long runs must be quiet before a waiting native pool sandbox reads its dataset ahead
+# (read_ahead.py): longer than the gap between back-to-back runs, far shorter than an analyst's
+# pause between questions.
 READ_AHEAD_AFTER_SECONDS = 0.15
 
 
@@ -218,7 +219,7 @@ class _Sandbox:
     cgroup: RunCgroup | None
     native: bool = False  # the native DuckDB CLI (native_sql.py) rather than the Python runner
     # The statements a waiting native pool sandbox may run ahead (native_sql.warm_up_script),
-    # given only once it has waited READ_AHEAD_AFTER_SECONDS unused (see _read_ahead_later).
+    # given only once it has waited READ_AHEAD_AFTER_SECONDS of quiet (read_ahead.py).
     ahead: bytes = b""
     taken: bool = False  # a run owns it: nothing more may be written to it but the run's query
 
@@ -249,7 +250,7 @@ class BwrapExecutor:
         # behind a refill it does not need.
         self._refiller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-refiller")
         self._active: dict[str, _Active] = {}
-        self._last_activity = 0.0  # time.monotonic() when a run last took a sandbox or ended
+        self._quiet = QuietSpell(READ_AHEAD_AFTER_SECONDS, lambda: bool(self._active))
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
             self.pool_settings, self._start_warm, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
@@ -275,28 +276,12 @@ class BwrapExecutor:
         loop = asyncio.get_running_loop()
         sandbox = await loop.run_in_executor(self._refiller, self._start_now, request, True)
         if sandbox.ahead:
-            loop.call_later(READ_AHEAD_AFTER_SECONDS, self._read_ahead, sandbox)
+            self._quiet.schedule(lambda: not sandbox.taken and sandbox.process.poll() is None,
+                                 lambda: self._read_ahead(sandbox))
         return sandbox
 
     def _read_ahead(self, sandbox: _Sandbox) -> None:
-        """Give a native pool sandbox that is still waiting its read-ahead, once runs have been
-        quiet for READ_AHEAD_AFTER_SECONDS.
-
-        The read-ahead (~60 ms of CPU on the 1e6-row demo) saves the next run a few ms of reading
-        and page faults, and the CLI cannot stop it once given: a sandbox taken during it keeps its
-        run waiting. So it is deferred: a sandbox taken at once (back-to-back runs, bursts) never
-        reads ahead, and one waiting through an analyst's pause does (on the event loop, like the
-        query written later, so the two never interleave on the pipe).
-        """
-        if sandbox.taken or sandbox.process.poll() is not None:
-            return
-        quiet_for = time.monotonic() - self._last_activity
-        if self._active or quiet_for < READ_AHEAD_AFTER_SECONDS:
-            # Runs are executing or came and went just now (back-to-back runs leave gaps of a few
-            # ms between them): wait for a quiet spell as long as the delay.
-            asyncio.get_running_loop().call_later(max(READ_AHEAD_AFTER_SECONDS - quiet_for, 0.01),
-                                                  self._read_ahead, sandbox)
-            return
+        """Write a waiting native pool sandbox's read-ahead (read_ahead.QuietSpell calls it)."""
         ahead, sandbox.ahead = sandbox.ahead, b""
         metrics.READ_AHEADS.labels(executor=self.name).inc()
         stdin = sandbox.process.stdin
@@ -385,7 +370,7 @@ class BwrapExecutor:
                                         or self._after(loop, self._discard, done.result()))
                 raise
         sandbox.taken = True
-        self._last_activity = time.monotonic()
+        self._quiet.touch()
         process, cgroup = sandbox.process, sandbox.cgroup
         started = time.perf_counter()
         active = _Active(process, cgroup=cgroup)
@@ -404,7 +389,7 @@ class BwrapExecutor:
             raise
         finally:
             self._active.pop(request.run_id, None)
-            self._last_activity = time.monotonic()
+            self._quiet.touch()
         wall = time.perf_counter() - started
         if exchange.answer is not None:
             # The whole answer is here: the sandbox exits by itself, and its tear-down (namespaces,

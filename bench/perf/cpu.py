@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.perf import measure
-from bench.perf.__main__ import QUESTION_SQL, REPO, datasets_at
+
+REPO = Path(__file__).resolve().parents[2]
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -72,6 +73,7 @@ def _stack_child(scale: float, data_dir: Path, pool_size: int, max_concurrency: 
     import tempfile
 
     from analyst_service.config import AnalystSettings
+    from bench.perf.__main__ import datasets_at
     from csv_analyst_app.stack import start_local_stack
     from runner_service.config import RunnerSettings
 
@@ -130,6 +132,7 @@ def _cgroup() -> Path | None:
 
 def measure_stack(options: argparse.Namespace) -> dict[str, Any]:
     """Start the stack in a child process and measure CPU per run for a burst and back to back."""
+    from bench.perf.__main__ import QUESTION_SQL  # imported here: bench.perf.__main__ imports this module
     cgroup = _cgroup()
     argv = [sys.executable, "-m", "bench.perf.cpu", "--child", "--scale", str(options.scale), "--data-dir",
             str(options.data_dir), "--pool-size", str(options.pool_size), "--concurrency", str(options.concurrency),

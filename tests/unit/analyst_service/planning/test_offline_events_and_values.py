@@ -21,6 +21,7 @@ TABLES = {
     "repairs": "repair_id,opened_on,fixed_on,grade,cost\n"
                "1,2024-01-02,2024-01-05,4,10\n2,2024-01-03,,2,20\n3,2024-02-01,2024-02-03,4,30\n"
                "4,2024-04-10,,5,15\n5,2024-05-10,2024-05-12,3,25\n",
+    "cases": "case_id,fee,opened\n1001,5,2020-01-01\n1002,7,2021-05-05\n1003,9,2021-06-05\n",
     "quarters": "year,quarter,output\n2019,4,5\n2020,1,6\n2020,2,7\n2021,2,9\n",
 }
 
@@ -97,3 +98,20 @@ def test_separate_periods_are_never_all_required_of_one_row(
         with pytest.raises(PlannerError, match="separate periods"):
             plan_question(question, dataset)
     plan_question("total cost between January 2024 and May 2024", dataset)  # one period
+
+
+@pytest.mark.parametrize(("table", "question", "expected_sql"), [
+    # A whole number right after a word for identified things is one of them.
+    ("repairs", "what was the cost of repair 3?", "SELECT * FROM repairs WHERE repair_id = 3"),
+    ("cases", "show case 1002", "SELECT * FROM cases WHERE case_id = 1002"),  # an id, not the year 1002
+    ("cases", "fee of case 1003", "SELECT * FROM cases WHERE case_id = 1003"),
+])
+def test_a_number_after_a_thing_is_its_id(
+        tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]],
+        table: str, question: str, expected_sql: str) -> None:
+    dataset, connection = tables[table]
+    plan = plan_question(question, dataset)
+    result = _rows(connection, compile_plan(plan, dataset))
+    expected = _rows(connection, expected_sql)
+    assert all(any(set(e) <= set(r) or set(r) <= set(e) for r in result) for e in expected) and len(result) == len(expected), \
+        plan.explanation

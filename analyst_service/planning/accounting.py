@@ -100,8 +100,8 @@ def _is_unit(parser: ParserState, word: str) -> bool:
     A number that is a count of rows to show ("top 3 cities") has no unit: the word after it names
     the rows.
     """
-    values = {float(v) for c in parser.spec.conditions for v in c.values
-              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    conditions = [*parser.spec.conditions, *(c for m in parser.spec.measures for c in m.share)]
+    values = {float(v) for c in conditions for v in c.values if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for i, token in enumerate(parser.tokens):
         if token != word or i == 0 or not parser.used[i - 1]:
             continue

@@ -40,6 +40,8 @@ class Assembler(ParserState):
                 years = all(isinstance(v, int) and 1000 <= v <= 2100 for v in values)
                 if id(mention) in self.claimed or column is None or not (column.is_numeric or (column.is_temporal and years)):
                     continue
+                if column.is_id and op != P.FILTER_OPERATOR_EQ:
+                    continue  # "more than 3 line items": an id labels a row, it is no amount to compare
                 distance = start - mention.end if mention.end <= start else mention.start - end
                 if start <= mention.start and mention.end <= end:
                     distance = -2  # "20 units or more": the unit inside the phrase names the column

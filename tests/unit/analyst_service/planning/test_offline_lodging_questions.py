@@ -18,7 +18,7 @@ from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
 from analyst_service.planning.participles import opposite_participles
 from analyst_service.profiling import apply_describe, apply_profile, describe_sql, profile_sql
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell
+from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_table
 from csv_analyst.v1 import dataset_pb2
 
 FILES = {
@@ -91,3 +91,19 @@ def test_an_active_participle_never_names_a_passive_column(
     # Guests who renew are not bookings that were renewed: asked back, never answered with `renewed`.
     with pytest.raises(PlannerError):
         plan_question("how many bookings did renewing guests make?", lodging[0])
+
+
+def test_an_id_is_never_compared_as_an_amount(tmp_path: Path) -> None:
+    # "more than 1 parcel" counts parcels per shipment; `parcel_id > 1` would answer something else.
+    dataset, _ = profiled_table("shipments", _write(tmp_path / "shipments.csv",
+                                                    "shipment_id,parcel_id,weight\n1,10,5\n1,11,3\n2,12,8\n"))
+    try:
+        plan = plan_question("how many shipments had more than 1 parcel?", dataset)
+    except PlannerError:
+        return
+    assert not any(f.column.endswith("_id") for f in plan.filters), plan.explanation
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -62,6 +62,8 @@ def test_a_unit_picks_the_one_column_named_like_its_quantity(
     ("stewards", "which steward was in charge on March 3, 1990?",
      "SELECT * FROM stewards WHERE start_date <= DATE '1990-03-03' AND end_date >= DATE '1990-03-03'"),
     ("stewards", "steward on February 13, 1991", "SELECT * FROM stewards WHERE steward = 'Cara'"),
+    # A unit inside a share is accounted for like any compared number's unit.
+    ("kilns", "what percentage of readings were above 25 degrees?", "SELECT 50.0"),
     # People counted: the population column ("pop" abbreviates it), not the other number beside it.
     ("districts", "how many districts have over 300000 people?", "SELECT count(*) FROM districts WHERE pop > 300000"),
     # "across" before a filtering value: over all of those rows, not a breakdown.

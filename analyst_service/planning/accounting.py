@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyst_service.planning.happened import unread_event
 from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_a_kind_of, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, singular
@@ -166,7 +167,7 @@ def _negated(parser: ParserState, word: str) -> bool:
 
 
 def _is_verb(parser: ParserState, word: str) -> bool:
-    if _negated(parser, word):
+    if _negated(parser, word) or unread_event(parser.tokens, word, parser.index.columns):
         return False
     return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
 

@@ -67,7 +67,7 @@ class Assembler(ParserState):
                                                   as_year=column.is_temporal))
 
     def _compare_by_unit(self, start: int, end: int, op: int, values: list[Scalar]) -> bool:
-        """ "90 degrees or more", "over 30 acres": a unit after the number names the column it measures."""
+        """ "25 degrees or more", "over 30 acres": a unit after the number names the column it measures."""
         for i in range(start + 1, min(end + 1, len(self.tokens))):
             if self.used[i] or not re.fullmatch(r"-?\d+(\.\d+)?", self.tokens[i - 1]):
                 continue

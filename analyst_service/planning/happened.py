@@ -23,6 +23,14 @@ def event_column(word: str, columns: list[ColumnInfo]) -> ColumnInfo | None:
     return found[0] if len(found) == 1 else None
 
 
+def unread_event(tokens: list[str], word: str, columns: list[ColumnInfo]) -> bool:
+    """True for a passive participle ("were closed") over a dataset that records when things happen (a date column
+    with empty cells) but whose name it is not: it may say which rows, so it is never excused as a mere verb."""
+    if not word.endswith("ed") or not any(c.is_temporal and c.null_count > 0 for c in columns):
+        return False
+    return any(token == word and any(t in _BE_FORMS for t in tokens[max(0, i - 2):i]) for i, token in enumerate(tokens))
+
+
 class HappenedStates(ParserState):
     """Recognises a passive participle naming the date column of an event."""
 

@@ -41,7 +41,7 @@ def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object,
     # "<numeric column> of <number>": that value.
     ("how many repairs had a grade of 4?", "SELECT count(*) FROM repairs WHERE grade = 4"),
     # Both extremes of one column.
-    ("lowest and highest cost", "SELECT min(cost), max(cost) FROM repairs"),
+    ("minimum and maximum cost", "SELECT min(cost), max(cost) FROM repairs"),
     ("min and max cost of repairs", "SELECT min(cost), max(cost) FROM repairs"),
     # A quarter named with an ordinal.
     ("number of repairs opened in the second quarter of 2024",
@@ -115,3 +115,10 @@ def test_a_number_after_a_thing_is_its_id(
     expected = _rows(connection, expected_sql)
     assert all(any(set(e) <= set(r) or set(r) <= set(e) for r in result) for e in expected) and len(result) == len(expected), \
         plan.explanation
+
+
+def test_an_unknown_event_over_dated_events_is_asked_about(
+        tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]) -> None:
+    # The table records when repairs were fixed; "inspected" names no column, and dropping it would count every repair.
+    with pytest.raises(PlannerError):
+        plan_question("how many repairs were inspected?", tables["repairs"][0])

@@ -1,5 +1,5 @@
 """Prometheus metrics of the runner service: queue depth, admission refusals, sandbox starts by
-executor, warm-pool size, hits and misses, and materialised-copy hits and misses."""
+executor, warm-pool size, hits and misses, read-aheads, and materialised-copy hits and misses."""
 
 from __future__ import annotations
 
@@ -12,5 +12,7 @@ SANDBOX_STARTS = Counter("csv_analyst_sandbox_starts_total", "Sandboxes started,
 WARM_POOL = Counter("csv_analyst_warm_pool_total", "Runs that found a warm sandbox (hit) or started one (miss)",
                     ["result"])
 WARM_POOL_SIZE = Gauge("csv_analyst_warm_pool_size", "Warm sandboxes waiting for a run")
+READ_AHEADS = Counter("csv_analyst_warm_read_aheads_total",
+                      "Warm sandboxes that read their dataset ahead during a quiet spell", ["executor"])
 MATERIALISED = Counter("csv_analyst_materialised_total",
                        "Runs that read a materialised copy (hit) or the CSV files (miss)", ["result"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analyst_service.planning.happened import unread_event
 from analyst_service.planning.lexicon import can_be_verb, is_verb_form, lemma, names_a_kind_of, names_people, names_things
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, singular
@@ -102,8 +103,8 @@ def _is_unit(parser: ParserState, word: str) -> bool:
     A number that is a count of rows to show ("top 3 cities") has no unit: the word after it names
     the rows.
     """
-    values = {float(v) for c in parser.spec.conditions for v in c.values
-              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    conditions = [*parser.spec.conditions, *(c for m in parser.spec.measures for c in m.share)]
+    values = {float(v) for c in conditions for v in c.values if isinstance(v, (int, float)) and not isinstance(v, bool)}
     for i, token in enumerate(parser.tokens):
         if token != word or i == 0 or not parser.used[i - 1]:
             continue
@@ -168,7 +169,7 @@ def _negated(parser: ParserState, word: str) -> bool:
 
 
 def _is_verb(parser: ParserState, word: str) -> bool:
-    if _negated(parser, word):
+    if _negated(parser, word) or unread_event(parser.tokens, word, parser.index.columns):
         return False
     return (is_verb_form(word) and not _modifies_a_column(parser, word)) or _verb_after_auxiliary(parser, word)
 

@@ -9,12 +9,16 @@ from analyst_service.planning.cues import ADDITIVE, AGGREGATIONS, DATE_PARTS, MO
 from analyst_service.planning.counted_rows import names_rows_not_column
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import STOPWORDS, ColumnInfo, Mention, singular
+from analyst_service.planning.labels import is_unique_key, label_column
+from analyst_service.planning.units import column_for_unit, measured_quantities
 from analyst_service.planning.spec import Condition, Group, Measure, Ref, Scalar
 from csv_analyst.v1 import plan_pb2
 
 P = plan_pb2
 
 
+# Cue kinds of a smallest or largest value: "min and max price" asks for both of one column.
+_EXTREMES = frozenset({"min", "max", "min?", "max?"})
 # Words asking for rows rather than a total ("list the revenue of each order").
 _LISTING_WORDS = frozenset({"list", "rows", "row", "which", "each", "every", "all", "records", "entries"})
 
@@ -29,12 +33,16 @@ class Assembler(ParserState):
 
     def _assign_comparisons(self) -> None:
         for start, end, op, values in self.comparisons:
+            if self._compare_by_unit(start, end, op, values):
+                continue
             best: tuple[int, Mention] | None = None
             for mention in self.mentions:
                 column = mention.column
                 years = all(isinstance(v, int) and 1000 <= v <= 2100 for v in values)
                 if id(mention) in self.claimed or column is None or not (column.is_numeric or (column.is_temporal and years)):
                     continue
+                if column.is_id and op != P.FILTER_OPERATOR_EQ:
+                    continue  # "more than 3 line items": an id labels a row, it is no amount to compare
                 distance = start - mention.end if mention.end <= start else mention.start - end
                 if start <= mention.start and mention.end <= end:
                     distance = -2  # "20 units or more": the unit inside the phrase names the column
@@ -59,6 +67,27 @@ class Assembler(ParserState):
             self.spec.conditions.append(Condition(self._claim(best[1]).columns, op, values, start,
                                                   as_year=column.is_temporal))
 
+    def _compare_by_unit(self, start: int, end: int, op: int, values: list[Scalar]) -> bool:
+        """ "25 degrees or more", "over 30 acres": a unit after the number names the column it measures."""
+        for i in range(start + 1, min(end + 1, len(self.tokens))):
+            if self.used[i] or not re.fullmatch(r"-?\d+(\.\d+)?", self.tokens[i - 1]):
+                continue
+            money = "monetary" in measured_quantities(self.tokens[i])
+            column = self._money_column(values) if money else column_for_unit(self.tokens[i], self.index.columns)
+            if column is None and money:
+                raise PlannerError(message=f"found an amount of money ({self.tokens[i]}) but not the one column holding "
+                                           "it; name the column it applies to",
+                                   metadata={"candidates": self._candidates(lambda c: c.is_measure)})
+            if column is None:
+                continue
+            # The unit word itself is no mention of a column ("dollars" resembling a quantity column).
+            self.mentions = [m for m in self.mentions if not m.start <= i < m.end]
+            named = [m for m in self.mentions if id(m) not in self.claimed and m.column == column]
+            self.spec.conditions.append(Condition(self._claim(named[0]).columns if named else (column,), op, values, start))
+            self.spec.understood.append(f"{column.name} (measured in {self.tokens[i]})")
+            return True
+        return False
+
     def _money_column(self, values: list[Scalar]) -> ColumnInfo | None:
         """The one numeric column that holds money (by its name's or description's words) and whose profiled
         range holds the amounts compared with ("over $40" with a bill of 3-50 and a tip of 1-10), else None."""
@@ -67,6 +96,9 @@ class Assembler(ParserState):
         if len(found) > 1:
             found = [c for c in found if c.number_range is not None and all(
                 isinstance(v, int | float) and c.number_range[0] <= v <= c.number_range[1] for v in values)]
+        named = {m.table for m in self.mentions if m.table}
+        if len(found) > 1 and len(named) == 1:  # "orders over $500": the money column of the orders
+            found = [c for c in found if c.table in named]
         return found[0] if len(found) == 1 else None
 
     def _find_entity(self) -> Mention | None:
@@ -86,13 +118,19 @@ class Assembler(ParserState):
         return self._next_mention(position, window=1)
 
     def _assign_groups(self, entity: Mention | None) -> None:
-        for cue in self.group_cues:
-            if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) and self.used[cue + 1]:
-                continue  # "across michigan counties": a value filter, not a grouping
+        for cue in list(self.group_cues):
+            if self.tokens[cue] == "across" and cue + 1 < len(self.tokens) \
+                    and (self.used[cue + 1] or self.tokens[cue + 1] in ("all", "every", "both")):
+                self.group_cues.remove(cue)  # "across Ohio schools", "across all schools": all of them together
+                continue
             start = cue + 1
             if self.tokens[start:start + 2] in (["type", "of"], ["kind", "of"], ["sort", "of"]):
                 start += 2  # "for each type of product": the column named after "of"
             mention = self._next_mention(start, window=1)
+            if mention is not None and self._per_row(mention):
+                self._claim(mention)
+                self.group_cues.remove(cue)  # "mean price per line item": each group would be one row
+                continue
             if mention is None:
                 if cue + 1 < len(self.tokens) and not self.used[cue + 1] and self.tokens[cue + 1] not in STOPWORDS:
                     raise PlannerError(
@@ -115,6 +153,12 @@ class Assembler(ParserState):
                 self._add_group(self._claim(nxt))
                 following = nxt.end
 
+    def _per_row(self, mention: Mention) -> bool:
+        """True for an average (or median) "per" the unique id of the rows it averages: no grouping at all."""
+        column = self.index.id_column(mention.table) if mention.table else mention.column
+        return column is not None and is_unique_key(column) and bool(self.cues) \
+            and all(c.kind in ("avg", "median") for c in self.cues)
+
     def _add_group(self, mention: Mention) -> None:
         ref: Ref
         if mention.table:
@@ -129,6 +173,9 @@ class Assembler(ParserState):
             self.bucket = 0
         else:
             self.spec.groups.append(Group(ref))
+            labels = {label_column(self.index.table_columns(c.table), c) for c in ref} - {None}
+            if len(labels) == 1:  # "top 5 products": each product's name beside its id
+                self.spec.groups.append(Group((labels.pop(),)))  # type: ignore[arg-type]
         self.spec.understood.append(f"per {ref[0].name}")
 
     def _assign_aggregations(self) -> None:
@@ -139,7 +186,8 @@ class Assembler(ParserState):
                 if cue.kind in ("max?", "min?"):
                     cue.kind = "desc" if cue.kind == "max?" else "asc"
         for first, second in zip(self.cues, self.cues[1:]):
-            if first.kind.endswith("?") and second.kind.endswith("?") and second.start == first.end + 1 \
+            if {first.kind, second.kind} <= _EXTREMES and first.kind.rstrip("?") != second.kind.rstrip("?") \
+                    and second.start == first.end + 1 \
                     and self.tokens[first.end] == "and":
                 target = self._next_mention(second.end, window=0, measure_only=True)
                 if target is not None:  # "smallest and largest price": both of one column

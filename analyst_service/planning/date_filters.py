@@ -6,7 +6,9 @@ from datetime import date
 
 from analyst_service.errors import PlannerError
 from analyst_service.planning.dates import DateSpan, is_year, relative_span
+from analyst_service.planning.intervals import span_columns
 from analyst_service.planning.parser_state import ParserState
+from analyst_service.planning.schema_linking import ColumnInfo
 from analyst_service.planning.spec import Condition, Group, Measure, Ref
 from csv_analyst.v1 import plan_pb2
 
@@ -32,8 +34,35 @@ class DateFilters(ParserState):
             self.spec.groups.insert(0, Group(ref, self.bucket))
         if self.spec.groups and not self.spec.measures:
             self.spec.measures.append(Measure(P.AGGREGATION_COUNT))
+        self._refuse_separate_periods()
+        pair = None if temporal else span_columns(self.index.columns)
         for span in self.date_spans:
+            if pair is not None and self._within_span(span, pair):
+                continue
             self._assign_span(span, ref, year_ref)
+
+    def _refuse_separate_periods(self) -> None:
+        """ "in 2023 compared with 2024", "in May and in July": periods that do not overlap cannot all hold for one
+        row, and one filter per period would leave nothing; ask for them one at a time or by period."""
+        periods = sorted((s.low, s.high) for s in self.date_spans
+                         if s.bound == "in" and s.relative is None and not s.month_only)
+        for (_, first_end), (second_start, _) in zip(periods, periods[1:]):
+            if second_start >= first_end:
+                phrases = ", ".join(" ".join(self.tokens[s.start:s.end]) for s in self.date_spans)
+                raise PlannerError(message=f"the question names separate periods ({phrases}); a row lies in only one of "
+                                           "them, so ask about each period on its own or break the answer down by year "
+                                           "or month", metadata={"periods": phrases})
+
+    def _within_span(self, span: DateSpan, pair: tuple[ColumnInfo, ColumnInfo]) -> bool:
+        """One day over rows with a start and an end date: the rows whose span holds that day."""
+        if span.bound != "in" or span.relative is not None or span.month_only \
+                or span.high.toordinal() - span.low.toordinal() != 1:
+            return False
+        start, end = pair
+        self.spec.conditions += [Condition((start,), P.FILTER_OPERATOR_LT, [span.high.isoformat()]),
+                                 Condition((end,), P.FILTER_OPERATOR_GE, [span.low.isoformat()])]
+        self.spec.assumptions.append(f"{span.low.isoformat()} read as a day inside the span from {start.name} to {end.name}")
+        return True
 
     def _resolve_relative(self, span: DateSpan, ref: Ref) -> DateSpan:
         """Read "last month"/"past 3 weeks"/"this year" against the data's latest date (the data
@@ -96,6 +125,13 @@ class DateFilters(ParserState):
                 self.spec.conditions += [Condition(ref, P.FILTER_OPERATOR_GE, [low]), Condition(ref, P.FILTER_OPERATOR_LT, [high])]
             else:
                 self.spec.conditions.append(Condition(ref, ops[span.bound], [high if span.bound == "gt" else low]))
+            return
+        quarter_ref = self._part_column("quarter") if year_ref and span.bound == "in" else ()
+        if quarter_ref and span.low.day == 1 and span.low.month % 3 == 1 and span.high.day == 1 \
+                and (span.high.year * 12 + span.high.month) - (span.low.year * 12 + span.low.month) == 3:
+            # "the third quarter of 1990" over integer year and quarter columns.
+            self.spec.conditions += [Condition(year_ref, P.FILTER_OPERATOR_EQ, [span.low.year]),
+                                     Condition(quarter_ref, P.FILTER_OPERATOR_EQ, [span.low.month // 3 + 1])]
             return
         if year_ref and span.years_only:
             first, last = span.low.year, span.high.year - 1

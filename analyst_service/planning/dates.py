@@ -81,6 +81,21 @@ def _relative(reader: _Reader, i: int) -> tuple[int, tuple[str, int]] | None:
     return None
 
 
+_QUARTER_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 4}
+
+
+def _quarter(reader: _Reader, i: int) -> tuple[int, int]:
+    """A quarter named at token i ("q2", "second quarter", "q2 of"): (its number or 0, the token after it)."""
+    token = reader.tokens[i]
+    if token.startswith("q") and len(token) == 2 and token[1] in "1234":
+        quarter, at = int(token[1]), i + 1
+    elif token in _QUARTER_ORDINALS and reader.free(i + 1) and reader.tokens[i + 1] in ("quarter", "qtr"):
+        quarter, at = _QUARTER_ORDINALS[token], i + 2
+    else:
+        return 0, i
+    return quarter, at + 1 if reader.free(at) and reader.tokens[at] == "of" else at
+
+
 def is_year(token: str) -> bool:
     """True for a four-digit token between 1000 and 2100."""
     return token.isdigit() and len(token) == 4 and 1000 <= int(token) <= 2100
@@ -127,9 +142,10 @@ class _Reader:
             if day:  # a day without a year: the year comes from a neighbouring date
                 return end, date(1, month, day), date(1, month, day), month, False
             return end, date(1, month, 1), date(1, month, 1), month, False
-        if token.startswith("q") and len(token) == 2 and token[1] in "1234" and self.free(i + 1) and is_year(self.tokens[i + 1]):
-            year, quarter = int(self.tokens[i + 1]), int(token[1])
-            return i + 2, date(year, 3 * quarter - 2, 1), _next_month(year, 3 * quarter), 0, False
+        quarter, at = _quarter(self, i)
+        if quarter and self.free(at) and is_year(self.tokens[at]):  # "q3 2024", "the second quarter of 2023"
+            year = int(self.tokens[at])
+            return at + 1, date(year, 3 * quarter - 2, 1), _next_month(year, 3 * quarter), 0, False
         if is_year(token):
             year = int(token)
             if self.free(i + 1) and self.tokens[i + 1] == "s" and year % 10 == 0:

@@ -11,6 +11,8 @@ from analyst_service.planning.anchors import Anchors
 from analyst_service.planning.assembly import Assembler
 from analyst_service.planning.date_filters import DateFilters
 from analyst_service.planning.durations import Durations
+from analyst_service.planning.happened import HappenedStates
+from analyst_service.planning.number_values import NumberValues
 from analyst_service.planning.number_words import number_word_values
 from analyst_service.planning.recognizers import Recognizers
 from analyst_service.planning.schema_linking import SchemaIndex
@@ -22,7 +24,7 @@ ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seven
             "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12}
 
 
-class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
+class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations, HappenedStates, NumberValues):
     """Parses one question against one dataset's schema index."""
 
     def parse(self) -> Spec:
@@ -43,6 +45,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
         self._values()
         self._anchor()
         self._empty_states()
+        self._happened()
         self._none_left()
         self._missing_values()
         self._durations()
@@ -73,6 +76,7 @@ class QuestionParser(Recognizers, Anchors, Assembler, DateFilters, Durations):
 
     def _assemble(self) -> None:
         self._ordinal_values()
+        self._numbers_after_columns()
         for i in list(self.stray_numbers):  # "4-cylinder", "6 cylinders": a value of the next column
             mention = self._next_mention(i + 1, window=0)
             value = self._number(i)

@@ -75,8 +75,8 @@ class Recognizers(ParserState):
         Only the words first/last/final, and not when they belong to a column name ("First Name").
         """
         for i, token in enumerate(self.tokens):
-            if self.used[i] or token not in POSITION_WORDS:
-                continue
+            if self.used[i] or token not in POSITION_WORDS or self.tokens[i + 1:i + 2] in (["quarter"], ["qtr"]):
+                continue  # "the first quarter of 2024" is a date
             if i + 1 < len(self.tokens) and any(POSITION_WORDS[token] in c.words or token in c.words
                                                 for c in self.index.link_span(self.words[i:i + 2])):
                 continue

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from analyst_service.planning.compounds import glued_from, whole_of
 from analyst_service.planning.lexicon import broader, synonyms
+from analyst_service.planning.participles import opposite_participles
 from analyst_service.planning.vocabulary import SYNONYMS, WEAK_WORDS, abbreviates, stem
 from csv_analyst.v1 import dataset_pb2
 
@@ -28,7 +29,8 @@ _NO_SINGULAR = {"series", "species", "news", "status", "analysis", "bus", "gas",
 NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                     "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")
 TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP")
-_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|\d+(?:\.\d+)?|q[1-4]\b|[a-z]+")
+# A minus sign is part of a number only where it cannot be a hyphen ("below -10", not "4-cylinder" or "2010-2012").
+_TOKEN = re.compile(r"\d{4}-\d{2}-\d{2}|(?:(?<![\w.)])-(?=\d))?\d+(?:\.\d+)?|q[1-4]\b|[a-z]+")
 
 
 def singular(word: str) -> str:
@@ -52,7 +54,7 @@ def name_words(name: str) -> list[str]:
 
 def tokenize(question: str) -> list[str]:
     """Lower-case word and number tokens; thousands separators and currency signs are removed."""
-    text = question.lower().replace("’", "'")
+    text = question.lower().replace("’", "'").replace("−", "-")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
     text = re.sub(r"[$€£]", "", text)
     text = text.replace("%", " percent ")
@@ -244,7 +246,8 @@ def word_match(word: str, column_word: str) -> float:
         return 0.65
     if whole_of(word, column_word):
         return 0.7  # "revenue" -> revtotal
-    if len(word) >= 5 and stem(word) == stem(column_word) and len(stem(word)) >= 4:
+    if len(word) >= 5 and stem(word) == stem(column_word) and len(stem(word)) >= 4 \
+            and not opposite_participles(word, column_word):
         return 0.7
     for synonym in SYNONYMS.get(word, ()):
         if len(synonym) >= 3 and len(column_word) > len(synonym) + 2 and synonym in column_word:

@@ -12,6 +12,8 @@ Measures, side by side in one run on this machine, and prints as a table (JSON w
 - a load run (5 users x 10 concurrent runs) and a burst of 50: outcomes, latency, runs/s, peak memory;
 - variants that decide the defaults: no warm pool, two warm sandboxes per dataset, the old fixed
   concurrency of 2, and the Python runner for SQL;
+- CPU time per run (services and sandboxes apart) for a burst and back-to-back runs
+  (bench/perf/cpu.py): unlike latency, it hardly moves with the neighbours' load;
 - the issue's targets (`targets`), each as a measured value against its limit.
 Numbers are ratios against baselines measured in the same run; nothing here is a pass/fail test.
 `python -m bench.perf.table --readme README.md` regenerates the README's table from the JSON.
@@ -35,7 +37,7 @@ from typing import Any
 
 from google.protobuf import duration_pb2
 
-from bench.perf import measure
+from bench.perf import cpu, measure
 from csv_analyst.v1 import run_pb2
 
 REPO = Path(__file__).resolve().parents[2]
@@ -287,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
         others = {} if options.no_variants else variants(datasets, work, 20, 5, 10, 50)
         docker = docker_end_to_end(datasets, work, 20)
         cold = cold_starts(work, options.cold_runs)
+        cpu_per_run = cpu.measure_stack(argparse.Namespace(
+            scale=options.scale, data_dir=options.data_dir, runs=50, pool_size=1, concurrency=0, sql_runner="auto",
+            profile=False))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     with open(orders_csv) as handle:
@@ -295,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(), "scale": options.scale, "orders_rows": rows, "question_sql": QUESTION_SQL,
         "floor_in_process": floor, "floor_in_process_paced": {"pause_seconds": PAUSE_SECONDS, **floor_paced},
         "pandas_read_csv_groupby": pandas, **e2e, "variants": others, "docker_warm": docker, "cold_start": cold,
+        "cpu_per_run": cpu_per_run,
         "ratios": {
             # The target: SubmitRun (paced) against the in-process query paced the same way.
             "submit_run_p50_over_paced_floor_p50": round(e2e["submit_run"]["p50_ms"] / floor_paced["p50_ms"], 2),

@@ -87,6 +87,14 @@ def markdown(results: dict[str, Any]) -> str:
                 f"SQL runner {variant['sql_runner']} | {_ms(variant['submit_run']['p50_ms'])} | "
                 f"{_ms(variant['submit_run_back_to_back']['p50_ms'])} | "
                 f"{_ms(load['p95_ms']) if load else '-'} | {load['runs_per_second'] if load else '-'} |")
+    cpu = results.get("cpu_per_run", {})
+    if "burst" in cpu:
+        lines += ["", "| CPU per run (same run; `python -m bench.perf.cpu`) | services (analyst + runner) | "
+                      "sandbox (sh, bwrap, setpriv, DuckDB CLI) | total | runs/s |", "|---|---|---|---|---|"]
+        for name, label in (("burst", f"burst of {cpu['burst']['runs']}"), ("back_to_back", "back to back")):
+            step = cpu[name]
+            lines.append(f"| {label} | {step['services_cpu_ms_per_run']} ms | {step['sandbox_cpu_ms_per_run']} ms | "
+                         f"{step['total_cpu_ms_per_run']} ms | {step['runs_per_second']} |")
     lines += ["", "| target (issue 16) | measured | limit | met |", "|---|---|---|---|"]
     for target in results.get("targets", []):
         lines.append(f"| {target['target']} | {target['value']} | {target['limit']} | {'yes' if target['met'] else '**no**'} |")

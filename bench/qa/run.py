@@ -1,9 +1,11 @@
 """Run an open question set through ``csv-analyst ask --batch --json`` and report execution accuracy.
 
 The open sets live in ``../shared/bench`` beside the repo (see its README for the question format,
-the CLI contract and the scoring rule); the practice sets (``practice-dev``, ``practice-heldout``)
-live in ``bench/practice`` and are scored like real-dev (see its README). The runner uses the embedded stack (no ``--server``) with
-a throw-away capsule database, so a benchmark run never writes to the user's capsule store.
+the CLI contract and the scoring rule); the practice sets (``practice-dev``, ``practice-heldout``,
+``practice2-dev``, ``practice2-heldout``) live in ``bench/practice`` and ``bench/practice2`` and are
+scored like real-dev, or like wtq-dev where a question says so (see their READMEs). The runner uses
+the embedded stack (no ``--server``) with a throw-away capsule database, so a benchmark run never
+writes to the user's capsule store.
 
 Exit status: 0 whenever the measurement finished, whatever the accuracy; non-zero only when the
 runner itself could not run (missing set, unreadable question file, CLI not found).
@@ -32,9 +34,10 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SETS_DIR = REPO_ROOT.parent / "shared" / "bench"
-PRACTICE_DIR = REPO_ROOT / "bench" / "practice"
-# Practice sets: name -> (folder under bench/practice, scoring rule of the open set they imitate).
-PRACTICE_SETS = {"practice-dev": ("dev", "real-dev"), "practice-heldout": ("heldout", "real-dev")}
+PRACTICE_DIR = REPO_ROOT / "bench"
+# Practice sets: name -> (folder under bench/, default scoring rule: that of the open set they imitate).
+PRACTICE_SETS = {"practice-dev": ("practice/dev", "real-dev"), "practice-heldout": ("practice/heldout", "real-dev"),
+                 "practice2-dev": ("practice2/dev", "real-dev"), "practice2-heldout": ("practice2/heldout", "real-dev")}
 SET_NAMES = (*SCORERS, *PRACTICE_SETS)
 CLARIFICATION = "CLARIFICATION_NEEDED"
 
@@ -54,6 +57,8 @@ class Question:
     gold: list[list[Any]]
     order_matters: bool
     dataset: str = ""
+    scoring: str = ""
+    """The open set whose scoring rule this question follows, when not the set's own (practice sets)."""
 
 
 @dataclass
@@ -81,6 +86,20 @@ class SetReport:
         """Correct answers divided by SUCCEEDED answers (1 when nothing was answered)."""
         return self.correct / self.answered if self.answered else 1.0
 
+    def groups(self) -> dict[str, dict[str, int]]:
+        """Totals per group of categories, a group being the part before "/" in a category name.
+
+        A set whose categories are written ``group/kind`` (practice2: ``demo/``, ``real/``,
+        ``wtq/``) is reported per group too; a set without such names has no groups.
+        """
+        totals: dict[str, Counter[str]] = {}
+        for category, counts in self.categories.items():
+            if "/" not in category:
+                continue
+            group = totals.setdefault(category.split("/", 1)[0], Counter())
+            group.update(counts)
+        return {name: dict(counts) for name, counts in sorted(totals.items())}
+
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready dict."""
         return {
@@ -94,6 +113,9 @@ class SetReport:
             "categories": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
                                   "precision": round(_share(counts["correct"], counts["answered"]), 4)}
                            for name, counts in sorted(self.categories.items())},
+            "groups": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
+                              "precision": round(_share(counts["correct"], counts["answered"]), 4)}
+                       for name, counts in self.groups().items()},
             "statuses": dict(sorted(self.statuses.items())),
             "failures": self.failures,
             "runner_warnings": self.runner_warnings,
@@ -105,6 +127,15 @@ class SetReport:
 
 def _share(part: int, whole: int) -> float:
     return part / whole if whole else 1.0
+
+
+def _scoring_rule(name: Any) -> str:
+    """A question's own scoring rule: empty (the set's rule) or the name of a known one."""
+    if name in (None, ""):
+        return ""
+    if name not in SCORERS:
+        raise KeyError(f"unknown scoring rule {name!r} (known: {', '.join(SCORERS)})")
+    return str(name)
 
 
 def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
@@ -137,6 +168,7 @@ def load_questions(set_dir: Path, limit: int | None = None) -> list[Question]:
                 gold=[list(row) for row in item["gold"]],
                 order_matters=bool(item.get("order_matters", False)),
                 dataset=str(item.get("dataset") or ""),
+                scoring=_scoring_rule(item.get("scoring")),
             ))
         except (ValueError, KeyError, TypeError) as error:
             raise BenchError(f"{path}:{number}: not a valid question line ({error})") from error
@@ -239,10 +271,11 @@ def score_set(name: str, questions: Iterable[Question], answers: dict[str, dict[
     Returns:
         The set's report.
     """
-    scorer = SCORERS[PRACTICE_SETS[name][1] if name in PRACTICE_SETS else name]
+    set_rule = PRACTICE_SETS[name][1] if name in PRACTICE_SETS else name
     report = SetReport(name)
     for question in questions:
         answer = answers.get(question.id)
+        scorer = SCORERS[question.scoring or set_rule]
         verdict: Verdict = scorer(question.gold, question.order_matters, answer)
         report.questions += 1
         counts = report.categories.setdefault(
@@ -313,6 +346,11 @@ def format_report(report: SetReport) -> str:
         precise = 100 * _share(counts["correct"], counts["answered"])
         lines.append(f"{category.ljust(width)}  {counts['correct']:7d}  {counts['answered']:8d}  "
                      f"{counts['questions']:5d}  {share:7.1f}%  {precise:8.1f}%  {counts['clarifications']:9d}")
+    for group, counts in report.groups().items():
+        lines.append(f"group {group}: {counts['correct']}/{counts['questions']} correct, accuracy "
+                     f"{100 * counts['correct'] / counts['questions']:.1f}%, precision "
+                     f"{100 * _share(counts['correct'], counts['answered']):.1f}% "
+                     f"({counts['correct']}/{counts['answered']} answered), {counts['clarifications']} clarifications")
     lines.append("")
     lines.append("status: " + ", ".join(f"{status} {count}" for status, count in sorted(report.statuses.items())))
     if report.planner_usage is not None:

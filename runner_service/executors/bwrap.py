@@ -48,6 +48,7 @@ from runner_service.executors.base import (
 from runner_service.executors import native_sql
 from runner_service.executors.cgroups import RunCgroup, owned_cgroup_name, reap_stale_cgroups
 from runner_service.executors.pool import PoolSettings, WarmPool, pool_key, warm_template
+from runner_service.executors.read_ahead import QuietSpell
 from runner_service.executors.sandbox_user import SandboxUser, default_sandbox_user
 from runner.messages import complete_frame, frame, query_frame
 from runner_service.executors.seccomp import build_filter_fd, seccomp_available
@@ -60,6 +61,10 @@ SANDBOX_UID = 65534
 # DuckDB memory_limit, so RLIMIT_AS is a multiple of it (cgroups give the exact cap).
 ADDRESS_SPACE_FACTOR = 4
 MIN_ADDRESS_SPACE = 1 << 30
+# How long runs must be quiet before a waiting native pool sandbox reads its dataset ahead
+# (read_ahead.py): longer than the gap between back-to-back runs, far shorter than an analyst's
+# pause between questions.
+READ_AHEAD_AFTER_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,10 @@ class _Sandbox:
     process: subprocess.Popen[bytes]
     cgroup: RunCgroup | None
     native: bool = False  # the native DuckDB CLI (native_sql.py) rather than the Python runner
+    # The statements a waiting native pool sandbox may run ahead (native_sql.warm_up_script),
+    # given only once it has waited READ_AHEAD_AFTER_SECONDS of quiet (read_ahead.py).
+    ahead: bytes = b""
+    taken: bool = False  # a run owns it: nothing more may be written to it but the run's query
 
 
 @dataclass
@@ -241,6 +250,7 @@ class BwrapExecutor:
         # behind a refill it does not need.
         self._refiller = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="bwrap-refiller")
         self._active: dict[str, _Active] = {}
+        self._quiet = QuietSpell(READ_AHEAD_AFTER_SECONDS, lambda: bool(self._active))
         self._pool: WarmPool[SandboxRequest, _Sandbox] = WarmPool(
             self.pool_settings, self._start_warm, lambda s: s.process.poll() is None, self._discard, key_of=pool_key)
         self._janitor: asyncio.Task[None] | None = None
@@ -263,10 +273,28 @@ class BwrapExecutor:
 
     async def _start_warm(self, request: SandboxRequest) -> _Sandbox:
         """Start a warm sandbox for the pool (on the refill thread; see _start)."""
-        # It reads ahead only while no run executes: under load the read-ahead would take the
-        # CPU from runs, and a run taking the sandbox early would wait for it.
-        return await asyncio.get_running_loop().run_in_executor(self._refiller, self._start_now, request,
-                                                                not self._active)
+        loop = asyncio.get_running_loop()
+        sandbox = await loop.run_in_executor(self._refiller, self._start_now, request, True)
+        if sandbox.ahead:
+            self._quiet.schedule(lambda: not sandbox.taken and sandbox.process.poll() is None,
+                                 lambda: self._read_ahead(sandbox))
+        return sandbox
+
+    def _read_ahead(self, sandbox: _Sandbox) -> None:
+        """Write a waiting native pool sandbox's read-ahead (read_ahead.QuietSpell calls it)."""
+        ahead, sandbox.ahead = sandbox.ahead, b""
+        metrics.READ_AHEADS.labels(executor=self.name).inc()
+        stdin = sandbox.process.stdin
+        try:
+            assert stdin is not None
+            os.set_blocking(stdin.fileno(), False)
+            written = os.write(stdin.fileno(), ahead)  # a few hundred bytes: the pipe takes them at once
+        except (OSError, ValueError):
+            return  # the sandbox went away: the pool's liveness check drops it
+        if written != len(ahead):
+            # A torn statement would fail the sandbox's next input: never hand it out.
+            log.warning("warm sandbox %d took a partial read-ahead; it is discarded", sandbox.process.pid)
+            _kill(sandbox.process, sandbox.cgroup)
 
     def _start_now(self, request: SandboxRequest, warm: bool = False) -> _Sandbox:
         metrics.SANDBOX_STARTS.labels(executor=self.name).inc()
@@ -298,9 +326,7 @@ class BwrapExecutor:
         try:
             assert process.stdin is not None
             if native:
-                # Only a pool sandbox reads ahead: a cold start's run would wait for it.
-                ahead = native_sql.warm_up_script(request.database_path) if warm else b""
-                process.stdin.write(native_sql.setup_script(setup, ahead))
+                process.stdin.write(native_sql.setup_script(setup))
             else:
                 process.stdin.write(frame(setup))
             process.stdin.flush()
@@ -312,7 +338,9 @@ class BwrapExecutor:
             # For the service log (the client hears only that no sandbox could start).
             raise SandboxStartError(f"the sandbox did not accept its task: {error}; it said: "
                                     f"{capped_text(said, 500).strip()!r}") from error
-        sandbox = _Sandbox(process, cgroup, native)
+        # Only a pool sandbox may read ahead, later (_read_ahead): a cold start's run would wait for it.
+        sandbox = _Sandbox(process, cgroup, native,
+                           native_sql.warm_up_script(request.database_path) if native and warm else b"")
         with self._spawned_lock:
             self._spawned = [s for s in self._spawned if s.process.poll() is None] + [sandbox]
         return sandbox
@@ -341,6 +369,8 @@ class BwrapExecutor:
                 start.add_done_callback(lambda done: done.cancelled() or done.exception() is not None
                                         or self._after(loop, self._discard, done.result()))
                 raise
+        sandbox.taken = True
+        self._quiet.touch()
         process, cgroup = sandbox.process, sandbox.cgroup
         started = time.perf_counter()
         active = _Active(process, cgroup=cgroup)
@@ -359,6 +389,7 @@ class BwrapExecutor:
             raise
         finally:
             self._active.pop(request.run_id, None)
+            self._quiet.touch()
         wall = time.perf_counter() - started
         if exchange.answer is not None:
             # The whole answer is here: the sandbox exits by itself, and its tear-down (namespaces,

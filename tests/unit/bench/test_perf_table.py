@@ -53,3 +53,11 @@ def test_the_readme_table_is_generated_from_the_committed_results() -> None:
     readme = (REPO / "README.md").read_text()
     generated = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
     assert generated == "\n" + markdown(json.loads(RESULTS.read_text()))
+
+
+def test_the_table_shows_cpu_per_run_apart_for_services_and_sandboxes() -> None:
+    step = {"runs": 50, "runs_per_second": 15.9, "services_cpu_ms_per_run": 13.0, "sandbox_cpu_ms_per_run": 68.8,
+            "total_cpu_ms_per_run": 81.8}
+    table = markdown({**results(25, 2500, 35), "cpu_per_run": {"burst": step, "back_to_back": step}})
+    assert "| burst of 50 | 13.0 ms | 68.8 ms | 81.8 ms | 15.9 |" in table
+    assert "| back to back | 13.0 ms | 68.8 ms | 81.8 ms | 15.9 |" in table

@@ -240,6 +240,43 @@ def test_a_warm_native_sandbox_answers_the_same(materialised: dict[str, Dataset]
         assert result.result == cold.result
 
 
+def test_a_warm_sandbox_reads_ahead_only_when_left_waiting(materialised: dict[str, Dataset],
+                                                          executors: tuple[BwrapExecutor, BwrapExecutor]) -> None:
+    """A pool sandbox taken at once (back-to-back runs) is never given the read-ahead, which the
+    CLI cannot stop; one left waiting through a quiet spell is, and then answers the same."""
+    data = materialised["ecommerce"]
+    warm = BwrapExecutor(pool_settings=PoolSettings(size_per_key=1), native_cli=executors[1].native_cli)
+    read_aheads = metrics.READ_AHEADS.labels(executor="bwrap")
+    sql = "SELECT status, count(*) AS n FROM orders GROUP BY status ORDER BY status"
+
+    async def scenario() -> tuple[float, float, list[sandbox_pb2.SandboxResult]]:
+        results = []
+        try:
+            results.append((await warm.execute(request(sql, data), lambda: None)).result)  # cold
+            before = read_aheads._value.get()
+            await warm.replenish()
+            results.append((await warm.execute(request(sql, data), lambda: None)).result)  # taken at once
+            taken_at_once = read_aheads._value.get() - before
+            await warm.replenish()
+            for _ in range(200):  # the quiet spell, then the read-ahead (bounded wait, not a timing)
+                if read_aheads._value.get() - before > taken_at_once:
+                    break
+                await asyncio.sleep(0.05)
+            left_waiting = read_aheads._value.get() - before - taken_at_once
+            results.append((await warm.execute(request(sql, data), lambda: None)).result)
+        finally:
+            await warm.close()
+        return taken_at_once, left_waiting, results
+
+    taken_at_once, left_waiting, results = asyncio.run(scenario())
+    assert taken_at_once == 0
+    assert left_waiting == 1
+    cold = answer(executors[0], sql, data)
+    for result in results:
+        assert not result.HasField("error"), result.error
+        assert result.result == cold.result
+
+
 def test_the_sql_string_survives_any_text() -> None:
     import duckdb
 

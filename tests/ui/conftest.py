@@ -111,6 +111,11 @@ def choose_dataset(page: Any, dataset_id: str) -> None:
     from playwright.sync_api import expect
 
     dropdown = page.locator("#dataset-dropdown input")
+    chosen = re.compile(rf"\({re.escape(dataset_id)}\)")
+    if chosen.search(dropdown.input_value()) and chosen.search(page.locator("#dataset-summary").inner_text()):
+        # Already chosen and shown: choosing it again would start a switch (clearing the chat) whose end
+        # nothing on the page marks, so a question asked right after could be wiped on a loaded machine.
+        return
     dropdown.click()
     page.get_by_role("option", name=re.compile(rf"\({re.escape(dataset_id)}\)")).click()
     expect(dropdown).to_have_value(re.compile(rf"\({re.escape(dataset_id)}\)"))

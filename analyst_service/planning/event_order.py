@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-from analyst_service.planning.lexicon import can_be_verb, is_verb_form, wordnet
+from analyst_service.planning.lexicon import can_be_verb, is_verb_form, verb_base, wordnet
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import ColumnInfo
 from csv_analyst.v1 import plan_pb2
@@ -24,13 +24,11 @@ P = plan_pb2
 def event_words(word: str) -> frozenset[str]:
     """The verb's forms that a column naming its event may use: the word, its dictionary form and
     the nouns WordNet derives from that form ("established" -> establish, establishment)."""
+    base = verb_base(word)
     reader = wordnet()
-    if reader is None or not word.isalpha():
+    if base is None or reader is None:
         return frozenset({word})
-    base = reader.morphy(word, "v")
-    if not base:
-        return frozenset({word})
-    found = {word, str(base)}
+    found = {word, base}
     for synset in reader.synsets(base, "v")[:3]:
         for lemma in synset.lemmas():
             if lemma.name() == base:

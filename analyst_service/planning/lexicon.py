@@ -153,6 +153,14 @@ def broader(word: str) -> frozenset[str]:
 
 
 @functools.cache
+def verb_base(word: str) -> str | None:
+    """The dictionary form of a verb ("won" -> "win", "established" -> "establish"), or None when WordNet has none."""
+    reader = wordnet()
+    found = reader.morphy(word, "v") if reader is not None and word.isalpha() else None
+    return str(found) if found else None
+
+
+@functools.cache
 def lemma(word: str) -> str:
     """The dictionary form of a noun, verb or adjective ("categories" -> "category"), else the word."""
     reader = wordnet()

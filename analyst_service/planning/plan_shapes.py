@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from analyst_service.planning.accounting import FILLER_WORDS, Leftover, names_the_rows, plan_columns
 from analyst_service.planning.event_order import event_words
-from analyst_service.planning.lexicon import can_be_verb, wordnet
+from analyst_service.planning.lexicon import can_be_verb, verb_base
 from analyst_service.planning.parser_state import ParserState
 from analyst_service.planning.schema_linking import ColumnInfo
 from csv_analyst.v1 import plan_pb2
@@ -43,13 +43,6 @@ def _columns_by_reference(parser: ParserState, plan: plan_pb2.Plan) -> dict[str,
     return found
 
 
-def _verb_base(word: str) -> str | None:
-    """The dictionary form of a verb ("won" -> "win", "lost" -> "lose"), or None when WordNet has none."""
-    reader = wordnet()
-    found = reader.morphy(word, "v") if reader is not None and word.isalpha() else None
-    return str(found) if found else None
-
-
 def verb_naming_a_column(parser: ParserState, plan: plan_pb2.Plan) -> list[Leftover]:
     """An unmatched verb whose dictionary form is a column's word ("won" and `Wins`), the column unused."""
     used = plan_columns(plan)
@@ -57,7 +50,7 @@ def verb_naming_a_column(parser: ParserState, plan: plan_pb2.Plan) -> list[Lefto
     for word in dict.fromkeys(parser.unlinked):
         if not can_be_verb(word):
             continue
-        base = _verb_base(word)
+        base = verb_base(word)
         if base is None or base == word:
             continue  # an uninflected word matched no column by name already
         for column in parser.index.columns:

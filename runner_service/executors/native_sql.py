@@ -95,9 +95,8 @@ def sql_string(text: str) -> str:
     return "E'" + "".join(escaped) + "'"
 
 
-def setup_script(task: sandbox_pb2.SandboxTask, warm_up: bytes = b"") -> bytes:
-    """The CLI input that locks DuckDB down and attaches the dataset (see the module docstring),
-    then warm_up (statements a waiting warm sandbox runs ahead: see warm_up_script).
+def setup_script(task: sandbox_pb2.SandboxTask) -> bytes:
+    """The CLI input that locks DuckDB down and attaches the dataset (see the module docstring).
 
     Raises:
         ValueError: When the task's paths are not inside its data directory.
@@ -127,7 +126,7 @@ def setup_script(task: sandbox_pb2.SandboxTask, warm_up: bytes = b"") -> bytes:
     # Safe mode refuses .shell/.system/.read/.open/.output/.once/.import/.log and sets
     # enable_external_access=false and lock_configuration=true itself.
     lines += [".safe_mode"]
-    return ("\n".join(lines) + "\n").encode() + warm_up
+    return ("\n".join(lines) + "\n").encode()
 
 
 @functools.lru_cache(maxsize=64)

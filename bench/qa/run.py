@@ -110,12 +110,8 @@ class SetReport:
             "answered": self.answered,
             "precision": round(self.precision, 4),
             "clarifications": self.clarifications,
-            "categories": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
-                                  "precision": round(_share(counts["correct"], counts["answered"]), 4)}
-                           for name, counts in sorted(self.categories.items())},
-            "groups": {name: {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
-                              "precision": round(_share(counts["correct"], counts["answered"]), 4)}
-                       for name, counts in self.groups().items()},
+            "categories": {name: _with_rates(counts) for name, counts in sorted(self.categories.items())},
+            "groups": {name: _with_rates(counts) for name, counts in self.groups().items()},
             "statuses": dict(sorted(self.statuses.items())),
             "failures": self.failures,
             "runner_warnings": self.runner_warnings,
@@ -123,6 +119,12 @@ class SetReport:
             "precision": round(self.correct / self.statuses["SUCCEEDED"], 4) if self.statuses["SUCCEEDED"] else 0.0,
             **({"planner_usage": self.planner_usage.to_json()} if self.planner_usage else {}),
         }
+
+
+def _with_rates(counts: dict[str, int]) -> dict[str, Any]:
+    """A category's or group's counts with its accuracy and precision added."""
+    return {**counts, "accuracy": round(counts["correct"] / counts["questions"], 4),
+            "precision": round(_share(counts["correct"], counts["answered"]), 4)}
 
 
 def _share(part: int, whole: int) -> float:

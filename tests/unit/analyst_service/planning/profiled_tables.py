@@ -34,6 +34,41 @@ def profiled_tables(texts: dict[str, str], out: Path, kind: str = "TABLE"
     return built
 
 
+def profiled_dataset(dataset_id: str, files: dict[str, tuple[str, dict[str, str]]],
+                     relationships: list[tuple[str, str, str, str]], out: Path
+                     ) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
+    """A dataset of several tables with column descriptions and declared relationships, profiled.
+
+    Args:
+        dataset_id: The dataset's id.
+        files: Table name -> (CSV text, column name -> description).
+        relationships: (from_table, from_column, to_table, to_column) of each relationship.
+        out: Folder the CSV files are written to.
+
+    Returns:
+        The profiled dataset and a connection holding each table.
+    """
+    dataset = dataset_pb2.Dataset(dataset_id=dataset_id, relationships=[
+        dataset_pb2.Relationship(from_table=a, from_column=b, to_table=c, to_column=d) for a, b, c, d in relationships])
+    connection = duckdb.connect()
+    for name, (text, _) in files.items():
+        path = out / f"{name}.csv"
+        path.write_text(text, encoding="utf-8")
+        dataset.tables.add(name=name, file=str(path))
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', header = true)")
+    apply_describe(dataset, connection.execute(describe_sql(dataset)).fetchall())
+    for table in dataset.tables:
+        for column in table.columns:
+            column.description = files[table.name][1].get(column.name, "")
+    apply_profile(dataset, connection.execute(profile_sql(dataset)).fetchall())
+    return dataset, connection
+
+
+def sorted_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    """The rows sql returns, each cell as numeric_cell makes it, in a fixed order."""
+    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
+
+
 def numeric_cell(value: object) -> object:
     """A result cell for comparison: numbers as floats rounded to 6 places, NaN as None, the rest as text."""
     if isinstance(value, Decimal):

@@ -14,7 +14,7 @@ from analyst_service.errors import PlannerError
 from analyst_service.planning.happened import event_column
 from analyst_service.planning.offline import plan_question
 from analyst_service.planning.schema_linking import SchemaIndex
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
+from tests.unit.analyst_service.planning.profiled_tables import profiled_tables, sorted_rows
 from csv_analyst.v1 import dataset_pb2
 
 TABLES = {
@@ -29,10 +29,6 @@ TABLES = {
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
     return profiled_tables(TABLES, tmp_path_factory.mktemp("events"))
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
 
 
 @pytest.mark.parametrize(("question", "expected_sql"), [
@@ -51,7 +47,7 @@ def test_questions_match_hand_written_sql(
         tables: dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]], question: str, expected_sql: str) -> None:
     dataset, connection = tables["repairs"]
     plan = plan_question(question, dataset)
-    assert _rows(connection, compile_plan(plan, dataset)) == _rows(connection, expected_sql), plan.explanation
+    assert sorted_rows(connection, compile_plan(plan, dataset)) == sorted_rows(connection, expected_sql), plan.explanation
 
 
 def test_a_number_followed_by_a_bound_is_never_an_equal_value(
@@ -87,7 +83,7 @@ def test_a_named_quarter_over_year_and_quarter_columns(
     dataset, connection = tables["quarters"]
     for question in ("output in the second quarter of 2020", "output in q2 2020"):
         plan = plan_question(question, dataset)
-        assert _rows(connection, compile_plan(plan, dataset)) == [(2020.0, 2.0, 7.0)], plan.explanation
+        assert sorted_rows(connection, compile_plan(plan, dataset)) == [(2020.0, 2.0, 7.0)], plan.explanation
 
 
 def test_separate_periods_are_never_all_required_of_one_row(
@@ -111,8 +107,8 @@ def test_a_number_after_a_thing_is_its_id(
         table: str, question: str, expected_sql: str) -> None:
     dataset, connection = tables[table]
     plan = plan_question(question, dataset)
-    result = _rows(connection, compile_plan(plan, dataset))
-    expected = _rows(connection, expected_sql)
+    result = sorted_rows(connection, compile_plan(plan, dataset))
+    expected = sorted_rows(connection, expected_sql)
     assert all(any(set(e) <= set(r) or set(r) <= set(e) for r in result) for e in expected) and len(result) == len(expected), \
         plan.explanation
 

@@ -14,7 +14,7 @@ from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.base import ClarificationNeededError
 from analyst_service.planning.offline import plan_question
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
+from tests.unit.analyst_service.planning.profiled_tables import profiled_tables, sorted_rows
 from csv_analyst.v1 import dataset_pb2, plan_pb2
 
 TABLES = {
@@ -36,10 +36,6 @@ TABLES = {
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
     return profiled_tables(TABLES, tmp_path_factory.mktemp("calendar"))
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
 
 
 @pytest.mark.parametrize(("table", "question", "expected_sql"), [
@@ -83,7 +79,7 @@ def test_questions_match_hand_written_sql(
         table: str, question: str, expected_sql: str) -> None:
     dataset, connection = tables[table]
     plan = plan_question(question, dataset)
-    assert _rows(connection, compile_plan(plan, dataset)) == _rows(connection, expected_sql), plan.explanation
+    assert sorted_rows(connection, compile_plan(plan, dataset)) == sorted_rows(connection, expected_sql), plan.explanation
 
 
 def test_the_explanation_names_the_calendar_part_and_the_unit(

@@ -17,8 +17,7 @@ from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
 from analyst_service.planning.participles import opposite_participles
-from analyst_service.profiling import apply_describe, apply_profile, describe_sql, profile_sql
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_table
+from tests.unit.analyst_service.planning.profiled_tables import profiled_dataset, profiled_table, sorted_rows
 from csv_analyst.v1 import dataset_pb2
 
 FILES = {
@@ -38,25 +37,7 @@ RELATIONSHIPS = [("stays", "booking_id", "bookings", "booking_id"), ("stays", "r
 
 @pytest.fixture(scope="module")
 def lodging(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    folder: Path = tmp_path_factory.mktemp("lodging")
-    dataset = dataset_pb2.Dataset(dataset_id="lodging", relationships=[
-        dataset_pb2.Relationship(from_table=a, from_column=b, to_table=c, to_column=d) for a, b, c, d in RELATIONSHIPS])
-    connection = duckdb.connect()
-    for name, (text, _) in FILES.items():
-        path = folder / f"{name}.csv"
-        path.write_text(text, encoding="utf-8")
-        dataset.tables.add(name=name, file=str(path))
-        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', header = true)")
-    apply_describe(dataset, connection.execute(describe_sql(dataset)).fetchall())
-    for table in dataset.tables:
-        for column in table.columns:
-            column.description = FILES[table.name][1].get(column.name, "")
-    apply_profile(dataset, connection.execute(profile_sql(dataset)).fetchall())
-    return dataset, connection
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
+    return profiled_dataset("lodging", FILES, RELATIONSHIPS, tmp_path_factory.mktemp("lodging"))
 
 
 @pytest.mark.parametrize(("question", "expected_sql"), [
@@ -74,7 +55,7 @@ def test_questions_match_hand_written_sql(
         lodging: tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection], question: str, expected_sql: str) -> None:
     dataset, connection = lodging
     plan = plan_question(question, dataset)
-    assert _rows(connection, compile_plan(plan, dataset)) == _rows(connection, expected_sql), plan.explanation
+    assert sorted_rows(connection, compile_plan(plan, dataset)) == sorted_rows(connection, expected_sql), plan.explanation
 
 
 def test_a_money_unit_with_no_single_money_column_is_not_answered(

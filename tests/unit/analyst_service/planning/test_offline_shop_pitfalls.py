@@ -7,7 +7,6 @@ questions that cannot be answered right must not be answered at all.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -15,8 +14,7 @@ import pytest
 from analyst_service.compiler import compile_plan
 from analyst_service.errors import PlannerError
 from analyst_service.planning.offline import plan_question
-from analyst_service.profiling import apply_describe, apply_profile, describe_sql, profile_sql
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell
+from tests.unit.analyst_service.planning.profiled_tables import profiled_dataset, sorted_rows
 from csv_analyst.v1 import dataset_pb2
 
 FILES = {
@@ -38,25 +36,7 @@ RELATIONSHIPS = [("lines", "order_id", "orders", "order_id"), ("lines", "product
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]:
-    folder: Path = tmp_path_factory.mktemp("shop")
-    dataset = dataset_pb2.Dataset(dataset_id="shop", relationships=[
-        dataset_pb2.Relationship(from_table=a, from_column=b, to_table=c, to_column=d) for a, b, c, d in RELATIONSHIPS])
-    connection = duckdb.connect()
-    for name, (text, _) in FILES.items():
-        path = folder / f"{name}.csv"
-        path.write_text(text, encoding="utf-8")
-        dataset.tables.add(name=name, file=str(path))
-        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', header = true)")
-    apply_describe(dataset, connection.execute(describe_sql(dataset)).fetchall())
-    for table in dataset.tables:
-        for column in table.columns:
-            column.description = FILES[table.name][1].get(column.name, "")
-    apply_profile(dataset, connection.execute(profile_sql(dataset)).fetchall())
-    return dataset, connection
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
+    return profiled_dataset("shop", FILES, RELATIONSHIPS, tmp_path_factory.mktemp("shop"))
 
 
 @pytest.mark.parametrize(("question", "expected_sql"), [
@@ -76,7 +56,7 @@ def test_answers_match_hand_written_sql(shop: tuple[dataset_pb2.Dataset, duckdb.
                                         question: str, expected_sql: str) -> None:
     dataset, connection = shop
     plan = plan_question(question, dataset)
-    assert _rows(connection, compile_plan(plan, dataset)) == _rows(connection, expected_sql), plan.explanation
+    assert sorted_rows(connection, compile_plan(plan, dataset)) == sorted_rows(connection, expected_sql), plan.explanation
 
 
 @pytest.mark.parametrize("question", [

@@ -15,7 +15,7 @@ from analyst_service.planning.offline import plan_question
 from analyst_service.planning.schema_linking import SchemaIndex
 from analyst_service.planning.intervals import span_columns
 from analyst_service.planning.units import column_for_unit, measured_quantities
-from tests.unit.analyst_service.planning.profiled_tables import numeric_cell, profiled_tables
+from tests.unit.analyst_service.planning.profiled_tables import profiled_tables, sorted_rows
 from csv_analyst.v1 import dataset_pb2
 
 TABLES = {
@@ -32,10 +32,6 @@ TABLES = {
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dataset_pb2.Dataset, duckdb.DuckDBPyConnection]]:
     return profiled_tables(TABLES, tmp_path_factory.mktemp("units"))
-
-
-def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(numeric_cell(v) for v in row) for row in connection.execute(sql).fetchall()), key=repr)
 
 
 def test_units_name_the_quantity_they_measure() -> None:
@@ -79,7 +75,7 @@ def test_questions_match_hand_written_sql(
         table: str, question: str, expected_sql: str) -> None:
     dataset, connection = tables[table]
     plan = plan_question(question, dataset)
-    assert _rows(connection, compile_plan(plan, dataset)) == _rows(connection, expected_sql), plan.explanation
+    assert sorted_rows(connection, compile_plan(plan, dataset)) == sorted_rows(connection, expected_sql), plan.explanation
 
 
 def test_only_a_start_and_an_end_date_make_a_span(
